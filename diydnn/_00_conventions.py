@@ -1,0 +1,369 @@
+# %% [markdown]
+# # 00 — Conventions, matrix calculus and the gradient check
+#
+# This course builds a neural-network library, `diydnn`, from nothing but NumPy.
+# Every chapter derives a piece (a layer, a loss, an optimiser), writes it, and
+# **proves it with a number** before it is used. This first chapter fixes the
+# conventions every later chapter relies on, and builds the one tool that would
+# have saved the original *diy-dnn* project: a numerical gradient check.
+#
+# The code cells of this notebook *are* the module `diydnn/_00_conventions.py`
+# (jupytext pairing). Cells that only teach carry the tag `active-ipynb`: they
+# run here and are commented out in the module.
+
+# %%
+"""Chapter 00: conventions, and the numerical gradient check used by every chapter."""
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+# %% tags=["active-ipynb"]
+# import matplotlib.pyplot as plt
+# rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. Rows are samples
+#
+# A mini-batch of $m$ samples with $n$ features is a matrix $X \in \mathbb{R}^{m \times n}$:
+# **one row per sample** ("batch-first"). This is how NumPy, Keras and PyTorch
+# store data, and it makes a mini-batch a contiguous slice `X[i:i+m]`.
+#
+# A dense layer with $n_{in}$ inputs and $n_{out}$ outputs then reads
+#
+# $$Z = X W + b, \qquad X \in \mathbb{R}^{m\times n_{in}},\; W \in \mathbb{R}^{n_{in}\times n_{out}},\; b \in \mathbb{R}^{1\times n_{out}},\; Z \in \mathbb{R}^{m\times n_{out}},$$
+#
+# where $b$ is broadcast over the $m$ rows. The original *diy-dnn* stored the
+# transposed layout, **features × samples** (one *column* per sample), and wrote
+#
+# $$Z' = W' A + b', \qquad A \in \mathbb{R}^{n_{in}\times m},\; W' \in \mathbb{R}^{n_{out}\times n_{in}},\; b' \in \mathbb{R}^{n_{out}\times 1}.$$
+#
+# The two are the same computation: transpose the batch-first equation,
+# $Z^\top = W^\top X^\top + b^\top$, and read $A = X^\top$, $W' = W^\top$, $Z' = Z^\top$.
+# The check below computes both and compares.
+
+# %% tags=["active-ipynb"]
+# m, n_in, n_out = 4, 3, 2
+# X = rng.standard_normal((m, n_in))       # batch-first: rows are samples
+# W = rng.standard_normal((n_in, n_out))
+# b = rng.standard_normal(n_out)
+#
+# Z = X @ W + b                              # ours
+# A, W_t, b_t = X.T, W.T, b[:, None]         # the original's layout
+# Z_t = W_t @ A + b_t                        # Z' = W'A + b'
+# print("Z shape", Z.shape, "  Z' shape", Z_t.shape)
+# print("max |Z - Z'^T| =", np.abs(Z - Z_t.T).max())
+# assert np.allclose(Z, Z_t.T)
+
+# %% [markdown]
+# Why rows = samples: slicing a batch out of a data set, shuffling it and
+# iterating over it all act on the first axis; `X[i]` is one sample; and the
+# libraries a learner meets next use the same layout, so shapes read the same.
+# The price is only that the matrix in a formula sits to the *right* of the
+# data ($XW$ instead of $WA$).
+
+# %% [markdown]
+# ## 2. Matrix calculus in one table
+#
+# We train by gradient descent on a **scalar** loss $L$. For any array $V$ the
+# network uses, we write $dV := \partial L / \partial V$. The one rule to remember:
+#
+# > **A gradient has the shape of what it differentiates.** $dW$ has the shape of $W$,
+# > $dX$ the shape of $X$.
+#
+# For derivatives of non-scalars we use the *numerator layout*: the derivative of an
+# output of shape $p$ by an input of shape $q$ has shape $p \times q$.
+#
+# | derivative of … by … | scalar $x$ | vector $\mathbf{x}\in\mathbb{R}^{q}$ | matrix $X\in\mathbb{R}^{q\times r}$ |
+# |---|---|---|---|
+# | **scalar** $y$ | $\frac{\partial y}{\partial x}$: scalar | $\frac{\partial y}{\partial \mathbf{x}}$: $1\times q$ (row) | $\frac{\partial y}{\partial X}$: $r\times q$ (numerator layout) — we store its transpose, $q\times r$, as $dX$ |
+# | **vector** $\mathbf{y}\in\mathbb{R}^{p}$ | $p\times 1$ (column) | $p\times q$ (the Jacobian) | $p\times q\times r$ (a tensor) |
+# | **matrix** $Y\in\mathbb{R}^{p\times s}$ | $p\times s$ | $p\times s\times q$ | $p\times s\times q\times r$ |
+#
+# The tensors in the lower right never need to be built: backpropagation only ever
+# needs a *vector–Jacobian product*, "upstream gradient times local derivative",
+# and for every layer in this course that product has a closed form with plain
+# matrix products. For a scalar loss we store the gradient with the shape of the
+# variable (the rule above); the checks below compare exactly these arrays.
+
+# %% tags=["active-ipynb"]
+# # A numerical check of the table's "shape" column for y = sum(X**2):
+# # dy/dX has the shape of X, and equals 2X.
+# Xs = rng.standard_normal((2, 3))
+# y = lambda: float(np.sum(Xs ** 2))
+# dXs_num = np.zeros_like(Xs)
+# for idx in np.ndindex(Xs.shape):
+#     old = Xs[idx]
+#     Xs[idx] = old + 1e-6; up = y()
+#     Xs[idx] = old - 1e-6; down = y()
+#     Xs[idx] = old
+#     dXs_num[idx] = (up - down) / 2e-6
+# print("shape of dX:", dXs_num.shape, "  max |numerical - 2X| =", np.abs(dXs_num - 2 * Xs).max())
+# assert dXs_num.shape == Xs.shape and np.allclose(dXs_num, 2 * Xs, atol=1e-6)
+
+# %% [markdown]
+# ## 3. A 2 × 3 dense layer by hand
+#
+# Take one sample with two features, $X = [x_1\; x_2]$ ($m=1$, $n_{in}=2$), and three
+# outputs ($n_{out}=3$):
+#
+# $$z_k = x_1 W_{1k} + x_2 W_{2k} + b_k, \qquad k = 1,2,3.$$
+#
+# With $L$ some scalar of $Z$ and $dZ = [\delta_1\;\delta_2\;\delta_3]$ given, the chain rule term by term gives
+#
+# $$\frac{\partial L}{\partial W_{jk}} = \sum_{k'} \frac{\partial L}{\partial z_{k'}}\frac{\partial z_{k'}}{\partial W_{jk}} = \delta_k\, x_j, \qquad
+# \frac{\partial L}{\partial b_k} = \delta_k, \qquad
+# \frac{\partial L}{\partial x_j} = \sum_k \delta_k W_{jk}.$$
+#
+# Collected into arrays these are $dW = X^\top dZ$ (a $2\times 3$ outer product, the shape of $W$),
+# $db = dZ$ and $dX = dZ\,W^\top$ (shape $1 \times 2$, the shape of $X$). Concretely, with
+# $X=[1\;2]$, $W=\begin{bmatrix}1&0&-1\\2&1&0\end{bmatrix}$, $b=[0\;1\;2]$ and $dZ=[1\;-1\;2]$:
+#
+# * $Z = [1\cdot1+2\cdot2+0,\; 0+2+1,\; -1+0+2] = [5\;\; 3\;\; 1]$
+# * $dW = \begin{bmatrix}1\cdot1 & 1\cdot(-1) & 1\cdot 2\\ 2\cdot 1 & 2\cdot(-1) & 2\cdot2\end{bmatrix} = \begin{bmatrix}1&-1&2\\2&-2&4\end{bmatrix}$, $db = [1\;-1\;2]$
+# * $dX = [1\cdot1 + (-1)\cdot0 + 2\cdot(-1),\; 1\cdot2+(-1)\cdot1+2\cdot0] = [-1\;\; 1]$
+#
+# The cell checks the hand computation against NumPy.
+
+# %% tags=["active-ipynb"]
+# X1 = np.array([[1.0, 2.0]])
+# W1 = np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]])
+# b1 = np.array([0.0, 1.0, 2.0])
+# dZ1 = np.array([[1.0, -1.0, 2.0]])
+# assert np.array_equal(X1 @ W1 + b1, [[5.0, 3.0, 1.0]])
+# assert np.array_equal(X1.T @ dZ1, [[1, -1, 2], [2, -2, 4]])
+# assert np.array_equal(dZ1.sum(axis=0), [1, -1, 2])
+# assert np.array_equal(dZ1 @ W1.T, [[-1.0, 1.0]])
+# print("hand computation confirmed: Z =", X1 @ W1 + b1, " dX =", dZ1 @ W1.T)
+
+# %% [markdown]
+# ## 4. The numerical gradient check
+#
+# Any differentiable scalar function can be differentiated numerically by
+# **central differences**:
+#
+# $$\frac{\partial f}{\partial x_i} \approx \frac{f(x + \varepsilon e_i) - f(x - \varepsilon e_i)}{2\varepsilon}, \qquad \text{error } O(\varepsilon^2).$$
+#
+# We compare with the analytic gradient by the **relative error**
+#
+# $$\mathrm{rel}(a, n) = \frac{\lVert a - n\rVert_2}{\max(\lVert a\rVert_2 + \lVert n\rVert_2,\ 10^{-300})},$$
+#
+# which does not depend on the scale of the gradient. In float64 with $\varepsilon = 10^{-6}$ a
+# correct gradient gives about $10^{-9}$ or smaller; a wrong one gives $10^{-2}$ to $1$.
+# Float32 has only ~7 digits, so gradient checks always run in **float64**.
+#
+# A layer maps an array $X$ to an array $Y$, not to a scalar. We make a scalar by
+# **projecting on a random upstream gradient** $G$ of the shape of $Y$:
+#
+# $$f(X) = \sum_{ij} Y_{ij}(X)\, G_{ij} \quad\Longrightarrow\quad \frac{\partial f}{\partial X} = \text{backward}(G).$$
+#
+# $G$ must be random. With $G$ all ones, $f$ is the plain sum of the outputs, and for
+# layers whose outputs sum to a constant (softmax rows sum to 1, BatchNorm outputs
+# sum to $m\beta$) the true gradient is **identically zero** — a wrong backward that
+# also returns zeros passes. The original project never ran such a check.
+
+# %%
+def rel_error(a, n):
+    """Relative error ||a - n|| / (||a|| + ||n||) between two arrays, as a float."""
+    a = np.asarray(a, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    if a.shape != n.shape:
+        raise ValueError(f"rel_error: shapes differ, {a.shape} vs {n.shape}")
+    return float(np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-300))
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    """Central-difference gradient of the scalar function f() with respect to the array x.
+
+    x is perturbed in place, one entry at a time, and restored; f takes no
+    arguments and reads x (and anything else) from its closure. Returns an
+    array of x's shape.
+    """
+    if x.dtype != np.float64:
+        raise ValueError(f"numerical_gradient: x must be float64 for a meaningful check, got {x.dtype}")
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        f_plus = f()
+        x[idx] = old - eps
+        f_minus = f()
+        x[idx] = old  # restore before the next entry
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+# %% [markdown]
+# The check on a function with a known gradient: $f(x) = \sum_i \sin(x_i)\, x_i^2$ has
+# $\partial f/\partial x_i = \cos(x_i)\,x_i^2 + 2 x_i \sin(x_i)$.
+
+# %% tags=["active-ipynb"]
+# x = rng.standard_normal((3, 4))
+# f = lambda: float(np.sum(np.sin(x) * x ** 2))
+# exact = np.cos(x) * x ** 2 + 2 * x * np.sin(x)
+# num = numerical_gradient(f, x)
+# err = rel_error(exact, num)
+# print(f"relative error, correct gradient: {err:.2e}")
+# assert err < 1e-8
+# # and a wrong gradient (a dropped factor 2) is caught:
+# err_wrong = rel_error(np.cos(x) * x ** 2 + x * np.sin(x), num)
+# print(f"relative error, wrong gradient:   {err_wrong:.2e}")
+# assert err_wrong > 1e-2
+
+# %% [markdown]
+# How does the error depend on $\varepsilon$? Too large and the $O(\varepsilon^2)$
+# truncation error dominates; too small and round-off, about $10^{-16}/\varepsilon$, takes
+# over. $\varepsilon \approx 10^{-5}$–$10^{-6}$ sits at the bottom of the "V" in float64;
+# in float32 the bottom is near $10^{-7}$ and far higher, which is why we check in float64.
+
+# %% tags=["active-ipynb"]
+# epsilons = np.logspace(-12, -1, 23)
+# errs64 = [rel_error(exact, numerical_gradient(f, x, eps=e)) for e in epsilons]
+# x32 = x.astype(np.float32)
+# def num32(eps):
+#     g = np.zeros_like(x32)
+#     for idx in np.ndindex(x32.shape):
+#         old = x32[idx]
+#         x32[idx] = old + np.float32(eps); up = np.sum(np.sin(x32) * x32 ** 2)
+#         x32[idx] = old - np.float32(eps); down = np.sum(np.sin(x32) * x32 ** 2)
+#         x32[idx] = old
+#         g[idx] = (up - down) / np.float32(2 * eps)
+#     return g
+# errs32 = [rel_error(exact, num32(e)) for e in epsilons]
+# fig, ax = plt.subplots(figsize=(6, 3.5))
+# ax.loglog(epsilons, errs64, "o-", label="float64")
+# ax.loglog(epsilons, errs32, "s-", label="float32")
+# ax.set(xlabel=r"step $\varepsilon$", ylabel="relative error", title="Central differences: error against step")
+# ax.legend(); ax.grid(True, which="major", alpha=0.3)
+# best = epsilons[int(np.argmin(errs64))]
+# print(f"best float64 step: {best:.0e} (error {min(errs64):.1e});  best float32 error {min(errs32):.1e}")
+# assert min(errs64) < 1e-9 < min(errs32)
+# plt.show()
+
+# %% [markdown]
+# ### Checking a layer and a loss
+#
+# Every layer in the course obeys one contract (details in chapter 01): `forward(X, training)`
+# returns `Y` and remembers what `backward` needs; `backward(dY)` returns `dX` and stores
+# the parameter gradients in `layer.grads`, a dict with the same keys as `layer.params`.
+# `check_layer` uses exactly that contract, so it works on any layer, on every
+# parameter, and later on a whole model. `check_loss` does the same for a loss, whose
+# `forward(y_hat, y)` returns a scalar and whose `backward()` returns the gradient with
+# respect to `y_hat`.
+
+# %%
+def check_layer(layer, X, rng, training=True, eps=1e-6):
+    """Gradient check of a layer: returns {"X": rel_error, <param name>: rel_error, ...}.
+
+    The scalar checked is f = sum(forward(X) * G) with a random upstream gradient
+    G ~ N(0, 1) drawn from `rng`, so that backward(G) must equal df/dX and the
+    layer's grads must equal df/dparam. Everything runs in float64.
+    """
+    X = np.array(X, dtype=np.float64)  # a copy: we perturb it
+    Y = layer.forward(X, training=training)
+    for name, p in layer.params.items():
+        if p.dtype != np.float64:
+            raise ValueError(f"check_layer: parameter {name!r} of {layer!r} is {p.dtype}; build the layer on float64 input")
+    G = rng.standard_normal(Y.shape)
+    dX = layer.backward(G)
+    analytic = {"X": dX}
+    analytic.update({name: g.copy() for name, g in layer.grads.items()})
+
+    def f():
+        return float(np.sum(layer.forward(X, training=training) * G))
+
+    errors = {"X": rel_error(analytic["X"], numerical_gradient(f, X, eps))}
+    for name, p in layer.params.items():
+        errors[name] = rel_error(analytic[name], numerical_gradient(f, p, eps))
+    return errors
+
+
+def check_loss(loss, y_hat, y, eps=1e-6):
+    """Gradient check of a loss: relative error between loss.backward() and central differences."""
+    y_hat = np.array(y_hat, dtype=np.float64)
+    loss.forward(y_hat, y)
+    analytic = loss.backward()
+    numeric = numerical_gradient(lambda: float(loss.forward(y_hat, y)), y_hat, eps)
+    return rel_error(analytic, numeric)
+
+
+# %% [markdown]
+# A first use, before any real layer exists: a "layer" that squares its input
+# element-wise, $Y = X \odot X$, so $dX = 2X \odot dY$ — and a faulty version that forgets
+# the factor 2. The check passes the first and fails the second.
+
+# %% tags=["active-ipynb"]
+# class Square:
+#     params, grads = {}, {}
+#     def __init__(self, factor=2.0): self.factor = factor
+#     def forward(self, X, training=False):
+#         self.X = X
+#         return X * X
+#     def backward(self, dY):
+#         return self.factor * self.X * dY
+#
+# good = check_layer(Square(), rng.standard_normal((5, 3)), rng)
+# bad = check_layer(Square(factor=1.0), rng.standard_normal((5, 3)), rng)
+# print("correct square layer:", good)
+# print("faulty square layer: ", bad)
+# assert good["X"] < 1e-9 and bad["X"] > 0.1
+
+# %% [markdown]
+# ## 5. Course conventions in code
+#
+# * **Randomness** comes from one `np.random.Generator`, created once with a seed and
+#   passed in as `rng=`. Nothing in `diydnn` calls `np.random.seed`: the original
+#   re-seeded the global generator with 42 inside every Dense layer, so all its layers
+#   of one width started with identical weights.
+# * **dtype**: training runs in float32; gradient checks in float64.
+# * **One $1/m$**: losses are means over the batch, so the $1/m$ appears once, in the
+#   loss gradient, and never again in a layer (the original divided by $m$ twice).
+# * **Quick mode**: the test suite sets `DIYDNN_QUICK=1` to shrink long runs;
+#   a shrunk run must still show that learning happened.
+# * **Figures** that the README shows are written to `media/` — by the full run only,
+#   and atomically (temporary file, then rename), so a quick test run never overwrites them.
+
+# %%
+def quick_mode():
+    """True when DIYDNN_QUICK is set to a non-empty value other than "0" (the test suite sets it)."""
+    return os.environ.get("DIYDNN_QUICK", "") not in ("", "0")
+
+
+def media_dir():
+    """The repository's media/ folder (where the README's figures live)."""
+    return Path(__file__).resolve().parent.parent / "media"
+
+
+def save_figure(fig, filename):
+    """Save a matplotlib figure to media/<filename>, atomically; skipped in quick mode.
+
+    Returns the path written, or None when skipped.
+    """
+    if quick_mode():
+        return None
+    path = media_dir() / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+# %% [markdown]
+# ## Summary
+#
+# * Batches are **rows = samples**: $Z = XW + b$; the original's $Z' = W'A + b'$ is its transpose.
+# * **A gradient has the shape of what it differentiates**; backprop needs only
+#   vector–Jacobian products, never full Jacobian tensors.
+# * `numerical_gradient` (central differences), `rel_error`, and `check_layer` / `check_loss`
+#   check any layer or loss **in float64 with a random upstream gradient**; a correct
+#   gradient gives a relative error near $10^{-9}$ or below, a wrong one $10^{-2}$ or more.
+#
+# ## Exercises
+#
+# 1. Replace the central difference by the forward difference $(f(x+\varepsilon)-f(x))/\varepsilon$
+#    and redraw the error-against-step plot. Where is its minimum, and why?
+# 2. Show that with an all-ones upstream gradient the check of a softmax layer (chapter 02)
+#    passes even when its backward returns zeros.
+# 3. Write the backward of the original's layout, $Z' = W'A + b'$, and check it with
+#    `check_layer` on a tiny class of your own.

@@ -1,0 +1,315 @@
+# %% [markdown]
+# # 03 — Categorical cross-entropy, fused with softmax
+#
+# A classifier outputs probabilities $\hat Y$ (one row per sample, one column per class);
+# the labels are $Y$, one-hot rows. The **loss** says with one number how wrong the
+# probabilities are, and its gradient starts the backward pass. This chapter derives the
+# categorical cross-entropy, its gradient, and the famous simplification when it follows a
+# softmax: $dZ = (\hat Y - Y)/m$. It ends with the sanity check every new network deserves:
+# overfit a tiny batch.
+
+# %%
+"""Chapter 03: categorical cross-entropy (from probabilities, and fused with softmax from logits) and accuracy."""
+import numpy as np
+
+
+# %% tags=["active-ipynb"]
+# import matplotlib.pyplot as plt
+# from diydnn._00_conventions import check_loss, check_layer, rel_error
+# from diydnn._01_dense import Dense
+# from diydnn._02_activations import ReLU, Softmax
+# rng = np.random.default_rng(3)
+
+# %% [markdown]
+# ## 1. The loss, in sum form and in trace form
+#
+# For a batch of $m$ samples and $k$ classes, with $Y_{ij} = 1$ if sample $i$ is of class $j$:
+#
+# $$L = -\frac{1}{m}\sum_{i=1}^{m}\sum_{j=1}^{k} Y_{ij}\,\log \hat Y_{ij}
+#     = -\frac{1}{m}\,\mathrm{tr}\!\big(Y^\top \log \hat Y\big),$$
+#
+# with $\log$ element-wise. Only the true class of each sample contributes, so
+# $L = -\frac1m\sum_i \log \hat Y_{i,y_i}$: the mean negative log-probability of the right answer.
+# In both forms **the two factors carry the same index pair** (sample $i$, class $j$):
+# $\mathrm{tr}(Y^\top \log\hat Y) = \sum_j (Y^\top \log \hat Y)_{jj} = \sum_j\sum_i Y_{ij}\log\hat Y_{ij}$.
+# The original paired mismatched indices ($y_{ij}$ with $\hat y_{ji}$); that is a different number,
+# and not even defined unless $m = k$. The cell checks the three correct forms against each other
+# and shows the swapped one disagrees.
+
+# %% tags=["active-ipynb"]
+# m, k = 5, 5   # square only so that the swapped form can be computed at all
+# Y_hat = np.exp(rng.standard_normal((m, k))); Y_hat /= Y_hat.sum(1, keepdims=True)
+# labels = rng.integers(0, k, size=m)
+# Y = np.eye(k)[labels]
+# L_sum = -sum(Y[i, j] * np.log(Y_hat[i, j]) for i in range(m) for j in range(k)) / m
+# L_trace = -np.trace(Y.T @ np.log(Y_hat)) / m
+# L_pick = -np.mean(np.log(Y_hat[np.arange(m), labels]))
+# L_swapped = -np.trace(Y @ np.log(Y_hat)) / m          # y_ij paired with y_hat_ji
+# print(f"sum form {L_sum:.6f}   trace form {L_trace:.6f}   true-class form {L_pick:.6f}   swapped indices {L_swapped:.6f}")
+# assert np.isclose(L_sum, L_trace) and np.isclose(L_sum, L_pick) and not np.isclose(L_sum, L_swapped)
+
+# %% [markdown]
+# ## 2. Its gradient with respect to the probabilities
+#
+# Each $\hat Y_{ij}$ appears in one term: $\partial L/\partial \hat Y_{ij} = -\frac{1}{m}\,Y_{ij}/\hat Y_{ij}$, i.e.
+#
+# $$d\hat Y = -\frac{1}{m}\, Y \oslash \hat Y \quad (\oslash\text{: element-wise division}).$$
+#
+# Here is the **one $1/m$** of the whole backward pass. (The original also clipped this gradient
+# to $[-1, 1]$, which cuts off exactly the large gradients of confidently wrong samples.)
+# `CategoricalCrossEntropy` takes probabilities; to keep $\log$ finite it clips them to
+# $[10^{-12}, 1]$, which changes nothing for probabilities a softmax produces in float64 unless the model
+# is absurdly sure and wrong.
+#
+# Labels come either as integers of shape $(m,)$ in $[0, k)$ or one-hot of shape $(m, k)$;
+# anything else is a `ValueError` that names the loss and the shapes or values.
+
+# %%
+def one_hot(y, n_classes, dtype=np.float32):
+    """Integer labels of shape (m,) -> one-hot rows of shape (m, n_classes)."""
+    Y = np.zeros((len(y), n_classes), dtype=dtype)
+    Y[np.arange(len(y)), y] = 1
+    return Y
+
+
+def _targets(y, shape, who, dtype):
+    """Labels y (integers (m,) or one-hot (m, k)) as a one-hot array of `shape`, validated."""
+    m, k = shape
+    y = np.asarray(y)
+    if y.ndim == 1:
+        if y.shape[0] != m:
+            raise ValueError(f"{who}: {y.shape[0]} labels for {m} predictions (labels shape {y.shape}, predictions shape {shape})")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{who}: integer labels expected, got dtype {y.dtype}; pass one-hot rows as a 2-D array")
+        if y.min() < 0 or y.max() >= k:
+            bad = y[(y < 0) | (y >= k)]
+            raise ValueError(f"{who}: labels must lie in [0, {k}), got {np.unique(bad)[:5].tolist()}")
+        return one_hot(y, k, dtype)
+    if y.ndim == 2:
+        if y.shape != shape:
+            raise ValueError(f"{who}: one-hot labels of shape {y.shape} do not match predictions of shape {shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{who}: labels contain NaN or inf")
+        return y.astype(dtype, copy=False)
+    raise ValueError(f"{who}: labels must be integers of shape (m,) or one-hot of shape (m, k), got shape {y.shape}")
+
+
+def _check_predictions(P, who):
+    P = np.asarray(P)
+    if P.ndim != 2 or P.shape[0] == 0:
+        raise ValueError(f"{who}: predictions must be a non-empty 2-D array (m, n_classes), got shape {P.shape}")
+    if not np.issubdtype(P.dtype, np.floating):
+        P = P.astype(np.float32)
+    if not (np.isfinite(P.max()) and np.isfinite(P.min())):
+        raise ValueError(f"{who}: predictions of shape {P.shape} contain NaN or inf")
+    return P
+
+
+class Loss:
+    """Base class: forward(y_hat, y) returns the mean loss as a float; backward() returns dL/dy_hat."""
+
+    def __init__(self):
+        self._cache = None
+
+    def __call__(self, y_hat, y):
+        return self.forward(y_hat, y)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def get_config(self):
+        return {"name": type(self).__name__}
+
+    def _cached(self):
+        if self._cache is None:
+            raise ValueError(f"{self!r}: backward() called before forward()")
+        return self._cache
+
+
+class CategoricalCrossEntropy(Loss):
+    """L = -(1/m) sum Y log(Y_hat), from probabilities Y_hat (rows summing to 1)."""
+
+    eps = 1e-12  # probabilities are clipped to [eps, 1] so that log stays finite
+
+    def forward(self, Y_hat, y):
+        Y_hat = _check_predictions(Y_hat, repr(self))
+        if Y_hat.min() < 0:
+            raise ValueError(f"{self!r}: probabilities must be non-negative, got minimum {Y_hat.min():.3g}")
+        Y = _targets(y, Y_hat.shape, repr(self), Y_hat.dtype)
+        P = np.clip(Y_hat, self.eps, 1.0)
+        self._cache = (P, Y)
+        return float(-np.sum(Y * np.log(P)) / Y_hat.shape[0])
+
+    def backward(self):
+        P, Y = self._cached()
+        return -(Y / P) / P.shape[0]  # the one 1/m of the backward pass
+
+
+# %% tags=["active-ipynb"]
+# cce = CategoricalCrossEntropy()
+# print(f"loss {cce(Y_hat, labels):.6f} (sum form above: {L_sum:.6f})")
+# dY_formula = -(Y / Y_hat) / m
+# print(f"-(1/m) Y/Y_hat vs backward(): {rel_error(dY_formula, cce.backward()):.1e}")
+# err = check_loss(cce, Y_hat, labels)
+# print(f"gradient check of the loss: {err:.1e}")
+# assert np.isclose(cce(Y_hat, labels), L_sum) and err < 1e-8
+
+# %% [markdown]
+# ## 3. Softmax and cross-entropy together: $dZ = (\hat Y - Y)/m$
+#
+# Put the softmax of chapter 02 in front: $\hat Y = \mathrm{softmax}(Z)$. Chain the two backward
+# passes, for sample $i$:
+#
+# $$dZ_{i\cdot} = \hat Y_{i\cdot} \odot \Big(d\hat Y_{i\cdot} - \sum_j d\hat Y_{ij}\hat Y_{ij}\Big)
+# \quad\text{with}\quad d\hat Y_{ij} = -\frac{Y_{ij}}{m\,\hat Y_{ij}} .$$
+#
+# Then $\hat Y_{ij}\, d\hat Y_{ij} = -Y_{ij}/m$ and $\sum_j d\hat Y_{ij}\hat Y_{ij} = -\frac1m\sum_j Y_{ij} = -\frac1m$
+# (a one-hot row sums to 1). So
+#
+# $$dZ_{ij} = -\frac{Y_{ij}}{m} + \frac{\hat Y_{ij}}{m}, \qquad dZ = \frac{1}{m}\big(\hat Y - Y\big).$$
+#
+# Two divisions and a Jacobian collapse into one subtraction — and it is bounded: every entry lies
+# in $[-1/m, 1/m]$, so there is nothing to clip. The cell checks it against the chained backward passes.
+
+# %% tags=["active-ipynb"]
+# Z = rng.standard_normal((m, k))
+# sm_layer = Softmax()
+# P = sm_layer.forward(Z)
+# cce.forward(P, labels)
+# chained = sm_layer.backward(cce.backward())
+# fused = (P - Y) / m
+# print(f"chained softmax + cross-entropy backward vs (Y_hat - Y)/m: rel. error {rel_error(chained, fused):.1e}")
+# assert rel_error(chained, fused) < 1e-12
+
+# %% [markdown]
+# ## 4. Stable from the logits: log-sum-exp
+#
+# Computing $\hat Y$ and then $\log\hat Y$ loses precision (and gives $\log 0 = -\infty$) when a
+# probability underflows. Instead take the log of the softmax directly:
+#
+# $$\log \hat Y_{ij} = Z_{ij} - \mathrm{LSE}(Z_{i\cdot}), \qquad
+# \mathrm{LSE}(z) = \log\sum_l e^{z_l} = c + \log \sum_l e^{z_l - c},\quad c = \max_l z_l .$$
+#
+# With $c$ the row maximum, the sum lies in $[1, k]$, so its log is finite and the result is exact
+# to rounding, for any finite logits. The cell checks the identity and the stable loss for logits
+# of $\pm 10^4$.
+
+# %% tags=["active-ipynb"]
+# z = rng.standard_normal((4, 6)) * 3
+# naive_lse = np.log(np.exp(z).sum(1))
+# c = z.max(1)
+# print("LSE identity holds:", np.allclose(naive_lse, c + np.log(np.exp(z - c[:, None]).sum(1))))
+# assert np.allclose(naive_lse, c + np.log(np.exp(z - c[:, None]).sum(1)))
+
+# %%
+class SoftmaxCrossEntropy(Loss):
+    """Softmax followed by categorical cross-entropy, computed from the logits Z.
+
+    forward(Z, y) uses log-sum-exp, so it is finite for any finite logits;
+    backward() returns dZ = (softmax(Z) - Y) / m.
+    """
+
+    def forward(self, Z, y):
+        Z = _check_predictions(Z, repr(self))
+        Y = _targets(y, Z.shape, repr(self), Z.dtype)
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = shifted - log_sum               # log softmax(Z), every entry finite
+        self._cache = (np.exp(log_probs), Y)
+        return float(-np.sum(Y * log_probs) / Z.shape[0])
+
+    def backward(self):
+        Y_hat, Y = self._cached()
+        return (Y_hat - Y) / Y_hat.shape[0]
+
+
+def accuracy(y_hat, y):
+    """Fraction of rows whose largest entry (of probabilities or logits) is the true class."""
+    y_hat = np.asarray(y_hat)
+    y = np.asarray(y)
+    labels = y.argmax(axis=1) if y.ndim == 2 else y
+    if y_hat.ndim != 2 or labels.shape != (y_hat.shape[0],):
+        raise ValueError(f"accuracy: predictions of shape {y_hat.shape} do not match labels of shape {y.shape}")
+    return float(np.mean(y_hat.argmax(axis=1) == labels))
+
+# %% tags=["active-ipynb"]
+# sce = SoftmaxCrossEntropy()
+# big = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [0.0, 0.0, 0.0]])
+# loss_big = sce(big, np.array([1, 2, 0]))
+# # exact: row 0 true class 1 -> 2e4; row 1 true class 2 -> 0 (up to e^-2e4); row 2 -> log 3
+# print(f"loss with logits of ±1e4: {loss_big:.4f} (exact {(2e4 + np.log(3)) / 3:.4f});  gradient finite:", np.isfinite(sce.backward()).all())
+# with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+#     print("naive log(softmax) of the same logits:", np.log(np.exp(big) / np.exp(big).sum(1, keepdims=True))[0])
+# assert np.isclose(loss_big, (2e4 + np.log(3)) / 3) and np.isfinite(sce.backward()).all()
+#
+# Zc = rng.standard_normal((7, 4)); yc = rng.integers(0, 4, 7)
+# err_int = check_loss(SoftmaxCrossEntropy(), Zc, yc)
+# err_onehot = check_loss(SoftmaxCrossEntropy(), Zc, np.eye(4)[yc])
+# print(f"gradient check, integer labels {err_int:.1e}, one-hot labels {err_onehot:.1e}")
+# print("accuracy of the logits above:", accuracy(Zc, yc), "  by hand:", np.mean(Zc.argmax(1) == yc))
+# assert err_int < 1e-8 and err_onehot < 1e-8 and accuracy(Zc, yc) == np.mean(Zc.argmax(1) == yc)
+
+# %% [markdown]
+# Bad labels are refused before anything is computed:
+
+# %% tags=["active-ipynb"]
+# for bad in (np.array([0, 1, 7, 2, 3, 0, 1]), np.array([0, 1]), np.eye(5)[:7], np.zeros(7)):
+#     try:
+#         sce(Zc, bad)
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("bad labels were accepted")
+
+# %% [markdown]
+# ## 5. Sanity check: overfit a tiny batch
+#
+# Before training on 60,000 images, a new network must be able to memorise 32 samples. We draw
+# 32 random points in 10 dimensions with **random** labels from 4 classes — there is no pattern
+# to learn, only to memorise — and train Dense(64)–ReLU–Dense(4) with softmax cross-entropy by
+# plain gradient descent, $\theta \leftarrow \theta - \alpha\, d\theta$. If the loss does not go to
+# nearly zero and the accuracy to 100 %, something in the forward or backward pass is wrong.
+
+# %% tags=["active-ipynb"]
+# X_tiny = rng.standard_normal((32, 10)).astype(np.float32)
+# y_tiny = rng.integers(0, 4, size=32)
+# layers = [Dense(64, rng=rng), ReLU(), Dense(4, rng=rng)]
+# loss_fn = SoftmaxCrossEntropy()
+# lr, history = 0.5, []
+# for step in range(300):
+#     out = X_tiny
+#     for layer in layers:
+#         out = layer.forward(out, training=True)
+#     history.append(loss_fn(out, y_tiny))
+#     grad = loss_fn.backward()
+#     for layer in reversed(layers):
+#         grad = layer.backward(grad)
+#     for layer in layers:
+#         for name in layer.params:
+#             layer.params[name] -= lr * layer.grads[name]
+# acc_tiny = accuracy(out, y_tiny)
+# print(f"loss {history[0]:.3f} -> {history[-1]:.4f};  training accuracy {acc_tiny:.0%}")
+# assert acc_tiny == 1.0 and history[-1] < 0.05
+#
+# fig, ax = plt.subplots(figsize=(6, 3.5))
+# ax.semilogy(history)
+# ax.set(xlabel="step", ylabel="cross-entropy", title="Overfitting 32 random samples (Dense 64 - ReLU - Dense 4)")
+# plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# * $L = -\frac1m\sum_{ij}Y_{ij}\log\hat Y_{ij} = -\frac1m\mathrm{tr}(Y^\top\log\hat Y)$, same index pair in both factors.
+# * $d\hat Y = -\frac1m Y\oslash\hat Y$ — the only $1/m$ of the backward pass.
+# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; `SoftmaxCrossEntropy` computes the
+#   loss from the logits with log-sum-exp and stays finite at $\pm 10^4$.
+# * Labels are integers or one-hot; `accuracy` compares argmaxes.
+# * A Dense–ReLU–Dense network memorises 32 random samples: the whole chain is wired right.
+#
+# ## Exercises
+#
+# 1. Clip the gradient of the loss to $[-1, 1]$ as the original did. For which samples does
+#    it change anything? Rerun the tiny-batch training and compare the curves.
+# 2. Add label smoothing: one-hot rows replaced by $(1-\epsilon)Y + \epsilon/k$. Does
+#    $dZ = (\hat Y - Y)/m$ still hold? Check with `check_loss`.
+# 3. Why does the sanity check use random labels rather than a learnable pattern?

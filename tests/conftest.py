@@ -1,0 +1,5 @@
+"""Make tests/ importable as plain modules (reference_autodiff)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
