@@ -10,5 +10,13 @@ from diydnn._03_cross_entropy import (CategoricalCrossEntropy, Loss, SoftmaxCros
                                       one_hot)
 from diydnn._04_initialisers import (GlorotUniform, HeNormal, Initialiser, RandomNormal,
                                      get_initialiser)
+from diydnn._05_batchnorm import BatchNorm
+from diydnn._06_optimisers import (SGD, Adam, AdamW, Optimiser, clip_by_global_norm, get_optimiser,
+                                   global_norm)
+from diydnn._07_model import LAYER_TYPES, Sequential
+from diydnn._08_mnist import (BatchStream, MNISTDownloadError, batches, load_mnist, mnist_dir, read_idx,
+                              train_val_split)
+from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalTask, History, Loop, TrainTask,
+                                 WandbLogger, load_checkpoint, save_checkpoint)
 
 __version__ = "0.1.0"

@@ -53,6 +53,10 @@ class Value:
     def relu(self):
         return Value(max(self.data, 0.0), (self,), (1.0 if self.data > 0 else 0.0,))
 
+    def sqrt(self):
+        r = math.sqrt(self.data)
+        return Value(r, (self,), (0.5 / r,))
+
     def backward(self):
         order, seen = [], set()
 

@@ -12,6 +12,10 @@ LAYERS = {
     "Dense-glorot": lambda rng: dd.Dense(3, init="glorot", rng=rng),
     "ReLU": lambda rng: dd.ReLU(),
     "Softmax": lambda rng: dd.Softmax(),
+    # checked in training mode (check_layer's default); a large eps because with m = 2 samples the normalised
+    # output is +-1 whatever the input, and only eps leaves a gradient that central differences can measure
+    "BatchNorm": lambda rng: __import__("diydnn._05_batchnorm", fromlist=["BatchNorm"]).BatchNorm(
+        momentum=float(rng.uniform(0.5, 0.99)), eps=0.1),
 }
 
 

@@ -1,0 +1,804 @@
+# %% [markdown]
+# # 07 — The model: Sequential
+#
+# Chapter 03 trained a network by hand: a list of layers, a loop for the forward pass, a loop
+# in reverse for the backward pass, a loop over every parameter for the update. A **model** is
+# that list plus the bookkeeping around it: unique names for the layers, building them with
+# the right widths, one dict of all parameters for the optimiser, a summary table, a plain
+# description of the architecture (a *config*) and a file that holds config and weights.
+#
+# `Sequential` is itself a `Layer` (chapter 01): it obeys the same contract, so the same
+# gradient check proves a whole model right.
+
+# %%
+"""Chapter 07: the model. Sequential is a Layer made of layers: names, building, forward/backward,
+params/grads/state, summary, config, state_dict, atomic save/load and predict."""
+import inspect
+import json
+import os
+
+import numpy as np
+
+from diydnn._01_dense import Dense, Layer
+from diydnn._02_activations import ReLU, Softmax
+from diydnn._05_batchnorm import BatchNorm
+
+
+# %% tags=["active-ipynb"]
+# import tempfile
+# from pathlib import Path
+#
+# import matplotlib.pyplot as plt
+# from diydnn._00_conventions import check_layer, numerical_gradient, quick_mode, rel_error, save_figure
+# from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
+# rng = np.random.default_rng(7)
+
+# %% [markdown]
+# ## 1. A model is a composition
+#
+# A network of $L$ layers maps a batch $X$ to outputs by applying the layers in turn:
+#
+# $$A_0 = X,\qquad A_\ell = f_\ell(A_{\ell-1};\,\theta_\ell)\quad(\ell = 1,\dots,L),\qquad
+# \hat Y = A_L = (f_L\circ\cdots\circ f_1)(X).$$
+#
+# For the backward pass take one sample (a row $x$) and write $J_\ell = \partial a_\ell/\partial a_{\ell-1}$
+# for the Jacobian of layer $\ell$. The loss reaches $a_{\ell-1}$ only through $a_\ell$, so the chain rule gives
+#
+# $$da_{\ell-1} = J_\ell^\top\, da_\ell, \qquad dx = J_1^\top J_2^\top\cdots J_L^\top\, da_L = (J_L\cdots J_1)^\top da_L :$$
+#
+# the Jacobian of the composition is the product of the Jacobians, and the backward pass
+# multiplies by their transposes **from the output down**. The parameters $\theta_\ell$ also reach the
+# loss only through $a_\ell$, so
+#
+# $$d\theta_\ell = \Big(\frac{\partial a_\ell}{\partial \theta_\ell}\Big)^{\!\top} da_\ell ,$$
+#
+# which layer $\ell$ computes from $da_\ell$ and its own cache. That is why every layer's `backward`
+# needs only the gradient at its output, and a model's `backward` is a loop over the layers in
+# reverse. No layer ever builds $J_\ell$ (each computes the product $J_\ell^\top da_\ell$ directly), but to
+# check the claim we build them here for one sample, with batch-first rows: Dense $a W + b$ has
+# $J = W^\top$, ReLU has $J = \mathrm{diag}(\mathbb 1[z > 0])$, Softmax has $J = \mathrm{diag}(\hat y) - \hat y\hat y^\top$
+# (chapter 02). Their product must equal the numerical Jacobian of the whole chain.
+
+# %% tags=["active-ipynb"]
+# chain = [Dense(4, rng=rng), ReLU(), Dense(3, rng=rng), Softmax()]
+# x1 = rng.standard_normal((1, 5))                    # one sample, float64
+#
+#
+# def run_chain(x):
+#     for layer in chain:
+#         x = layer.forward(x)
+#     return x
+#
+#
+# y1 = run_chain(x1)
+# W1, W2 = chain[0].params["W"], chain[2].params["W"]
+# z1 = x1 @ W1 + chain[0].params["b"]
+# jacobians = [W1.T, np.diag((z1[0] > 0).astype(float)), W2.T, np.diag(y1[0]) - np.outer(y1[0], y1[0])]
+# J_product = jacobians[3] @ jacobians[2] @ jacobians[1] @ jacobians[0]          # J_L ... J_1, shape (3, 5)
+#
+# J_numeric = np.zeros((3, 5))
+# for i in range(3):                                   # row i: the gradient of output i
+#     J_numeric[i] = numerical_gradient(lambda: float(run_chain(x1)[0, i]), x1)[0]
+# print(f"J_4 J_3 J_2 J_1 vs numerical Jacobian of the chain: rel. error {rel_error(J_product, J_numeric):.1e}")
+#
+# run_chain(x1)                                        # restore the caches for the backward pass
+# g = rng.standard_normal((1, 3))
+# dx = g
+# for layer in reversed(chain):
+#     dx = layer.backward(dx)
+# print(f"backward in reverse order vs (J_4 J_3 J_2 J_1)^T g: rel. error {rel_error(dx[0], J_product.T @ g[0]):.1e}")
+# assert rel_error(J_product, J_numeric) < 1e-8 and rel_error(dx[0], J_product.T @ g[0]) < 1e-12
+
+# %% [markdown]
+# ## 2. Names
+#
+# An optimiser keeps its own state per parameter (Adam's moments), a checkpoint stores every
+# array, and a summary prints every layer: all need a **unique, stable name** per layer. As in
+# Keras, a layer gets its type and a per-type counter, by position: `dense_0`, `relu_0`, `dense_1`.
+# The same architecture always gets the same names, so a file saved from one model loads into
+# another built the same way. A name the user chose is kept; two equal names are an error, and so
+# is a `/`, which separates layer and parameter in `"dense_0/W"`.
+#
+# The function below also refuses what cannot be a model: an empty list, something that is not a
+# `Layer` (a common slip is the class `ReLU` instead of an instance `ReLU()`), and the same layer object
+# twice (a layer keeps *one* cache for its backward pass, so it cannot sit at two places in a chain).
+
+# %%
+def _assign_names(layers, who):
+    """Check a list of layers and give each a unique name: its own, or type_counter (dense_0, relu_0, dense_1)."""
+    if not layers:
+        raise ValueError(f"{who}: the list of layers is empty")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            hint = f" (a class: write {layer.__name__}(...))" if isinstance(layer, type) else ""
+            raise ValueError(f"{who}: item {i} is {layer!r} of type {type(layer).__name__}, not a Layer{hint}")
+        for j in range(i):
+            if layers[j] is layer:
+                raise ValueError(f"{who}: items {j} and {i} are the same layer object {layer!r}; "
+                                 f"a layer keeps one cache, so create a second one")
+    is_default = [layer.name == type(layer).__name__.lower() for layer in layers]   # Layer's default name
+    chosen = [layer.name for layer, default in zip(layers, is_default) if not default]
+    for name in chosen:
+        if not isinstance(name, str) or "/" in name or chosen.count(name) > 1:
+            problem = "is used twice" if chosen.count(name) > 1 else "must be a string without '/'"
+            raise ValueError(f"{who}: layer name {name!r} {problem}")
+    taken, counters = set(chosen), {}
+    for layer, default in zip(layers, is_default):
+        if default:
+            base = type(layer).__name__.lower()
+            i = counters.get(base, 0)
+            while f"{base}_{i}" in taken:       # skip a counter name the user already took
+                i += 1
+            layer.name = f"{base}_{i}"
+            taken.add(layer.name)
+            counters[base] = i + 1
+
+
+# %% tags=["active-ipynb"]
+# named = [Dense(8), ReLU(), Dense(8, name="hidden"), ReLU(), Dense(3), Softmax()]
+# _assign_names(named, "demo")
+# print([layer.name for layer in named])
+# assert [layer.name for layer in named] == ["dense_0", "relu_0", "hidden", "relu_1", "dense_1", "softmax_0"]
+# for bad in ([], [Dense(3), ReLU], [Dense(3, name="a"), Dense(3, name="a")]):
+#     try:
+#         _assign_names(bad, "demo")
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("a bad list was accepted")
+
+# %% [markdown]
+# ## 3. The class
+#
+# * **Building.** Each layer is built with the width the layer before it gives:
+#   `layer.build(width, rng, dtype)`, then `width = layer.output_width(width)`. All layers draw
+#   from the model's one `rng`, in order, so a seed fixes every weight. The model builds
+#   *eagerly* when `n_in` is given (or the first layer was built with `n_in`, Keras's
+#   `Dense(50, n_in=784)` idiom), else *lazily* on the first `forward`, in the dtype of that batch —
+#   float64 for a gradient check, float32 for training.
+# * **`forward` / `backward`**: the two loops of section 1.
+# * **`params`, `grads`, `state`** are dicts gathered from the layers under `"layer/name"` keys.
+#   `params` and `state` hold the layers' **own arrays**, not copies: an optimiser updates
+#   `model.params["dense_0/W"] -= lr * dW` in place, and the layer sees it. `grads` is gathered
+#   anew on every access, because a layer's `backward` binds new gradient arrays.
+# * `predict`, `summary`, `get_config`/`from_config`, `state_dict`/`load_state_dict` and
+#   `save`/`load` are explained (and their helper functions defined) in the sections below.
+#
+# `Sequential` does not call `Layer.__init__`: that would assign `params`, `grads` and `state`,
+# which here are read-only views of the layers.
+
+# %%
+class Sequential(Layer):
+    """A chain of layers that is itself a Layer: forward through the list, backward in reverse.
+
+    Layers are named by type and position (dense_0, relu_0, dense_1; a user's name is kept) and
+    built in turn with the model's rng: eagerly when n_in is given, else on the first forward.
+    """
+
+    def __init__(self, layers, n_in=None, rng=None, name="sequential"):
+        self.name, self.n_in, self._cache, self.rng = name, None, None, rng
+        if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+            raise ValueError(f"{self!r}: layers must be a list of Layer objects, got {layers!r}")
+        self.layers = list(layers)
+        _assign_names(self.layers, repr(self))
+        first = self.layers[0]
+        if n_in is None and first.built and first.params:
+            n_in = first.n_in             # e.g. Dense(50, n_in=784) first: the input width is known
+        if n_in is not None:
+            self.build(n_in, rng)
+
+    def build(self, n_in, rng=None, dtype=np.float32):
+        """Build every layer in turn, each for the width the layer before it gives."""
+        if int(n_in) != n_in or n_in < 1:
+            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
+        rng = rng if rng is not None else self.rng
+        width = int(n_in)
+        for layer in self.layers:
+            if layer.built and layer.params:          # built with weights already: keep them if they fit
+                if layer.n_in != width:
+                    raise ValueError(f"{self!r}: {layer!r} was built for input width {layer.n_in}, "
+                                     f"but the layers before it give width {width}")
+            else:
+                layer.build(width, rng, dtype)
+            width = layer.output_width(width)
+        self.n_in = int(n_in)
+
+    def output_width(self, n_in):
+        for layer in self.layers:
+            n_in = layer.output_width(n_in)
+        return n_in
+
+    def forward(self, X, training=False):
+        X = self._check_input(X)          # 2-D, not empty, finite, right width; builds on first use
+        for layer in self.layers:
+            X = layer.forward(X, training=training)
+        return X
+
+    def backward(self, dY):
+        for layer in reversed(self.layers):
+            dY = layer.backward(dY)
+        return dY
+
+    def _gather(self, attribute):
+        return {f"{layer.name}/{key}": value for layer in self.layers
+                for key, value in getattr(layer, attribute).items()}
+
+    @property
+    def params(self):
+        """{"dense_0/W": array, ...}: the layers' own arrays, so in-place updates reach the layers."""
+        return self._gather("params")
+
+    @property
+    def grads(self):
+        """{"dense_0/W": dW, ...}, gathered anew on each access (backward binds new arrays)."""
+        return self._gather("grads")
+
+    @property
+    def state(self):
+        """Non-trainable arrays, e.g. {"batchnorm_0/running_mean": array}: the layers' own arrays."""
+        return self._gather("state")
+
+    def predict(self, X, batch_size=1024):
+        """Outputs in inference mode (training=False), computed batch by batch to bound the memory."""
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"{self!r}.predict: batch_size must be a positive integer, got {batch_size!r}")
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"{self!r}.predict: expected a 2-D batch of shape (m, n_features), got shape {X.shape}")
+        batch_size = int(batch_size)
+        outputs = [self.forward(X[i:i + batch_size], training=False) for i in range(0, max(len(X), 1), batch_size)]
+        return np.concatenate(outputs)
+
+    def summary(self, print_fn=print):
+        """Print a table: each layer's name and type, output shape and parameter count, then totals."""
+        for line in _summary_lines(self):
+            print_fn(line)
+
+    def get_config(self):
+        """The architecture as a list of plain dicts: {"layer": type name, **layer.get_config()}.
+
+        The input width is recorded once, as "n_in" of the first entry; later widths follow from it.
+        """
+        config = []
+        for layer in self.layers:
+            entry = {"layer": type(layer).__name__, **layer.get_config()}
+            entry.pop("n_in", None)
+            config.append(entry)
+        if self.built:
+            config[0]["n_in"] = self.n_in
+        return config
+
+    @classmethod
+    def from_config(cls, config, n_in=None, rng=None, name="sequential", dtype=np.float32):
+        """A new model from a list like get_config's; layer types are looked up in LAYER_TYPES only."""
+        if not isinstance(config, (list, tuple)) or not config:
+            raise ValueError(f"Sequential.from_config: expected a non-empty list of layer dicts, got {config!r}")
+        built = [_layer_from_config(i, entry) for i, entry in enumerate(config)]
+        layers = [layer for layer, _ in built]
+        recorded = [width for _, width in built]
+        n_in = n_in if n_in is not None else recorded[0]
+        model = cls(layers, rng=rng, name=name)
+        if n_in is not None:
+            model.build(n_in, dtype=dtype)
+            for i, (layer, width) in enumerate(zip(layers, recorded)):
+                if width is not None and width != layer.n_in:
+                    raise ValueError(f"Sequential.from_config: entry {i} ({layer!r}) records n_in={width}, "
+                                     f"but the model gives it width {layer.n_in}")
+        return model
+
+    def _named_arrays(self):
+        """The model's own arrays under the keys of state_dict()."""
+        arrays = {f"params/{key}": value for key, value in self.params.items()}
+        arrays.update({f"state/{key}": value for key, value in self.state.items()})
+        return arrays
+
+    def state_dict(self):
+        """{"params/dense_0/W": copy, ..., "state/batchnorm_0/running_mean": copy}."""
+        return {key: value.copy() for key, value in self._named_arrays().items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy arrays into the model's own arrays, in place; all keys and shapes are checked first."""
+        if not self.built:
+            raise ValueError(f"{self!r}.load_state_dict: the model is not built; pass n_in=... or call forward() once")
+        own = self._named_arrays()
+        missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
+        if missing or unexpected:
+            raise ValueError(f"{self!r}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for key, target in own.items():
+            if np.shape(state_dict[key]) != target.shape:
+                raise ValueError(f"{self!r}.load_state_dict: {key!r} has shape {np.shape(state_dict[key])}, "
+                                 f"the model's array has shape {target.shape}")
+        for key, target in own.items():       # only after every check passed: never a half-loaded model
+            target[...] = state_dict[key]
+
+    def save(self, path):
+        """Write config (as JSON) and all arrays into one .npz file, atomically."""
+        if not self.built:
+            raise ValueError(f"{self!r}.save: the model is not built; pass n_in=... or call forward() once")
+        config = self.get_config()
+        for layer, entry in zip(self.layers, config):
+            if LAYER_TYPES.get(entry["layer"]) is not type(layer):
+                raise ValueError(f"{self!r}.save: {layer!r} is not in LAYER_TYPES {sorted(LAYER_TYPES)}; "
+                                 f"add its class there so that load() can rebuild it")
+        arrays = self.state_dict()
+        try:
+            arrays["config"] = np.array(json.dumps({"format": SAVE_FORMAT, "name": self.name, "layers": config}))
+        except TypeError as e:
+            raise ValueError(f"{self!r}.save: the config is not plain JSON: {e}") from None
+        _savez_atomic(path, arrays)
+
+    @classmethod
+    def load(cls, path, rng=None):
+        """A model from a file written by save(); read with allow_pickle=False, so it cannot run code."""
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"Sequential.load: {path} is a single array, not a model file written by Sequential.save")
+        with data:
+            if "config" not in data.files:
+                raise ValueError(f"Sequential.load: {path} has no 'config' entry; not a file written by Sequential.save")
+            try:                              # an object array (a pickle) is refused here, by NumPy
+                header = json.loads(str(data["config"]))
+                arrays = {key: data[key] for key in data.files if key != "config"}
+            except ValueError as e:
+                raise ValueError(f"Sequential.load: {path}: {e}") from None
+        if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+            raise ValueError(f"Sequential.load: {path} is not in the format {SAVE_FORMAT!r}")
+        weights = [value for key, value in arrays.items() if key.startswith("params/")]
+        dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
+        model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
+        model.load_state_dict(arrays)
+        return model
+
+
+# %% [markdown]
+# ## 4. Forward, backward and the gradient check of a whole model
+#
+# The model's forward and backward must be exactly the hand-written loops of section 1, and its
+# `grads` must be the layers' gradients under the new names:
+
+# %% tags=["active-ipynb"]
+# model = Sequential([Dense(6, rng=rng), ReLU(), Dense(3, rng=rng), Softmax()])
+# X = rng.standard_normal((8, 5))
+# Y_model = model.forward(X, training=True)
+# A = X
+# for layer in model.layers:                      # the same layers, by hand
+#     A = layer.forward(A, training=True)
+# G = rng.standard_normal(Y_model.shape)
+# dX_model = model.backward(G)
+# grads_model = {k: v.copy() for k, v in model.grads.items()}
+# dA = G
+# for layer in reversed(model.layers):
+#     dA = layer.backward(dA)
+# print("names:", [layer.name for layer in model.layers], " built for width", model.n_in)
+# print("forward equal:", np.array_equal(Y_model, A), " backward equal:", np.array_equal(dX_model, dA),
+#       " grads:", list(grads_model))
+# assert np.array_equal(Y_model, A) and np.array_equal(dX_model, dA)
+# assert all(np.array_equal(grads_model[f"{l.name}/{k}"], l.grads[k]) for l in model.layers for k in l.grads)
+
+# %% [markdown]
+# Because `Sequential` is a `Layer`, `check_layer` of chapter 00 checks the whole chain at once:
+# the input gradient and every parameter of every layer, against central differences, with a
+# random upstream gradient, in float64 (the model is built lazily from the float64 batch).
+
+# %% tags=["active-ipynb"]
+# model64 = Sequential([Dense(7), ReLU(), Dense(5), ReLU(), Dense(3), Softmax()], rng=np.random.default_rng(1))
+# errors = check_layer(model64, rng.standard_normal((6, 4)), rng)
+# print("dtype:", model64.params["dense_0/W"].dtype, {k: f"{v:.1e}" for k, v in errors.items()})
+# assert model64.params["dense_0/W"].dtype == np.float64 and max(errors.values()) < 1e-7
+
+# %% [markdown]
+# With a BatchNorm (chapter 05) in the chain, in training mode, the gradients of the first Dense reach it
+# *through* the batch statistics. One entry needs care: the bias of a Dense right before a BatchNorm has
+# gradient **exactly zero** in training mode, since adding a constant to a column shifts the batch mean by
+# the same constant and the normalisation removes it. Its relative error is then $0/0$, rounding noise
+# divided by rounding noise, and means nothing; we check that both gradients are zero instead. (This is
+# why such a bias is often left out: BatchNorm's $\beta$ does its job.)
+
+# %% tags=["active-ipynb"]
+# model_bn = Sequential([Dense(6), BatchNorm(), ReLU(), Dense(4), BatchNorm(), ReLU(), Dense(3), Softmax()],
+#                       rng=np.random.default_rng(2))
+# X_bn = rng.standard_normal((8, 5))
+# errors = check_layer(model_bn, X_bn, rng)
+# zero_bias = {k: errors.pop(k) for k in ("dense_0/b", "dense_1/b")}
+# print({k: f"{v:.1e}" for k, v in errors.items()})
+# G_bn = rng.standard_normal((8, 3))
+# model_bn.forward(X_bn, training=True)
+# model_bn.backward(G_bn)
+# for key in zero_bias:
+#     numeric = numerical_gradient(lambda: float(np.sum(model_bn.forward(X_bn, training=True) * G_bn)),
+#                                  model_bn.params[key])
+#     print(f"{key} before a BatchNorm: max |analytic| {np.abs(model_bn.grads[key]).max():.0e}, "
+#           f"max |numerical| {np.abs(numeric).max():.0e}")
+#     assert np.abs(model_bn.grads[key]).max() < 1e-12 and np.abs(numeric).max() < 1e-8
+# assert max(errors.values()) < 1e-7 and "batchnorm_1/gamma" in errors
+
+# %% [markdown]
+# Bad input is refused with a message naming the model or the layer: a batch of the wrong width,
+# a backward before any forward.
+
+# %% tags=["active-ipynb"]
+# for action in (lambda: model.forward(rng.standard_normal((4, 9))),
+#                lambda: Sequential([Dense(3), ReLU()]).backward(np.ones((2, 3)))):
+#     try:
+#         action()
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("bad input was accepted")
+
+# %% [markdown]
+# ## 5. `params` are the layers' arrays
+#
+# An optimiser step is `p -= lr * g` for every entry of `model.params`. That only trains the
+# model if the dict's values *are* the layers' weights. The check: one step of plain gradient
+# descent through the model's dict changes the layer's own `W` by exactly $-\alpha\,dW$.
+
+# %% tags=["active-ipynb"]
+# W_before = model.layers[0].params["W"].copy()
+# lr = 0.1
+# params, grads = model.params, model.grads
+# for key in params:
+#     params[key] -= lr * grads[key]
+# print("same object:", model.params["dense_0/W"] is model.layers[0].params["W"],
+#       "  layer moved by -lr dW:", np.allclose(model.layers[0].params["W"], W_before - lr * model.layers[0].grads["W"]))
+# assert model.params["dense_0/W"] is model.layers[0].params["W"]
+# assert np.allclose(model.layers[0].params["W"], W_before - lr * model.layers[0].grads["W"])
+
+# %% [markdown]
+# ## 6. `summary()`
+#
+# A table in the style of Keras: each layer with its output shape (`None` for the batch size, which
+# the model does not fix) and its number of parameters. BatchNorm's running statistics count as
+# *non-trainable* parameters, as in Keras: they are stored and loaded but no gradient moves them.
+# The model must be built, since the counts depend on the input width.
+
+# %%
+def _summary_lines(model):
+    """The lines of Sequential.summary()."""
+    if not model.built:
+        raise ValueError(f"{model!r}.summary: the model is not built yet; pass n_in=... to Sequential "
+                         f"or call forward() once on a batch")
+    header = ("Layer (type)", "Output Shape", "Param #")
+    rows, width = [], model.n_in
+    for layer in model.layers:
+        width = layer.output_width(width)
+        count = sum(v.size for v in layer.params.values()) + sum(v.size for v in layer.state.values())
+        rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {width})", f"{count:,}"))
+    w0, w1, w2 = (max(len(row[i]) for row in rows + [header]) + 3 for i in range(3))
+    rule = w0 + w1 + w2 + 1
+    trainable = sum(v.size for v in model.params.values())
+    frozen = sum(v.size for v in model.state.values())
+    table = [f'Model: "{model.name}"   input: (None, {model.n_in})', "_" * rule,
+             f" {header[0]:<{w0}}{header[1]:<{w1}}{header[2]:>{w2 - 3}}", "=" * rule]
+    table += [f" {a:<{w0}}{b:<{w1}}{c:>{w2 - 3}}" for a, b, c in rows]
+    table += ["=" * rule, f"Total params: {trainable + frozen:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {frozen:,}", "_" * rule]
+    return table
+
+
+# %% tags=["active-ipynb"]
+# mnist_model = Sequential([Dense(50), BatchNorm(), ReLU(), Dense(10), Softmax()], n_in=784, rng=rng)
+# lines = []
+# mnist_model.summary(print_fn=lines.append)
+# print("\n".join(lines))
+# by_hand = {"dense_0": 784 * 50 + 50, "batchnorm_0": 2 * 50 + 2 * 50, "relu_0": 0, "dense_1": 50 * 10 + 10,
+#            "softmax_0": 0}
+# for name, count in by_hand.items():
+#     assert any(line.split()[0] == name and line.split()[-1] == f"{count:,}" for line in lines), name
+# assert f"Total params: {sum(by_hand.values()):,}" in lines
+# assert f"Trainable params: {sum(by_hand.values()) - 100:,}" in lines and "Non-trainable params: 100" in lines
+
+# %% [markdown]
+# By hand: Dense 784 → 50 has $784\cdot 50$ weights and 50 biases, $39{,}250$; BatchNorm over 50 units
+# has 50 $\gamma$ and 50 $\beta$ (trainable) and 50 running means and 50 running variances
+# (non-trainable), 200; Dense 50 → 10 has $50\cdot 10 + 10 = 510$; ReLU and Softmax have none. Total
+# $39{,}960$, of which $39{,}860$ trainable and $100$ not. (The asserts above compare every row and total
+# with these numbers.) Nearly all of the model's parameters sit in the first layer, whose input is the
+# 784 pixels of an image.
+#
+# ## 7. Config: the architecture as plain data
+#
+# The original *diy-dnn* described its network in `RUN_SETTINGS` as a Python list of layer
+# objects, which can be neither written to a file nor compared. `get_config()` turns the model
+# into a list of plain dicts, one per layer — the layer's type and its `get_config()`, the
+# constructor arguments — and `Sequential.from_config` turns such a list back into a model. The input
+# width is recorded once, as `"n_in"` of the first entry.
+#
+# Building from a config must never run code named in it: the type name is looked up in one
+# registry, `LAYER_TYPES`, and nowhere else (no `eval`, no `getattr` on a module with a name from the
+# file). Arguments are checked against the constructor's signature *before* the call, so a typo
+# such as `"unit"` gives an error that names the entry and lists what the layer accepts. `rng` is
+# not accepted: randomness comes from the model's generator. To make your own layer loadable, add
+# its class to `LAYER_TYPES`.
+
+# %%
+LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Softmax": Softmax, "BatchNorm": BatchNorm}
+
+
+def _constructor_args(layer_class):
+    """The keyword arguments a config may give a layer class: its constructor's, minus rng, plus n_in."""
+    parameters = inspect.signature(layer_class.__init__).parameters.values()
+    named = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return (named - {"self", "rng"}) | {"n_in"}
+
+
+def _layer_from_config(index, entry):
+    """(layer, recorded input width or None) from one config entry; the type comes from LAYER_TYPES only."""
+    where = f"Sequential.from_config: entry {index}"
+    if not isinstance(entry, dict) or "layer" not in entry:
+        raise ValueError(f"{where} must be a dict with a 'layer' key, got {entry!r}")
+    kwargs = dict(entry)
+    kind = kwargs.pop("layer")
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        raise ValueError(f"{where}: unknown layer type {kind!r}; known types: {sorted(LAYER_TYPES)}")
+    accepted = _constructor_args(LAYER_TYPES[kind])
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(f"{where} ({kind}): unknown argument(s) {unknown}; {kind} accepts {sorted(accepted)}")
+    n_in = kwargs.pop("n_in", None)        # a width, not an argument: the model builds with its own rng
+    try:
+        return LAYER_TYPES[kind](**kwargs), n_in
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where} ({kind}): {e}") from None
+
+
+# %% tags=["active-ipynb"]
+# for _ in range(3):                                   # move BatchNorm's running statistics away from 0 and 1
+#     mnist_model.forward(rng.random((32, 784)).astype(np.float32), training=True)
+# config = mnist_model.get_config()
+# text = json.dumps(config)
+# print(text)
+# clone = Sequential.from_config(json.loads(text), rng=np.random.default_rng(0))
+# clone.load_state_dict(mnist_model.state_dict())
+# X_img = rng.random((16, 784)).astype(np.float32)
+# print("same config:", clone.get_config() == config,
+#       "  identical predictions:", np.array_equal(clone.predict(X_img), mnist_model.predict(X_img)))
+# assert clone.get_config() == config and np.array_equal(clone.predict(X_img), mnist_model.predict(X_img))
+
+# %% [markdown]
+# A config plus a seed is a complete recipe: the same config built twice with generators of the same
+# seed draws the same weights (the model hands its one generator to the layers in order), with no
+# weights copied. A config written by hand needs only the types and the arguments that differ from
+# the defaults.
+
+# %% tags=["active-ipynb"]
+# recipe = [{"layer": "Dense", "units": 32, "n_in": 2}, {"layer": "BatchNorm"}, {"layer": "ReLU"},
+#           {"layer": "Dense", "units": 3}]
+# first, second = (Sequential.from_config(recipe, rng=np.random.default_rng(42)) for _ in range(2))
+# X_toy = rng.standard_normal((5, 2)).astype(np.float32)
+# print("same seed, identical outputs:", np.array_equal(first.predict(X_toy), second.predict(X_toy)))
+# assert np.array_equal(first.predict(X_toy), second.predict(X_toy))
+# for bad in ([{"layer": "Conv2D", "filters": 8}], [{"layer": "BatchNorm", "momentun": 0.99}],
+#             [{"layer": "__import__('os')"}]):
+#     try:
+#         Sequential.from_config(bad)
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("a bad config was accepted")
+
+# %% [markdown]
+# ## 8. `state_dict`, `save` and `load`
+#
+# `state_dict()` returns copies of every array under flat keys, `"params/dense_0/W"` and
+# `"state/batchnorm_0/running_mean"`; `load_state_dict` checks that keys and shapes agree *before*
+# it copies anything (a wrong file never leaves a half-loaded model), then copies **into** the
+# existing arrays, so an optimiser that holds references to them keeps working.
+#
+# `save(path)` writes one `.npz` file (a zip of `.npy` arrays): the arrays of `state_dict()` and the
+# config as JSON text in a 0-d string array. Two rules make it safe:
+#
+# * **Atomic.** The file is written to a temporary file in the same folder, flushed to disk, and
+#   renamed over the old one with `os.replace`, which is atomic: a reader, or a training run that
+#   crashes while saving a checkpoint, sees the old file or the new one, never half a file.
+# * **No pickles.** `load` reads with `allow_pickle=False`. A pickle can run arbitrary code when
+#   it is loaded; a model file from someone else must only ever be data.
+
+# %%
+SAVE_FORMAT = "diydnn.Sequential/1"
+
+
+def _savez_atomic(path, arrays):
+    """np.savez(path, **arrays), written to a temporary file beside path and renamed into place."""
+    path = os.fspath(path)
+    folder, filename = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{filename}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())          # on disk before the rename, so a power cut cannot leave an empty file
+        os.replace(tmp, path)             # atomic: the old file or the new one, never half
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+# %% tags=["active-ipynb"]
+# scratch = tempfile.TemporaryDirectory()             # removed at the end of the chapter
+# folder = Path(scratch.name)
+# path = folder / "mnist_model.npz"
+# mnist_model.save(path)
+# loaded = Sequential.load(path)
+# with np.load(path, allow_pickle=False) as data:
+#     print("entries in the file:", data.files)
+# print("loaded:", [layer.name for layer in loaded.layers], loaded.params["dense_0/W"].dtype,
+#       "  identical predictions:", np.array_equal(loaded.predict(X_img), mnist_model.predict(X_img)))
+# print("running mean, first 3 units, saved:", mnist_model.state["batchnorm_0/running_mean"][:3],
+#       " loaded:", loaded.state["batchnorm_0/running_mean"][:3])
+# assert np.array_equal(loaded.predict(X_img), mnist_model.predict(X_img))
+# assert loaded.get_config() == mnist_model.get_config()
+# assert all(np.array_equal(loaded.state[k], v) for k, v in mnist_model.state.items())
+# assert not np.allclose(loaded.state["batchnorm_0/running_mean"], 0)
+
+# %% [markdown]
+# An interrupted save. We replace `np.savez` for a moment by a writer that puts out half a file and
+# then fails, as a crash or a full disk would. The previous file must be intact and no temporary
+# file left behind:
+
+# %% tags=["active-ipynb"]
+# before = path.read_bytes()
+# real_savez = np.savez
+#
+#
+# def crashing_savez(f, **arrays):
+#     f.write(b"PK\x03\x04 half a zip file")
+#     raise OSError("disk full (simulated)")
+#
+#
+# np.savez = crashing_savez
+# try:
+#     mnist_model.save(path)
+# except OSError as e:
+#     print("save failed:", e)
+# finally:
+#     np.savez = real_savez
+# print("files in the folder:", sorted(p.name for p in folder.iterdir()), "  old file intact:", path.read_bytes() == before)
+# assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["mnist_model.npz"]
+# assert np.array_equal(Sequential.load(path).predict(X_img), mnist_model.predict(X_img))
+
+# %% [markdown]
+# A tampered file whose arrays hold Python objects (which NumPy could only read by unpickling them) is
+# refused, and so is a state dict with a wrong shape:
+
+# %% tags=["active-ipynb"]
+# tampered = folder / "tampered.npz"
+# with np.load(path, allow_pickle=False) as data:
+#     entries = {key: data[key] for key in data.files}
+# entries["params/dense_0/b"] = np.array([{"payload": "anything"}], dtype=object)
+# np.savez(tampered, **entries)
+# wrong = mnist_model.state_dict()
+# wrong["params/dense_1/W"] = np.zeros((50, 11), dtype=np.float32)
+# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong)):
+#     try:
+#         action()
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("a bad file was accepted")
+
+# %% [markdown]
+# ## 9. `predict`
+#
+# `predict(X)` runs the model in inference mode (`training=False`) over slices of `batch_size` rows and
+# stacks the outputs, so that predicting 70,000 images never holds the activations of all of them at
+# once. Row $i$ of the output depends only on row $i$ of the input, so the result is the same as one
+# `forward` on the whole batch — up to the last bits of rounding: BLAS may add up a matrix product in a
+# different order for a different number of rows. Each slice, though, equals `forward` on that slice exactly.
+
+# %% tags=["active-ipynb"]
+# X_many = rng.random((3000, 784)).astype(np.float32)
+# full = mnist_model.forward(X_many)
+# for batch_size in (1, 7, 1024, 3000):
+#     P = mnist_model.predict(X_many, batch_size=batch_size)
+#     slices = np.concatenate([mnist_model.forward(X_many[i:i + batch_size]) for i in range(0, 3000, batch_size)])
+#     print(f"batch_size {batch_size:4d}: max |predict - forward(all)| = {np.abs(P - full).max():.1e}, "
+#           f"equal to forward per slice: {np.array_equal(P, slices)}")
+#     assert P.shape == full.shape and np.array_equal(P, slices) and np.allclose(P, full, rtol=1e-5, atol=1e-6)
+# assert np.array_equal(mnist_model.predict(X_many, batch_size=3000), full)
+
+# %% [markdown]
+# ## 10. A picture: a small model trained, saved, reloaded
+#
+# Everything together on a 2-D toy problem: three interleaved spirals, 100 points each. A model with
+# two hidden layers of 64 units, each followed by a BatchNorm, is trained with plain full-batch gradient
+# descent through `model.params` and `model.grads` and the fused softmax cross-entropy of chapter 03
+# (the model ends with logits, no Softmax layer), then saved, loaded, and asked for its decision
+# regions — in inference mode, so with the running statistics that the file carried. Left: the layer stack with the shapes flowing through it (forward goes down,
+# backward comes up). Right: the regions the *reloaded* model draws.
+
+# %% tags=["active-ipynb"]
+# def spirals(n_per_class, n_classes, rng):
+#     """Points on n_classes interleaved spirals in the plane, with a little noise."""
+#     X, y = [], []
+#     for c in range(n_classes):
+#         r = np.linspace(0.1, 1.0, n_per_class)
+#         angle = np.linspace(c * 2 * np.pi / n_classes, c * 2 * np.pi / n_classes + 4.0, n_per_class)
+#         angle = angle + 0.15 * rng.standard_normal(n_per_class)
+#         X.append(np.column_stack([r * np.cos(angle), r * np.sin(angle)]))
+#         y.append(np.full(n_per_class, c))
+#     return np.vstack(X).astype(np.float32), np.concatenate(y)
+#
+#
+# X_sp, y_sp = spirals(100, 3, rng)
+# toy = Sequential([Dense(64), BatchNorm(), ReLU(), Dense(64), BatchNorm(), ReLU(), Dense(3)], n_in=2,
+#                  rng=np.random.default_rng(3))
+# loss_fn = SoftmaxCrossEntropy()
+# n_steps, lr = (300 if quick_mode() else 1500), 0.5
+# losses = []
+# for step in range(n_steps):
+#     losses.append(loss_fn(toy.forward(X_sp, training=True), y_sp))
+#     toy.backward(loss_fn.backward())
+#     params, grads = toy.params, toy.grads
+#     for key in params:
+#         params[key] -= lr * grads[key]
+# acc_toy = accuracy(toy.predict(X_sp), y_sp)
+# toy.save(folder / "toy.npz")
+# toy_loaded = Sequential.load(folder / "toy.npz")
+# print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f} in {n_steps} steps;  training accuracy {acc_toy:.1%};  "
+#       f"reloaded model agrees: {np.array_equal(toy_loaded.predict(X_sp), toy.predict(X_sp))}")
+# assert losses[-1] < 0.5 * losses[0] and acc_toy > (0.8 if quick_mode() else 0.95)
+# assert np.array_equal(toy_loaded.predict(X_sp), toy.predict(X_sp))
+
+# %% tags=["active-ipynb"]
+# fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.3, 1]})
+# stack_lines = []
+# toy_loaded.summary(print_fn=stack_lines.append)                 # the figure's numbers come from summary()
+# rows = [("input", f"(None, {toy_loaded.n_in})", "")]
+# width = toy_loaded.n_in
+# for layer in toy_loaded.layers:
+#     width = layer.output_width(width)
+#     n = sum(v.size for v in layer.params.values()) + sum(v.size for v in layer.state.values())
+#     rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {width})", f"{n:,} params" if n else ""))
+# for i, (label, shape, count) in enumerate(rows):
+#     top = len(rows) - 1 - i
+#     ax0.add_patch(plt.Rectangle((0.1, top + 0.15), 0.66, 0.7, facecolor="#dde8f5" if i else "#eeeeee", edgecolor="k"))
+#     ax0.text(0.43, top + 0.5, label, ha="center", va="center", fontsize=9)
+#     ax0.text(0.79, top + 0.62, shape, va="center", fontsize=9)
+#     ax0.text(0.79, top + 0.35, count, va="center", fontsize=9, color="0.4")
+#     if i:
+#         ax0.annotate("", xy=(0.43, top + 0.85), xytext=(0.43, top + 1.15), arrowprops=dict(arrowstyle="->"))
+# ax0.annotate("", xy=(0.05, 0.3), xytext=(0.05, len(rows) - 0.3), arrowprops=dict(arrowstyle="->", lw=1.5))
+# ax0.text(0.02, len(rows) / 2, "forward: X, training", rotation=90, ha="right", va="center", fontsize=9)
+# ax0.annotate("", xy=(1.12, len(rows) - 0.3), xytext=(1.12, 0.3), arrowprops=dict(arrowstyle="->", lw=1.5, color="C3"))
+# ax0.text(1.15, len(rows) / 2, "backward: dY in, dX out", rotation=90, ha="left", va="center", fontsize=9, color="C3")
+# ax0.set(xlim=(-0.05, 1.25), ylim=(0, len(rows)),
+#         title=f"Layer stack: {stack_lines[-4].split(': ')[1]} parameters ({stack_lines[-2].split(': ')[1]} non-trainable)")
+# ax0.axis("off")
+#
+# grid = np.linspace(-1.2, 1.2, 300, dtype=np.float32)
+# gx, gy = np.meshgrid(grid, grid)
+# regions = toy_loaded.predict(np.column_stack([gx.ravel(), gy.ravel()])).argmax(axis=1).reshape(gx.shape)
+# ax1.contourf(gx, gy, regions, levels=[-0.5, 0.5, 1.5, 2.5], colors=["#c6dbef", "#fdd0a2", "#c7e9c0"])
+# for c, colour in enumerate(["C0", "C1", "C2"]):
+#     ax1.scatter(*X_sp[y_sp == c].T, s=10, color=colour, label=f"class {c}")
+# ax1.set(title=f"Reloaded model: decision regions (train accuracy {acc_toy:.0%})", aspect="equal")
+# ax1.legend(loc="lower right", fontsize=8)
+# save_figure(fig, "07_model.png")
+# plt.show()
+# scratch.cleanup()
+
+# %% [markdown]
+# ## Summary
+#
+# * A model is a composition $f_L\circ\cdots\circ f_1$: its Jacobian is the product $J_L\cdots J_1$ (checked
+#   against finite differences), and its backward pass applies the layers' vector–Jacobian products in
+#   reverse order. `Sequential` is itself a `Layer`, so `check_layer` proves a whole model right.
+# * Layers get stable unique names by type and position (`dense_0`, `relu_0`, `dense_1`); `params`,
+#   `grads`, `state` gather them under `"dense_0/W"` keys, and `params`/`state` are the layers' own arrays,
+#   so optimisers update them in place.
+# * `summary()` counts parameters ($784\cdot50+50 = 39{,}250$ for the first Dense of an MNIST MLP).
+# * `get_config()`/`from_config` describe the architecture as plain JSON, built through the `LAYER_TYPES`
+#   registry only, with errors that name the entry and list what is known.
+# * `save`/`load`: one `.npz` (arrays plus the config as JSON), written atomically via a temporary file and
+#   `os.replace`, read with `allow_pickle=False`. A save that fails half-way leaves the old file intact.
+# * `predict` runs batch by batch in inference mode; it equals `forward` up to rounding.
+#
+# ## Exercises
+#
+# 1. Add a method `pop()` that removes the last layer (e.g. the Softmax, to get logits for the fused loss).
+#    What must happen to the names, and to a file saved before the pop?
+# 2. Write a `Tanh` layer, register it in `LAYER_TYPES`, and show that a model using it survives
+#    `save`/`load`. What error do you get before registering it?
+# 3. `state_dict()` returns copies while `params` returns the arrays themselves. Construct a bug that
+#    would appear if `state_dict()` returned the arrays (hint: save a "best" checkpoint in memory, then train on).
