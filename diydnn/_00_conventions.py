@@ -321,8 +321,10 @@ def check_loss(loss, y_hat, y, eps=1e-6):
 #   loss gradient, and never again in a layer (the original divided by $m$ twice).
 # * **Quick mode**: the test suite sets `DIYDNN_QUICK=1` to shrink long runs;
 #   a shrunk run must still show that learning happened.
+# * **Nothing is written half**: every file goes to a temporary file first and is renamed into
+#   place (`write_atomically`), so a crash leaves the old file or the new one, never a broken one.
 # * **Figures** that the README shows are written to `media/` — by the full run only,
-#   and atomically (temporary file, then rename), so a quick test run never overwrites them.
+#   so a quick test run never overwrites them.
 
 # %%
 def quick_mode():
@@ -335,6 +337,26 @@ def media_dir():
     return Path(__file__).resolve().parent.parent / "media"
 
 
+def write_atomically(path, write):
+    """Create or replace the file `path` so that nobody ever sees half of it.
+
+    write(f) fills a temporary file beside `path` (opened "wb"); it is flushed to disk and then
+    renamed over `path` with os.replace, which is atomic. If anything fails, the temporary file is
+    removed and the old file, if there was one, is untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())   # on disk before the rename, so a power cut cannot leave an empty file
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def save_figure(fig, filename):
     """Save a matplotlib figure to media/<filename>, atomically; skipped in quick mode.
 
@@ -344,10 +366,29 @@ def save_figure(fig, filename):
         return None
     path = media_dir() / filename
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=110,
+                                                 bbox_inches="tight"))
     return path
+
+# %% [markdown]
+# `write_atomically` is what every file the library writes goes through (figures, model files,
+# checkpoints, run results). The check: a write that fails half-way leaves the old file as it was,
+# and no temporary file behind.
+
+# %% tags=["active-ipynb"]
+# import tempfile
+# folder = Path(tempfile.mkdtemp())
+# target = folder / "data.bin"
+# write_atomically(target, lambda f: f.write(b"old contents"))
+# def crash_half_way(f):
+#     f.write(b"new conte")
+#     raise RuntimeError("simulated crash")
+# try:
+#     write_atomically(target, crash_half_way)
+# except RuntimeError:
+#     pass
+# print(target.read_bytes(), sorted(p.name for p in folder.iterdir()))
+# assert target.read_bytes() == b"old contents" and [p.name for p in folder.iterdir()] == ["data.bin"]
 
 # %% [markdown]
 # ## Summary

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from diydnn._00_conventions import write_atomically
 from diydnn._01_dense import Dense, Layer
 from diydnn._02_activations import ReLU, Softmax
 from diydnn._05_batchnorm import BatchNorm
@@ -599,20 +600,8 @@ SAVE_FORMAT = "diydnn.Sequential/1"
 
 
 def _savez_atomic(path, arrays):
-    """np.savez(path, **arrays), written to a temporary file beside path and renamed into place."""
-    path = os.fspath(path)
-    folder, filename = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{filename}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())          # on disk before the rename, so a power cut cannot leave an empty file
-        os.replace(tmp, path)             # atomic: the old file or the new one, never half
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """np.savez(path, **arrays), written to a temporary file beside path and renamed into place (chapter 00)."""
+    write_atomically(path, lambda f: np.savez(f, **arrays))
 
 # %% tags=["active-ipynb"]
 # scratch = tempfile.TemporaryDirectory()             # removed at the end of the chapter

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diydnn._00_conventions import quick_mode
+from diydnn._00_conventions import quick_mode, write_atomically
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 from diydnn._06_optimisers import get_optimiser
 from diydnn._07_model import Sequential
@@ -165,9 +165,7 @@ def default_runs_dir():
 
 
 def _write_json(path, data):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    write_atomically(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
 def load_model(folder, which=CHECKPOINT_BEST):
@@ -230,11 +228,12 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
 
 
 # %% [markdown]
-# A small run to see it work: Dense(50) on 2,000 images for 3 epochs (fewer in quick mode).
+# A small run to see it work: Dense(50) on 5,000 images for 3 epochs (fewer in quick mode).
 
 # %% tags=["active-ipynb"]
-# demo = run_experiment({"model_name": "demo", "architecture": mlp([50]), "train_abs_samples": 500 if QUICK else 2000,
-#                        "num_epochs": 2 if QUICK else 3, "evals_per_epoch": 2}, runs_dir=scratch, progress=False)
+# demo = run_experiment({"model_name": "demo", "architecture": mlp([50]), "train_abs_samples": 1000 if QUICK else 5000,
+#                        "num_epochs": 2 if QUICK else 3, "batch_size": 64, "lr": 3e-3, "evals_per_epoch": 2},
+#                       runs_dir=scratch, progress=False)
 # print({k: demo[k] for k in ("steps", "best_val_accuracy", "test_accuracy", "seconds")})
 # print(sorted(p.name for p in Path(demo["folder"]).iterdir()))
 # assert demo["test_accuracy"] > 0.7 and (Path(demo["folder"]) / "result.json").exists()
