@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diydnn._00_conventions import write_atomically
 from diydnn._01_dense import NonFiniteError
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
 from diydnn._06_optimisers import clip_by_global_norm
@@ -129,7 +130,7 @@ class History:
         return history
 
     def save(self, path):
-        _write_atomically(Path(path), lambda f: f.write(json.dumps(self.to_dict()).encode()))
+        write_atomically(path, lambda f: f.write(json.dumps(self.to_dict()).encode()))
 
     @classmethod
     def load(cls, path):
@@ -137,24 +138,6 @@ class History:
 
     def __repr__(self):
         return f"History({ {m: self.metrics(m) for m in self.modes()} })"
-
-
-def _write_atomically(path, write):
-    """Call write(file) on a temporary file beside `path`, flush it to disk, then rename it into place.
-
-    A crash at any moment leaves either the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # %% tags=["active-ipynb"]
@@ -405,7 +388,7 @@ def save_checkpoint(path, arrays, meta):
     """Write arrays (name -> ndarray) and meta (JSON-able dict) to one .npz, atomically."""
     payload = dict(arrays)
     payload["__meta__"] = np.array(json.dumps(meta))
-    _write_atomically(Path(path), lambda f: np.savez(f, **payload))
+    write_atomically(path, lambda f: np.savez(f, **payload))
 
 
 def load_checkpoint(path):

@@ -1,0 +1,335 @@
+# %% [markdown]
+# # Experiment 01 — Clip-norm on 100 images (the original's §4.1)
+#
+# The original *diy-dnn* trained a Dense(50) network (784–50–ReLU–10) on 100 training images, saw its
+# cost explode, and added **clip-norm** with threshold $c = 5$. Its figure showed the cost per step above
+# and the gradient norm per step below, without and with clipping. This notebook redoes that study with
+# the correct library, and asks:
+#
+# 1. Which settings make the cost of this small network explode — and *why*?
+# 2. What does clipping at $c = 5$ change, exactly?
+# 3. With sane settings, is there anything to clip at all?
+#
+# Clip-norm here is the one of chapter 06: all parameter gradients form one vector $g$, and
+# $g \leftarrow g\cdot\min(1, c/\lVert g\rVert)$ before the optimiser's step. The loop of chapter 09 records
+# $\lVert g\rVert$ **before** clipping at every step, globally and per layer.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from diydnn._00_conventions import quick_mode, save_figure
+from diydnn._03_cross_entropy import SoftmaxCrossEntropy
+from diydnn._06_optimisers import global_norm
+from diydnn._09_training import Callback
+from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls, mlp, mnist_splits,
+                                    results_table, run_experiment, to_markdown)
+
+QUICK = quick_mode()
+print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir())
+
+# %% [markdown]
+# ## 1. The runs
+#
+# Three runs in the original's `RUN_SETTINGS` style. The first 100 images of the training split are the
+# whole training set, and each step uses all of them (batch size 100), so a step is an epoch and the
+# curves carry no sampling noise: every wiggle is the optimiser's doing.
+#
+# * `clip_random_sgd` — the setup that explodes: the original's "random" initialiser $\mathcal N(0, 1)$ and
+#   plain SGD with a large learning rate, $\alpha = 3$; no clipping.
+# * `clip_random_sgd_c5` — the same, with clip-norm at $c = 5$ (the original's default).
+# * `clip_he_adam` — a sane setup: He initialisation and Adam with $\alpha = 10^{-3}$; no clipping.
+#
+# All three start from the same seed; the first two from the very same weights.
+
+# %%
+RUN_SETTINGS = [
+    {"model_name": "clip_random_sgd", "architecture": mlp([50]), "train_abs_samples": 100, "batch_size": 100,
+     "num_epochs": 100, "init": "random", "optimizer": "sgd", "lr": 3.0, "clip_grads_norm": None},
+    {"model_name": "clip_random_sgd_c5", "architecture": mlp([50]), "train_abs_samples": 100, "batch_size": 100,
+     "num_epochs": 100, "init": "random", "optimizer": "sgd", "lr": 3.0, "clip_grads_norm": 5.0},
+    {"model_name": "clip_he_adam", "architecture": mlp([50]), "train_abs_samples": 100, "batch_size": 100,
+     "num_epochs": 100, "init": "he", "optimizer": "adam", "lr": 1e-3, "clip_grads_norm": None},
+]
+DEFAULTS = RUN_SETTINGS[0]
+C = RUN_SETTINGS[1]["clip_grads_norm"]
+LR = DEFAULTS["lr"]
+
+# %% [markdown]
+# ## 2. Why N(0, 1) weights and a large step explode
+#
+# Before training anything, look at the network the first two runs start from (`build_model` with the
+# run's seed gives exactly the run's initial weights), next to its He-initialised twin.
+#
+# With $W_1 \sim \mathcal N(0,1)$ a hidden pre-activation $z = x^\top w$ has variance $\lVert x\rVert^2$, so its standard
+# deviation is about $\sqrt{\mathbb E\lVert x\rVert^2}$. An MNIST image (pixels in $[0, 1]$) has
+# $\lVert x\rVert^2 \approx 80$, so $z$ is of order 9. Half of it survives the ReLU, $\mathbb E[h^2] = \mathbb E\lVert x\rVert^2/2$,
+# and a logit, a sum over 50 such units with $\mathcal N(0, 1)$ weights, has standard deviation
+# $\sqrt{50\,\mathbb E\lVert x\rVert^2/2} \approx 45$. He's initialiser scales both layers by $\sqrt{2/\text{fan-in}}$
+# and keeps every one of these numbers of order 1.
+
+# %%
+(X_train, y_train), _, _ = mnist_splits()
+X, y = X_train[:100], y_train[:100]
+sq_norm = float(np.mean(np.sum(X.astype(np.float64) ** 2, axis=1)))
+predicted = {"random": (np.sqrt(sq_norm), np.sqrt(50 * sq_norm / 2)),
+             "he": (np.sqrt(2 / 784 * sq_norm), np.sqrt(2 / 50 * 50 * (2 / 784 * sq_norm) / 2))}
+print(f"mean squared norm of an image: {sq_norm:.1f}")
+start = {}
+for init in ("random", "he"):
+    model = build_model(dict(DEFAULTS, init=init), rng=np.random.default_rng(check_settings(DEFAULTS)["seed"]))
+    loss_fn = SoftmaxCrossEntropy()
+    Z1 = X @ model.params["dense_0/W"] + model.params["dense_0/b"]
+    logits = model.forward(X, training=True)
+    loss = loss_fn(logits, y)
+    model.backward(loss_fn.backward())
+    P = np.exp(logits - logits.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    dZ2 = P - np.eye(10)[y]                       # per-sample gradient of the loss w.r.t. the logits (times m)
+    g = global_norm(model.grads)
+    theta = global_norm(model.params)
+    start[init] = dict(z1=Z1.std(), logit=logits.std(), loss=loss, saturated=np.mean(P.max(axis=1) > 0.99),
+                       dz=np.linalg.norm(dZ2, axis=1).mean(), g=g,
+                       g0=global_norm({k: v for k, v in model.grads.items() if k.startswith("dense_0")}),
+                       g1=global_norm({k: v for k, v in model.grads.items() if k.startswith("dense_1")}),
+                       theta=theta)
+    s = start[init]
+    print(f"\n{init:>6}: hidden pre-activation std {s['z1']:6.2f} (predicted {predicted[init][0]:5.2f}); "
+          f"logit std {s['logit']:6.2f} (predicted {predicted[init][1]:5.2f})")
+    print(f"        initial loss {s['loss']:.2f}; images with top softmax probability > 0.99: {s['saturated']:.0%}; "
+          f"mean per-sample ||y_hat - y|| {s['dz']:.3f} (at most sqrt 2 = 1.414)")
+    print(f"        gradient norm {s['g']:.2f} (dense_0 {s['g0']:.2f}, dense_1 {s['g1']:.2f}); parameter norm {s['theta']:.1f}")
+    print(f"        SGD with lr = {LR:g}: first step length lr*||g|| = {LR * g:.1f}; first-order predicted "
+          f"loss decrease lr*||g||^2 = {LR * g * g:.1f}")
+r, h = start["random"], start["he"]
+assert 0.8 < r["z1"] / predicted["random"][0] < 1.25 and 0.7 < r["logit"] / predicted["random"][1] < 1.4
+assert r["logit"] > 20 * h["logit"] and r["loss"] > 10 * h["loss"] and r["saturated"] > 0.6 and h["saturated"] == 0
+assert r["g"] > 5 * h["g"] and r["dz"] <= np.sqrt(2) and LR * r["g"] ** 2 > r["loss"]
+
+# %% [markdown]
+# What the numbers say:
+#
+# * The predicted scales hold: with N(0, 1) weights the hidden pre-activations and the logits are in the
+#   tens (printed above), against order 1 with He.
+# * With logits that far apart, the softmax is saturated: for most images one class gets a probability
+#   above $0.99$ (none with He), and the cross-entropy is about $\max_k z_k - z_y$: the initial loss is in the tens,
+#   where $\ln 10 \approx 2.3$ is what a guess costs.
+# * The loss's gradient with respect to the logits is **not** large: per sample it is $\hat y - y$, of length
+#   at most $\sqrt2$. The weight gradients are large because that vector is multiplied by large things:
+#   $dW_2 = h^\top d Z_2 / m$ scales with the hidden activations (order 9 instead of order 1), and
+#   $dW_1$ with $W_2$ (entries of order 1 instead of $\sqrt{2/50} = 0.2$). Hence a global gradient
+#   norm around ten times He's.
+# * **The step is too long.** A gradient step of length $\alpha\lVert g\rVert$ lowers the loss by about $\alpha\lVert g\rVert^2$ only
+#   while the loss is close to linear along the step. With $\alpha = 3$ that first-order prediction is larger than
+#   the loss itself — impossible for a loss that cannot go below 0. The step leaves the region where the
+#   gradient means anything. This is the learning rate's doing ($\alpha\lVert g\rVert^2 > L$ holds for He's start
+#   too); the N(0, 1) start makes it worse by the square of a tenfold gradient.
+#
+# ## 3. Sliders
+#
+# The controls start at the exploding run's settings. Change the initialiser, the optimiser, the learning
+# rate or the clip threshold and press *Train* to watch the cost and the gradient norm live.
+
+# %%
+experiment_controls(DEFAULTS)
+
+
+# %% [markdown]
+# ## 4. Training the three runs
+#
+# The same function the *Train* button calls, `run_experiment`, with a small callback that also records the
+# **length of each update**, $\lVert\theta_t - \theta_{t-1}\rVert$, to check what clipping promises: for plain SGD the
+# update is $-\alpha\, g\min(1, c/\lVert g\rVert)$, so its length is $\alpha\min(\lVert g\rVert, c) \le \alpha c$.
+# (In quick mode, the test suite's, each run has 30 steps instead of 100.)
+
+# %%
+class StepLength(Callback):
+    """Record the length of every update, ||theta_t - theta_(t-1)||, in float64."""
+
+    def on_train_begin(self, loop):
+        self.lengths = []
+        self.previous = {k: v.astype(np.float64) for k, v in loop.model.params.items()}
+
+    def on_step_end(self, loop, step, logs):
+        now = {k: v.astype(np.float64) for k, v in loop.model.params.items()}
+        self.lengths.append(np.sqrt(sum(np.sum((now[k] - self.previous[k]) ** 2) for k in now)))
+        self.previous = now
+
+
+NUM_STEPS = 30 if QUICK else 100
+results = {}
+for settings in RUN_SETTINGS:
+    recorder = StepLength()
+    result = run_experiment(dict(settings, num_epochs=NUM_STEPS), callbacks=[recorder], progress=False)
+    result["step_lengths"] = np.array(recorder.lengths)
+    results[settings["model_name"]] = result
+print(to_markdown(results_table(results.values(), columns=("model_name", "steps", "final_train_loss",
+                                                             "test_accuracy", "seconds", "diverged"))))
+
+# %% [markdown]
+# ## 5. The original's figure: cost above, gradient norm below
+
+# %%
+COLORS = {"clip_random_sgd": "tab:red", "clip_random_sgd_c5": "tab:blue", "clip_he_adam": "0.45"}
+LABELS = {"clip_random_sgd": f"N(0,1), SGD lr={LR:g}, no clip", "clip_random_sgd_c5": f"N(0,1), SGD lr={LR:g}, clip c={C:g}",
+          "clip_he_adam": "He, Adam lr=1e-3, no clip"}
+fig, (ax_cost, ax_norm) = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
+for name, result in results.items():
+    history = result["history"]
+    ax_cost.semilogy(*history.steps_values("train", "loss"), color=COLORS[name], lw=1.6, label=LABELS[name])
+    ax_norm.semilogy(*history.steps_values("train", "grad_norm"), color=COLORS[name], lw=1.8,
+                     label=f"{LABELS[name]}: global")
+    for layer, style in (("dense_0", "--"), ("dense_1", ":")):
+        ax_norm.semilogy(*history.steps_values("train", f"grad_norm/{layer}"), color=COLORS[name], ls=style, lw=1.1,
+                         label=f"{layer}" if name == "clip_random_sgd" else None)
+ax_cost.axhline(np.log(10), color="k", lw=0.8, ls="-.", label="ln 10 (a uniform guess)")
+ax_norm.axhline(C, color="k", lw=0.8, ls="-.", label=f"clip threshold c = {C:g}")
+ax_cost.set(ylabel="training cost (cross-entropy)", title="Cost per step (100 images, full batch)")
+ax_norm.set(xlabel="step (= epoch)", ylabel="gradient norm before clipping",
+            title="Gradient norm per step: global (solid), dense_0 (dashed), dense_1 (dotted)")
+ax_cost.legend(fontsize=8)
+ax_norm.legend(fontsize=7, ncol=2, loc="upper right")
+for ax in (ax_cost, ax_norm):
+    ax.grid(alpha=0.3, which="both")
+fig.tight_layout()
+save_figure(fig, "exp_01_clip_norm.png")
+plt.show()
+
+
+# %% [markdown]
+# ## 6. What the figure shows, in numbers
+#
+# First the explosion and what clipping does to it: the peak cost and the step at which it happens, the
+# largest gradient norm, the longest update, and how the runs end.
+
+# %%
+def summary(name):
+    result = results[name]
+    history = result["history"]
+    _, loss = history.steps_values("train", "loss")
+    _, g = history.steps_values("train", "grad_norm")
+    return dict(peak=loss.max(), peak_step=int(loss.argmax()) + 1, g_max=g.max(),
+                g_max0=history.steps_values("train", "grad_norm/dense_0")[1].max(),
+                g_max1=history.steps_values("train", "grad_norm/dense_1")[1].max(),
+                step_max=result["step_lengths"].max(), final=loss[-1], g_final=g[-1],
+                clipped=int(np.sum(g > C)), test=result["test_accuracy"], g=g, lengths=result["step_lengths"])
+
+
+numbers = {name: summary(name) for name in results}
+for name, s in numbers.items():
+    print(f"{name:>19}: peak cost {s['peak']:8.1f} at step {s['peak_step']:2d}; max ||g|| {s['g_max']:6.1f} "
+          f"(dense_0 {s['g_max0']:6.1f}, dense_1 {s['g_max1']:6.1f}); longest update {s['step_max']:6.2f}; "
+          f"steps with ||g|| > c: {s['clipped']:3d}/{len(s['g'])}")
+    print(f"{'':>19}  final cost {s['final']:.4f}, final ||g|| {s['g_final']:.2e}, test accuracy {s['test']:.3f}")
+free, clip = numbers["clip_random_sgd"], numbers["clip_random_sgd_c5"]
+initial_loss = start["random"]["loss"]
+print(f"\nthe unclipped peak is {free['peak'] / initial_loss:.1f} x the initial cost, the clipped one "
+      f"{clip['peak'] / initial_loss:.1f} x; the unclipped max gradient norm is {free['g_max'] / clip['g_max']:.1f} x "
+      f"the clipped run's")
+assert free["peak"] > 10 * initial_loss and clip["peak"] < 2 * initial_loss
+assert free["g_max"] > 2 * clip["g_max"] and clip["g_max"] > start["random"]["g"] and free["step_max"] > 5 * LR * C
+assert clip["final"] < free["final"] / 3 and clip["test"] > free["test"]
+
+# %% [markdown]
+# **The bound on the step holds, exactly.** Clipping does not stop the gradient from growing — the clipped
+# run's gradient norm (measured *before* clipping) still climbs above $c$ — but each update of plain SGD is then
+# $\alpha\min(\lVert g\rVert, c)$ long, at most $\alpha c = 15$. Without clipping it is $\alpha\lVert g\rVert$. Checked
+# step by step against the recorded norms:
+
+# %%
+for name, bound in (("clip_random_sgd", np.inf), ("clip_random_sgd_c5", C)):
+    s = numbers[name]
+    expected = LR * np.minimum(s["g"], bound)
+    error = np.max(np.abs(s["lengths"] - expected) / np.maximum(expected, 1e-2))
+    print(f"{name:>19}: longest update {s['lengths'].max():7.2f}; largest relative deviation from "
+          f"lr*min(||g||, c): {error:.1e}")
+    assert error < 1e-3
+assert clip["lengths"].max() <= LR * C * (1 + 1e-4) < free["lengths"].max()
+
+
+# %% [markdown]
+# **Where the unclipped run ends: a dead network.** Its cost falls after the peak, but stalls near $\ln 10$
+# (the figure), while the clipped run's cost ends several times lower. The long steps pushed the hidden units'
+# pre-activations below zero for every training image; a ReLU unit in that state passes no gradient, so it
+# never comes back. What is left is a network whose output hardly depends on its input, and its cost stays
+# near that of the best **constant** prediction (the label frequencies), whose cost is the entropy of the labels.
+
+# %%
+def dead_fraction(model):
+    """Share of hidden units whose pre-activation is <= 0 for every one of the 100 training images."""
+    Z1 = X @ model.params["dense_0/W"] + model.params["dense_0/b"]
+    return float(np.mean(np.all(Z1 <= 0, axis=0)))
+
+
+frequencies = np.bincount(y, minlength=10) / len(y)
+label_entropy = float(-np.sum(frequencies[frequencies > 0] * np.log(frequencies[frequencies > 0])))
+dead = {name: dead_fraction(result["model"]) for name, result in results.items()}
+for name in results:
+    print(f"{name:>19}: dead hidden units {dead[name]:.0%}; final cost {numbers[name]['final']:.3f}")
+print(f"cost of the best constant prediction (entropy of the 100 labels): {label_entropy:.3f}; ln 10 = {np.log(10):.3f}")
+assert dead["clip_random_sgd"] >= 0.7 and dead["clip_random_sgd"] > dead["clip_random_sgd_c5"] + 0.3
+assert free["final"] > 0.6 * label_entropy
+
+
+# %% [markdown]
+# **The divergence guard stays silent.** All runs kept `stop_on_divergence` on, and none was stopped
+# (`diverged` is False in the table above). Chapter 09's guard compares the running mean of the cost with its
+# value after 10 warm-up steps; here the explosion happens *inside* the warm-up, so the reference itself is
+# inflated, and afterwards the cost only falls — to the cost of a dead network, not to NaN. Recomputing the
+# guard's running mean from the recorded costs:
+
+# %%
+def guard_trace(losses, smoothing=0.9, warmup=10):
+    mean, trace = None, []
+    for loss in losses:
+        mean = loss if mean is None else smoothing * mean + (1 - smoothing) * loss
+        trace.append(mean)
+    return trace[warmup - 1], max(trace[warmup:])
+
+
+reference, later = guard_trace(results["clip_random_sgd"]["history"].steps_values("train", "loss")[1])
+print(f"guard reference after warm-up {reference:.1f}; largest running mean afterwards {later:.1f} "
+      f"(the guard stops above {10 * reference:.0f})")
+assert not any(result["diverged"] for result in results.values()) and later < 10 * reference
+
+# %% [markdown]
+# So a silent guard is not proof of a healthy run: the figure and the dead units are.
+#
+# ## 7. With sane settings there is nothing to clip
+#
+# The third run (He initialisation, Adam, $\alpha = 10^{-3}$) on the same 100 images:
+
+# %%
+sane = numbers["clip_he_adam"]
+print(f"clip_he_adam: max ||g|| {sane['g_max']:.2f} (c = {C:g}); steps with ||g|| > c: {sane['clipped']}; "
+      f"longest update {sane['step_max']:.3f}; final cost {sane['final']:.4f}; test accuracy {sane['test']:.3f}")
+assert sane["g_max"] < C / 2 and sane["clipped"] == 0
+sane_loss = results["clip_he_adam"]["history"].steps_values("train", "loss")[1]
+print(f"largest increase of its cost from one step to the next: {np.diff(sane_loss).max():+.2e}")
+assert sane["final"] < start["he"]["loss"] / 3 and sane["test"] > free["test"] and np.all(np.diff(sane_loss) < 1e-3)
+
+# %% [markdown]
+# Its gradient norm never comes near $c = 5$, so clip-norm at $c = 5$ would not have changed a single bit of this
+# run (chapter 06: a gradient under the threshold is left untouched), and its cost falls steadily with it.
+# Clip-norm is a **guard rail**: it bounds the length of a step when something has gone wrong. It did not fix
+# the first run — it made the damage smaller (fewer dead units, lower final cost, in the numbers above) — and
+# it cannot fix a wrong gradient. The original's real problem was a wrong gradient: its softmax backward applied
+# one Jacobian to the whole batch (experiment 06 shows it), and clipping only hid the symptom.
+#
+# (With 100 training images every run overfits: the test accuracies above are far below what the full training
+# set gives; experiment 02 trains on all of it.)
+#
+# ## Summary
+#
+# * With the original's $\mathcal N(0,1)$ initialiser, an MNIST Dense(50) network starts with logits in the tens,
+#   a saturated softmax, an initial cost in the tens and a gradient norm about ten times He's — predicted from
+#   $\lVert x\rVert^2$ and measured.
+# * Plain SGD with $\alpha = 3$ then takes steps far longer than the region where the gradient is a good guide
+#   ($\alpha\lVert g\rVert^2 > L$): the cost explodes to many times its start within a few steps, the gradient norm
+#   grows with it, and the run ends as a dead network at about the cost of a constant prediction. The
+#   divergence guard does not notice.
+# * Clip-norm at $c = 5$ bounds every update to $\alpha c$ (checked step by step), keeps the peak cost and the damage
+#   much smaller (a peak under twice the initial cost instead of about twenty times), and leaves far fewer
+#   dead units and a final cost several times lower. It does not make N(0, 1) + SGD with $\alpha = 3$ a good setup.
+# * With He initialisation and Adam the gradient norm stays well below 5: there is nothing to clip. Clipping is a
+#   guard rail, not a fix.

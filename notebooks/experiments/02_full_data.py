@@ -1,0 +1,218 @@
+# %% [markdown]
+# # Experiment 02 — The same network on all the training data (the original's §4.2)
+#
+# Experiment 01 trained the Dense(50) network (784–50–ReLU–10) on 100 images. The original *diy-dnn* then
+# trained it on the full training set, again with its "random" $\mathcal N(0,1)$ initialiser and plain SGD,
+# with and without clip-norm at $c = 5$, and reported unstable training. Here the network sees all 55,000
+# images of the training split (the other 5,000 are the validation set; the 10,000 official test images are
+# used once per run, at the end). The questions:
+#
+# 1. With the original's ingredients — N(0, 1) weights, plain SGD with a large learning rate — is training on
+#    the full data unstable too, and what does clip-norm change?
+# 2. What makes it stable: a smaller learning rate, a better initialiser, a better optimiser?
+# 3. How good is this small network when trained sanely?
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from diydnn._00_conventions import quick_mode, save_figure
+from diydnn._10_experiments import (check_settings, default_runs_dir, experiment_controls, mlp,
+                                    mnist_splits, results_table, run_experiment, to_markdown)
+
+QUICK = quick_mode()
+print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir())
+
+
+# %% [markdown]
+# ## 1. The runs
+#
+# Five runs of the same network, in the original's `RUN_SETTINGS` style, all with batches of 128, two
+# validation evaluations per epoch and the same seed:
+#
+# | run | initialiser | optimiser | learning rate | clip-norm |
+# |---|---|---|---|---|
+# | `full_random_sgd` | N(0, 1) | SGD | 3 | — |
+# | `full_random_sgd_c5` | N(0, 1) | SGD | 3 | $c = 5$ |
+# | `full_random_sgd_small` | N(0, 1) | SGD | 0.1 | — |
+# | `full_he_sgd` | He | SGD | 0.1 | — |
+# | `full_he_adam` | He | Adam | $10^{-3}$ | — |
+#
+# The first two are the original's recipe, with a learning rate chosen here large enough to show the instability
+# (experiment 01 explains what makes $\alpha = 3$ "large" for this network). The other
+# three change one thing at a time: the learning rate, then the initialiser, then the optimiser.
+
+# %%
+def full_run(name, init, optimizer, lr, clip=None):
+    return {"model_name": name, "architecture": mlp([50]), "train_abs_samples": None, "num_epochs": 10,
+            "batch_size": 128, "evals_per_epoch": 2, "init": init, "optimizer": optimizer, "lr": lr,
+            "clip_grads_norm": clip}
+
+
+RUN_SETTINGS = [
+    full_run("full_random_sgd", "random", "sgd", 3.0),
+    full_run("full_random_sgd_c5", "random", "sgd", 3.0, clip=5.0),
+    full_run("full_random_sgd_small", "random", "sgd", 0.1),
+    full_run("full_he_sgd", "he", "sgd", 0.1),
+    full_run("full_he_adam", "he", "adam", 1e-3),
+]
+DEFAULTS = RUN_SETTINGS[0]
+C = 5.0
+for settings in RUN_SETTINGS:
+    check_settings(settings)            # a typo in a key or a bad value stops here, before any training
+
+# %% [markdown]
+# ## 2. Sliders
+#
+# The controls start at the unstable run. Try the clip box, a smaller learning rate, He instead of
+# "random", Adam instead of SGD, and press *Train*.
+
+# %%
+experiment_controls(DEFAULTS)
+
+# %% [markdown]
+# ## 3. Training
+#
+# The same `run_experiment` the button calls, with the settings above: 10 epochs of 430 steps each. In quick
+# mode (the test suite) every run trains on the first 6,000 images for 2 epochs instead.
+
+# %%
+SHRINK = {"train_abs_samples": 6000, "num_epochs": 2} if QUICK else {}
+results = {}
+for settings in RUN_SETTINGS:
+    results[settings["model_name"]] = run_experiment(dict(settings, **SHRINK), progress=False)
+print(to_markdown(results_table(results.values(), columns=(
+    "model_name", "steps", "train_samples", "best_val_accuracy", "final_val_accuracy", "test_accuracy",
+    "test_accuracy_final", "seconds", "diverged"))))
+
+# %% [markdown]
+# `test_accuracy` is the test accuracy of the checkpoint with the best validation accuracy (the test set
+# chooses nothing); `test_accuracy_final` that of the weights after the last step.
+#
+# ## 4. The figure
+#
+# The step axis is logarithmic, so the first few steps — where the unstable runs go wrong — are as visible as
+# the last thousands. Loss and gradient norm are per step (pale) with a running mean over 50 steps (solid); the
+# gradient norm is the global norm before clipping.
+
+# %%
+COLORS = {"full_random_sgd": "tab:red", "full_random_sgd_c5": "tab:blue", "full_random_sgd_small": "tab:orange",
+          "full_he_sgd": "tab:green", "full_he_adam": "k"}
+LABELS = {"full_random_sgd": "N(0,1), SGD 3", "full_random_sgd_c5": "N(0,1), SGD 3, clip 5",
+          "full_random_sgd_small": "N(0,1), SGD 0.1", "full_he_sgd": "He, SGD 0.1", "full_he_adam": "He, Adam 1e-3"}
+WINDOW = 50   # running mean over 50 steps, drawn over the raw per-step values
+
+
+def running_mean(values, window=WINDOW):
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+fig, (ax_loss, ax_val, ax_norm) = plt.subplots(1, 3, figsize=(15, 4.6))
+for name, result in results.items():
+    history = result["history"]
+    for ax, metric in ((ax_loss, "loss"), (ax_norm, "grad_norm")):
+        steps, values = history.steps_values("train", metric)
+        ax.loglog(steps, values, color=COLORS[name], lw=0.5, alpha=0.3)
+        ax.loglog(steps[WINDOW - 1:], running_mean(values), color=COLORS[name], lw=1.4,
+                  label=LABELS[name] if ax is ax_loss else None)
+    ax_val.plot(*history.steps_values("val", "accuracy"), "o-", color=COLORS[name], ms=3,
+                label=f"{LABELS[name]} (test {result['test_accuracy']:.1%})")
+ax_norm.axhline(C, color="k", ls="-.", lw=0.8, label=f"c = {C:g}")
+ax_loss.set(xlabel="step", ylabel="cross-entropy (per batch)", title="Training loss per step")
+ax_val.set(xlabel="step", ylabel="accuracy", title="Validation accuracy per evaluation", ylim=(0, 1))
+ax_norm.set(xlabel="step", ylabel="global gradient norm (before clipping)", title="Gradient norm per step")
+ax_loss.legend(fontsize=8)
+ax_val.legend(fontsize=8, loc="lower right")
+ax_norm.legend(fontsize=8)
+for ax in (ax_loss, ax_val, ax_norm):
+    ax.grid(alpha=0.3, which="both")
+fig.suptitle(f"Dense(50) on {results['full_he_adam']['train_samples']:,} MNIST images")
+fig.tight_layout()
+save_figure(fig, "exp_02_full_data.png")
+plt.show()
+
+# %% [markdown]
+# ## 5. The numbers behind the figure
+#
+# Per run: the peak of the per-batch loss and its step, the largest gradient norm, how many steps had
+# $\lVert g\rVert > c$ (where clip-norm acts), the share of **dead** hidden units at the end (units whose
+# pre-activation is $\le 0$ for each of the first 5,000 training images: they pass no gradient, so they never
+# recover), and how much the validation accuracy moved over the last four evaluations.
+
+# %%
+X_probe = mnist_splits()[0][0][:5000]
+
+
+def dead_fraction(model):
+    Z1 = X_probe @ model.params["dense_0/W"] + model.params["dense_0/b"]
+    return float(np.mean(np.all(Z1 <= 0, axis=0)))
+
+
+numbers = {}
+for name, result in results.items():
+    history = result["history"]
+    _, loss = history.steps_values("train", "loss")
+    _, g = history.steps_values("train", "grad_norm")
+    _, val = history.steps_values("val", "accuracy")
+    numbers[name] = n = dict(loss0=loss[0], peak=loss.max(), peak_step=int(loss.argmax()) + 1, g0=g[0], g_max=g.max(),
+                             clipped=int(np.sum(g > C)), dead=dead_fraction(result["model"]),
+                             swing=val[-4:].max() - val[-4:].min(), test=result["test_accuracy"],
+                             test_final=result["test_accuracy_final"], steps=len(g))
+    print(f"{name:>21}: loss {n['loss0']:5.1f} at step 1, peak {n['peak']:6.1f} at step {n['peak_step']:4d}; "
+          f"||g|| {n['g0']:5.2f} at step 1, max {n['g_max']:5.1f}, > c on {n['clipped']:3d}/{n['steps']} steps; "
+          f"dead units {n['dead']:4.0%}; val swing {n['swing']:.3f}; test {n['test']:.4f} (final weights {n['test_final']:.4f})")
+print(f"first update of the SGD runs with lr = 3: lr * ||g|| = {3.0 * numbers['full_random_sgd']['g0']:.1f}")
+free, clip, small = numbers["full_random_sgd"], numbers["full_random_sgd_c5"], numbers["full_random_sgd_small"]
+he_sgd, he_adam = numbers["full_he_sgd"], numbers["full_he_adam"]
+assert free["peak"] > 10 * free["loss0"] and free["peak"] > 3 * clip["peak"] and small["peak"] < 1.5 * small["loss0"]
+assert free["g_max"] > 2 * clip["g_max"] and free["dead"] > clip["dead"] + 0.2 and free["dead"] > 0.4
+assert clip["test"] > free["test"] + 0.1 and he_adam["test"] > max(free["test"], clip["test"], small["test"])
+assert he_adam["g_max"] < C / 2 and he_adam["clipped"] == 0 and he_sgd["clipped"] == 0 and he_adam["dead"] < 0.05
+assert not any(result["diverged"] for result in results.values())
+if not QUICK:
+    assert he_adam["test"] >= 0.965 and he_sgd["test"] >= 0.955 and min(he_sgd["test"], he_adam["test"]) > clip["test"]
+    assert clip["swing"] > 3 * he_adam["swing"] and small["test"] > free["test"] + 0.1
+    assert free["dead"] > 0.5 and clip["test"] > clip["test_final"] + 0.03 and 2.0 < he_adam["loss0"] < 2.6 < free["loss0"] / 10
+    assert small["peak_step"] == 1 and small["dead"] < 0.05 and small["clipped"] > 10 and he_sgd["test"] > small["test"] + 0.03
+
+# %% [markdown]
+# ## 6. What happened
+#
+# **The original's recipe is unstable on the full data too.** With N(0, 1) weights the first loss is in the tens
+# and the gradient norm is above 15 (experiment 01 shows where both come from). SGD with $\alpha = 3$ then takes a
+# first step of length $\alpha\lVert g\rVert$, about 50, and within two steps the loss jumps to hundreds. The long steps
+# kill most of the hidden units — the dead share above — and the survivors cannot represent much: in 10 epochs
+# that run does not recover, and its validation curve flattens far below the others.
+#
+# **Clip-norm at $c = 5$ limits the damage, it does not remove the cause.** Each update is at most $\alpha c = 15$
+# long; the peak loss is several times lower, far fewer units die, and the test accuracy is much higher than
+# without it. But $\alpha = 3$ stays too large for this network: after the first steps the gradient norm is mostly
+# under $c$ (clipping acts only on a few steps, counted above), so clipping no longer does anything, and the
+# validation accuracy keeps swinging by several points from one evaluation to the next (the *val swing* column,
+# and the figure). The best-validation checkpoint is much better than the final weights for the same reason.
+#
+# **The divergence guard does not fire on any run** (`diverged` is False everywhere): as in experiment 01 the
+# explosion falls within its 10 warm-up steps, and the loss never becomes NaN.
+#
+# **What makes training stable:**
+#
+# * *A smaller learning rate* ($\alpha = 0.1$) alone removes the explosion (the peak loss is the first one) and kills
+#   no units to speak of, but the saturated N(0, 1) start is slow to leave: many early steps still have
+#   $\lVert g\rVert > c$, and it ends several points behind the He runs.
+# * *He initialisation* starts with a loss near $\ln 10$ and a gradient norm near 1.5; plain SGD with $\alpha = 0.1$
+#   then reaches about 96 %.
+# * *He + Adam* ($\alpha = 10^{-3}$) is the best of the five, and its gradient norm never comes near $c$: clip-norm
+#   at 5 would not change a bit of it.
+
+# %% [markdown]
+# ## Summary
+#
+# * On all 55,000 training images, the original's ingredients — N(0, 1) weights and plain SGD with a large
+#   step — are unstable: the loss explodes within two steps, most hidden units die, and the network never
+#   recovers (test accuracy in the table above).
+# * Clip-norm at $c = 5$ bounds the first steps and saves most of the network, but leaves a learning rate that is
+#   still too large: the validation accuracy swings from evaluation to evaluation.
+# * A smaller learning rate removes the explosion; He initialisation removes the bad start; with He and Adam the
+#   same 784–50–10 network reaches about 97 % test accuracy in 10 epochs, with a gradient norm that never comes near
+#   the clip threshold. The original's 75–86 % came from a wrong gradient (experiment 06), not from this
+#   network's capacity.

@@ -1,0 +1,259 @@
+# %% [markdown]
+# # Experiment 03 — BatchNorm, with and without (the original's §4.3)
+#
+# **What the original did.** *diy-dnn* trained a single hidden layer of 50 ReLU units on MNIST with plain
+# gradient descent ($\alpha = 0.01$, batches of 32, clip-norm 5, weights drawn from $N(0, 1)$). Its training
+# blew up, so it added a BatchNorm layer (after the hidden Dense, and one more before the softmax) and
+# reported that training became "a lot more stable", with a best evaluation accuracy of **75 %**.
+#
+# Chapter 05 showed that its BatchNorm normalised with the *running* statistics during training, so it never
+# normalised the batch it trained on; and the "exploding gradients" came from a wrong softmax backward, not
+# from the network. Here the layers are correct, so we can ask the question §4.3 meant to ask: **what does
+# BatchNorm change, for the same initialiser and learning rate?** We measure it under three recipes:
+#
+# | recipe | initialiser | optimiser | batch | clip-norm | epochs |
+# |---|---|---|---|---|---|
+# | `original` | $N(0,1)$ ("random") | SGD, $\alpha = 0.01$ | 32 | 5 | 3 |
+# | `random_adam` | $N(0,1)$ | Adam, $\alpha = 10^{-3}$ | 128 | — | 5 |
+# | `he_adam` | He, $N(0, 2/n_{in})$ | Adam, $\alpha = 10^{-3}$ | 128 | — | 10 |
+#
+# each for 784–50–10 and 784–50–BN–10 (BatchNorm between the hidden Dense and its ReLU): six runs, same
+# seed, same data (55,000 training images, 5,000 for validation, the official 10,000 for the test).
+
+# %%
+import time
+
+import numpy as np
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from diydnn._00_conventions import quick_mode, save_figure
+from diydnn._03_cross_entropy import SoftmaxCrossEntropy
+from diydnn._10_experiments import build_model, check_settings, experiment_controls, mlp, mnist_splits, run_experiment
+
+QUICK = quick_mode()
+t_notebook = time.perf_counter()
+
+# %% [markdown]
+# ## 1. The runs
+#
+# In the original's style, a `RUN_SETTINGS` list: one dict per run. Validation twice per epoch. In the test
+# suite's quick mode every run uses only the first 4,000 training images and fewer epochs; the effects below
+# are asserted in both modes.
+
+# %%
+RECIPES = {
+    "original": {"init": "random", "optimizer": "sgd", "lr": 0.01, "batch_size": 32, "clip_grads_norm": 5.0,
+                 "num_epochs": 3},
+    "random_adam": {"init": "random", "optimizer": "adam", "lr": 1e-3, "batch_size": 128, "num_epochs": 5},
+    "he_adam": {"init": "he", "optimizer": "adam", "lr": 1e-3, "batch_size": 128, "num_epochs": 10},
+}
+RUN_SETTINGS = [
+    {"model_name": f"bn_{recipe}_{'with' if bn else 'without'}_bn", "architecture": mlp([50], batchnorm=bn),
+     "train_abs_samples": None, "evals_per_epoch": 2, **knobs}
+    for recipe, knobs in RECIPES.items() for bn in (False, True)
+]
+if QUICK:
+    for s in RUN_SETTINGS:
+        s.update(train_abs_samples=4000, num_epochs=min(s["num_epochs"], 4))
+for s in map(check_settings, RUN_SETTINGS):
+    print(f"{s['model_name']:26s} {[layer['layer'] for layer in s['architecture']]}  init={s['init']}, "
+          f"{s['optimizer']} lr={s['lr']:g}, batch {s['batch_size']}, clip {s['clip_grads_norm']}, "
+          f"{s['num_epochs']} epochs")
+
+# %% [markdown]
+# ## 2. Try it yourself
+#
+# The controls start from the run the original reported, Dense 50 + BatchNorm, trained with the sane recipe
+# (He, Adam). Switch BatchNorm off, or pick the "random" initialiser and SGD, and press *Train*.
+
+# %%
+DEFAULTS = dict(RUN_SETTINGS[-1])
+experiment_controls(DEFAULTS)
+
+# %% [markdown]
+# The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam.
+
+# %%
+default_run = run_experiment(DEFAULTS, progress=False, verbose=False)
+bn_test = default_run["test_accuracy"]
+print(f"Dense 50 + BatchNorm: best validation accuracy {default_run['best_val_accuracy']:.4f}, "
+      f"official TEST accuracy {bn_test:.4f} ({default_run['steps']} steps, {default_run['seconds']:.1f} s)")
+print(f"the original reported 75 % for the same architecture: ours is {100 * (bn_test - 0.75):.1f} points higher")
+assert bn_test >= (0.85 if QUICK else 0.96), bn_test
+
+# %% [markdown]
+# ## 3. All six runs
+#
+# `test` is the official test set scored by the checkpoint with the best validation accuracy; `seconds` is
+# the wall-clock time of a run on a shared 2-core machine (noisy when other jobs run).
+
+# %%
+results = {DEFAULTS["model_name"]: default_run}
+for s in RUN_SETTINGS:
+    if s["model_name"] not in results:
+        results[s["model_name"]] = run_experiment(s, progress=False, verbose=False)
+
+
+def run_of(recipe, bn):
+    return results[f"bn_{recipe}_{'with' if bn else 'without'}_bn"]
+
+
+def last_epoch_loss(run):
+    """Mean training loss over the last epoch (single batches are too noisy to compare)."""
+    steps, loss = run["history"].steps_values("train", "loss")
+    per_epoch = int(round(run["steps"] / run["epochs"]))
+    return float(loss[-per_epoch:].mean())
+
+
+def first_eval(run):
+    return run["history"].get("val", "accuracy")[0][1]
+
+
+print(f"{'recipe':12s} {'BN':4s} {'val @ 1st eval':>14s} {'best val':>9s} {'test':>7s} {'loss, last epoch':>17s} "
+      f"{'diverged':>9s} {'seconds':>8s}")
+for recipe in RECIPES:
+    for bn in (False, True):
+        r = run_of(recipe, bn)
+        print(f"{recipe:12s} {'yes' if bn else 'no':4s} {first_eval(r):14.4f} {r['best_val_accuracy']:9.4f} "
+              f"{r['test_accuracy']:7.4f} {last_epoch_loss(r):17.4f} {str(r['diverged']):>9s} {r['seconds']:8.1f}")
+gain = {recipe: run_of(recipe, True)["test_accuracy"] - run_of(recipe, False)["test_accuracy"] for recipe in RECIPES}
+print("test accuracy with BN minus without, in points:", {k: round(100 * v, 2) for k, v in gain.items()})
+assert not any(r["diverged"] for r in results.values())
+assert gain["original"] < 0 and gain["random_adam"] > 0.02 and abs(gain["he_adam"]) < 0.015
+assert first_eval(run_of("he_adam", True)) > first_eval(run_of("he_adam", False))
+if not QUICK:
+    assert last_epoch_loss(run_of("he_adam", True)) < last_epoch_loss(run_of("he_adam", False))
+    assert last_epoch_loss(run_of("random_adam", True)) < last_epoch_loss(run_of("random_adam", False)) / 2
+
+# %% [markdown]
+# ## 4. The curves
+
+# %%
+fig, axes = plt.subplots(len(RECIPES), 2, figsize=(12, 3.2 * len(RECIPES)))
+for row, recipe in zip(axes, RECIPES):
+    for bn, colour in ((False, "C0"), (True, "C3")):
+        r = run_of(recipe, bn)
+        label = "with BatchNorm" if bn else "without BatchNorm"
+        per_epoch = r["steps"] / r["epochs"]
+        steps, loss = r["history"].steps_values("train", "loss")
+        window = max(1, int(per_epoch) // 10)
+        row[0].plot(steps / per_epoch, loss, color=colour, alpha=0.15, lw=0.6)
+        row[0].plot(steps[window - 1:] / per_epoch, np.convolve(loss, np.ones(window) / window, mode="valid"),
+                    color=colour, label=f"{label} (running mean)")
+        vs, va = r["history"].steps_values("val", "accuracy")
+        row[1].plot(vs / per_epoch, va, "o-", color=colour, ms=3,
+                    label=f"{label}: test {r['test_accuracy']:.2%}")
+    row[0].set(yscale="log", xlabel="epoch", ylabel="training loss (per batch)", title=f"{recipe}: cost")
+    row[1].set(xlabel="epoch", ylabel="validation accuracy", title=f"{recipe}: accuracy")
+    row[1].axhline(0.75, color="k", ls=":", lw=1, label="original, Dense 50 + BN: 75 %")
+    for ax in row:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+fig.suptitle("Dense 50 on MNIST, without (blue) and with (red) BatchNorm, three training recipes")
+fig.tight_layout()
+save_figure(fig, "exp_03_batchnorm.png")
+plt.show()
+
+# %% [markdown]
+# ## 5. Reading the numbers
+#
+# The numbers quoted here are those of the full run printed above (the test suite's quick run prints
+# smaller ones; the assertions hold in both).
+#
+# * **No run diverged**, with or without BatchNorm, not even the original recipe without it. The
+#   "instability" that §4.3 treated with BatchNorm came from the bugs listed in chapter 05 and the
+#   softmax chapter, not from the network.
+# * **Original recipe ($N(0,1)$, SGD 0.01): BatchNorm makes it worse**, about 67 % test accuracy against
+#   80 % without (the original's 75 % lies in between). Section 6 explains why: BatchNorm makes the first
+#   layer scale-invariant, and $N(0,1)$ weights are so large that plain SGD barely moves them. Its training
+#   loss is nevertheless *lower* (1.13 against 1.33 over the last epoch): without BatchNorm the huge logits
+#   make every mistake a confident, expensive one, so loss and accuracy disagree here.
+# * **$N(0,1)$ with Adam: BatchNorm helps a lot**, about 91 % against 85.5 % (+5.7 points), with a
+#   last-epoch training loss of 0.34 against 1.57. Adam's step does not shrink with the gradient, and
+#   BatchNorm removes the huge pre-activations (initial loss 50 without it, 7.7 with it, section 6).
+# * **A sane recipe (He, Adam): BatchNorm changes almost nothing at the end.** Both reach about 97.0 % on
+#   the test set (96.97 % with BatchNorm, 96.99 % without). With BatchNorm training starts faster (92.1 %
+#   against 90.7 % validation accuracy after half an epoch) and ends at a lower training loss (0.056 against
+#   0.071 over the last epoch) — for a single hidden layer of 50 units, there is little left to fix.
+# * **Dense 50 + BatchNorm reaches about 97 %**, not 75 %: the 22 points are the bugs, not the architecture.
+
+# %% [markdown]
+# ## 6. Why BatchNorm slows down $N(0,1)$ weights under plain SGD
+#
+# BatchNorm makes the Dense layer before it **scale-invariant**: multiplying $W$ by $c > 0$ multiplies every
+# pre-activation and its batch standard deviation by $c$, so the normalised output, and the loss, do not
+# change: $L(cW) = L(W)$. Differentiating both sides in $W$ gives $c\,\nabla L(cW) = \nabla L(W)$: the gradient
+# shrinks like $1/c$ as the weights grow, so an SGD step moves $W$ by a *relative* amount
+# $\alpha\|\nabla L\|/\|W\| \propto 1/c^2$. $N(0,1)$ weights are $c = \sqrt{n_{in}/2} = \sqrt{392} \approx 20$ times
+# larger than He weights. The check: one batch of 32, the $N(0,1)$ model with BatchNorm, then the same model
+# with its first weight matrix divided by $c$.
+
+# %%
+(X_train, y_train), _, _ = mnist_splits()
+X_batch, y_batch = X_train[:32], y_train[:32]
+loss_fn = SoftmaxCrossEntropy()
+lr = RECIPES["original"]["lr"]
+
+
+def first_layer_step(model):
+    """(loss, ||W1||, ||dW1||, relative SGD step lr ||dW1|| / ||W1||) on the batch, in training mode."""
+    L = loss_fn(model.forward(X_batch, training=True), y_batch)
+    model.backward(loss_fn.backward())
+    W, dW = model.params["dense_0/W"], model.grads["dense_0/W"]
+    return L, np.linalg.norm(W), np.linalg.norm(dW), lr * np.linalg.norm(dW) / np.linalg.norm(W)
+
+
+c = np.sqrt(784 / 2)
+model = build_model({"architecture": mlp([50], batchnorm=True), "init": "random"}, rng=np.random.default_rng(0))
+L1, norm_W1, norm_dW1, step1 = first_layer_step(model)
+model.params["dense_0/W"] /= c                      # the same network, with first-layer weights at He's scale
+L2, norm_W2, norm_dW2, step2 = first_layer_step(model)
+print(f"N(0,1) weights:     loss {L1:.5f}, ||W1|| {norm_W1:7.2f}, ||dW1|| {norm_dW1:.4f}, relative step {step1:.2e}")
+print(f"the same, W1 / {c:.1f}: loss {L2:.5f}, ||W1|| {norm_W2:7.2f}, ||dW1|| {norm_dW2:.4f}, relative step {step2:.2e}")
+print(f"gradient x {norm_dW2 / norm_dW1:.1f} (c = {c:.1f}), relative step x {step2 / step1:.0f} (c^2 = {c * c:.0f})")
+assert np.isclose(L1, L2, rtol=1e-4)
+assert np.isclose(norm_dW2 / norm_dW1, c, rtol=0.02) and np.isclose(step2 / step1, c * c, rtol=0.04)
+
+# %% [markdown]
+# The four models at initialisation, whole networks this time (the output layer's weights differ as well):
+
+# %%
+step = {}
+print(f"{'init':7s} {'BN':4s} {'initial loss':>13s} {'||W1||':>8s} {'||dW1||':>9s} {'lr ||dW1|| / ||W1||':>20s} {'std of Z1':>9s}")
+for init in ("random", "he"):
+    for bn in (False, True):
+        model = build_model({"architecture": mlp([50], batchnorm=bn), "init": init}, rng=np.random.default_rng(0))
+        L, norm_W, norm_dW, step[init, bn] = first_layer_step(model)
+        Z1_std = float(np.std(X_batch @ model.params["dense_0/W"]))
+        print(f"{init:7s} {'yes' if bn else 'no':4s} {L:13.3f} {norm_W:8.2f} {norm_dW:9.4f} {step[init, bn]:20.2e} "
+              f"{Z1_std:9.2f}")
+print(f"N(0,1) weights: BatchNorm makes the first layer's relative step {step['random', False] / step['random', True]:.0f} "
+      f"times smaller; with BatchNorm, He's is {step['he', True] / step['random', True]:.0f} times larger than N(0,1)'s")
+assert step["random", True] < step["random", False] / 3 and step["he", True] > 10 * step["random", True]
+
+# %% [markdown]
+# The first check is the identity $c\,\nabla L(cW) = \nabla L(W)$ on real data: the loss does not move when
+# $W_1$ is divided by $c \approx 19.8$, the gradient grows by $c$ and the relative step by $c^2 \approx 392$.
+# The table shows what it means for the recipes: with $N(0,1)$ weights, adding BatchNorm makes the first
+# layer's relative SGD step about 11 times *smaller* than without it (the normalisation divides the gradient
+# by the standard deviation of the pre-activations $Z_1 = XW_1$,
+# about 9.4 under $N(0,1)$ against 0.47 under He); with He weights the relative step is about 61
+# times larger than with $N(0,1)$. Adam normalises each step by the gradient's own size, which is why the
+# `random_adam` recipe escapes this trap and profits from BatchNorm. The initial losses tell the other half:
+# 50 without BatchNorm under $N(0,1)$ (huge logits), 7.7 with it, about 2.3–2.6 under He, near
+# $\ln 10 \approx 2.30$.
+#
+# ## Summary
+#
+# * Same architecture, initialiser and learning rate, with and without BatchNorm, under three recipes
+#   (printed numbers above, full run): original recipe 67 % with BN vs 80 % without; $N(0,1)$ + Adam 91 % vs
+#   85.5 %; He + Adam 97.0 % vs 97.0 %.
+# * BatchNorm is not a cure for a bad initialiser under plain SGD: it makes the layer scale-invariant, and
+#   the relative step then falls like $1/\|W\|^2$ (checked: $\times 392$ for weights $19.8\times$ smaller).
+# * With a sane recipe a 784–50–10 network needs no BatchNorm; it trains slightly faster with it.
+# * Dense 50 + BatchNorm: about **97 %** on the official test set against the original's **75 %**
+#   (printed in section 2).
+
+# %%
+print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
