@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
-from diydnn._00_conventions import check_layer, quick_mode, rel_error, save_figure
+from diydnn._00_conventions import check_layer, quick_mode, rel_error, save_figure, write_atomically
 from diydnn._02_activations import Softmax
 from diydnn._03_cross_entropy import CategoricalCrossEntropy, accuracy
 from diydnn._06_optimisers import get_optimiser
@@ -191,10 +191,8 @@ plt.show()
 
 # %%
 def write_json(path, data):
-    """Write JSON to a temporary file, then rename it into place (never half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    """Write JSON atomically (chapter 00's writer: a temporary file, renamed into place)."""
+    write_atomically(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
 def make_model(settings, softmax_class, rng):
