@@ -168,25 +168,44 @@ def _write_json(path, data):
     write_atomically(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
+def _model_arrays(checkpoint_arrays):
+    """The model's part of a Loop checkpoint, under the keys of Sequential.state_dict()."""
+    return {k[len("model/"):]: v for k, v in checkpoint_arrays.items() if k.startswith("model/")}
+
+
 def load_model(folder, which=CHECKPOINT_BEST):
     """The model saved in a run folder's checkpoint (best by default), ready to predict."""
     arrays, meta = load_checkpoint(Path(folder) / which)
     model = Sequential.from_config(meta["config"]["model"], n_in=meta["n_in"])
-    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+    model.load_state_dict(_model_arrays(arrays))
     return model
 
 
-def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=True, verbose=True):
+def _checkpoint_accuracy(model, path, task):
+    """Accuracy of the weights stored in a checkpoint, evaluated in `model`, whose own weights are put back after."""
+    own = model.state_dict()
+    model.load_state_dict(_model_arrays(load_checkpoint(path)[0]))
+    try:
+        return task.evaluate(model)["accuracy"]
+    finally:
+        model.load_state_dict(own)
+
+
+def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=True, verbose=True,
+                   make_model=None, loss=None):
     """Train one run from its settings, write its run folder, and return its result dict.
 
     The result holds the settings, the history (a History), the test accuracies and timings.
+    make_model(settings, rng) builds the model instead of the settings' architecture (for a layer that
+    LAYER_TYPES does not know); loss replaces the default SoftmaxCrossEntropy.
     """
     s = check_settings(settings)
     rng = np.random.default_rng(s["seed"])
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = data if data is not None else mnist_splits(s["n_val"])
     if s["train_abs_samples"] is not None:
         X_train, y_train = X_train[:s["train_abs_samples"]], y_train[:s["train_abs_samples"]]
-    model = build_model(s, n_in=X_train.shape[1], rng=rng)
+    model = make_model(s, rng) if make_model is not None else build_model(s, n_in=X_train.shape[1], rng=rng)
+    loss = loss if loss is not None else SoftmaxCrossEntropy()
     stream = BatchStream(X_train, y_train, batch_size=min(s["batch_size"], len(X_train)), rng=rng, drop_last=False)
     eval_every = max(1, stream.batches_per_epoch // s["evals_per_epoch"])
     n_steps = s["num_epochs"] * stream.batches_per_epoch
@@ -196,19 +215,18 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
     folder.mkdir(parents=True)
     _write_json(folder / "settings.json", s)
     optimizer = get_optimiser({"name": s["optimizer"], "lr": s["lr"]})
-    task = TrainTask(stream, SoftmaxCrossEntropy(), optimizer, n_steps_per_checkpoint=eval_every,
-                     clip_norm=s["clip_grads_norm"])
+    task = TrainTask(stream, loss, optimizer, n_steps_per_checkpoint=eval_every, clip_norm=s["clip_grads_norm"])
     guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
-    loop = Loop(model, task, eval_tasks=[EvalTask((X_val, y_val), name="val")], output_dir=folder,
+    loop = Loop(model, task, eval_tasks=[EvalTask((X_val, y_val), name="val", loss=loss)], output_dir=folder,
                 callbacks=guard + list(callbacks), progress=progress, verbose=verbose)
     wall = time.perf_counter()
     history = loop.run(n_steps)
     wall = time.perf_counter() - wall
-    test = EvalTask((X_test, y_test), name="test")
+    test = EvalTask((X_test, y_test), name="test", loss=loss)
     final_finite = all(np.isfinite(p).all() for p in model.params.values())
     test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
     has_best = (folder / CHECKPOINT_BEST).exists()
-    test_best = test.evaluate(load_model(folder))["accuracy"] if has_best else float("nan")
+    test_best = _checkpoint_accuracy(model, folder / CHECKPOINT_BEST, test) if has_best else float("nan")
     val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
     result = {
         "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,

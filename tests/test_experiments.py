@@ -126,3 +126,23 @@ def test_live_plot_draws_into_an_output(tmp_path, monkeypatch):
                    runs_dir=tmp_path, data=tiny_data(), callbacks=[plot], progress=False, verbose=False)
     # every 5 steps of 20, and once at the end
     assert len(shown) == 5 and all(isinstance(f, matplotlib.figure.Figure) for f in shown)
+
+
+def test_run_experiment_with_a_custom_model_and_loss(tmp_path):
+    """make_model/loss: a model ending in Softmax, trained with the cross-entropy on probabilities."""
+    made = []
+
+    def make_model(settings, rng):
+        model = dd.Sequential([dd.Dense(16), dd.ReLU(), dd.Dense(3), dd.Softmax()], n_in=20, rng=rng)
+        made.append(model)
+        return model
+
+    data = tiny_data()
+    result = run_experiment({"model_name": "custom", "architecture": [{"layer": "MyNet"}], "lr": 1e-2,
+                             "num_epochs": 3, "batch_size": 32}, runs_dir=tmp_path, data=data,
+                            make_model=make_model, loss=dd.CategoricalCrossEntropy(), progress=False, verbose=False)
+    assert made and result["model"] is made[0] and result["test_accuracy"] > 0.9
+    # the model keeps its final weights; the reported test accuracy is the best checkpoint's
+    (_, _), (_, _), (X_test, y_test) = data
+    assert dd.accuracy(result["model"].predict(X_test), y_test) == pytest.approx(result["test_accuracy_final"])
+    assert json.loads((tmp_path / "custom" / "settings.json").read_text())["architecture"] == [{"layer": "MyNet"}]

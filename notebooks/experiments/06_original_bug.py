@@ -19,25 +19,21 @@ import os
 # busy machine a lot of it), and the chaotic runs below then give the same numbers on any number of cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import json
-import shutil
-import time
-from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
-from diydnn._00_conventions import check_layer, quick_mode, rel_error, save_figure, write_atomically
+from diydnn._00_conventions import check_layer, quick_mode, rel_error, save_figure
 from diydnn._02_activations import Softmax
 from diydnn._03_cross_entropy import CategoricalCrossEntropy, accuracy
 from diydnn._06_optimisers import get_optimiser
 from diydnn._07_model import Sequential
 from diydnn._08_mnist import BatchStream
-from diydnn._09_training import CHECKPOINT_BEST, DivergenceGuard, EvalTask, Loop, TrainTask, load_checkpoint
+from diydnn._09_training import Loop, TrainTask
 from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls, load_runs,
-                                    mlp, mnist_splits)
+                                    mlp, mnist_splits, run_experiment)
 
 QUICK = quick_mode()
 print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir())
@@ -185,77 +181,23 @@ plt.show()
 # * `bug_faulty`: the batch-mean Jacobian $J(\bar y)$;
 # * `bug_faulty_clip`: the same, with global clip-norm $c = 5$, the original's remedy.
 #
-# The toolkit's `run_experiment` always trains with the fused loss, so `run_bug` below is its sibling: the same
-# settings, data split, run folder and `result.json`, but a model that ends in the chosen Softmax class, the
-# loss on probabilities, and no divergence guard (we want to see the whole trajectory).
+# `run_bug` below hands the toolkit's `run_experiment` a model that ends in the chosen Softmax class and the
+# loss on probabilities; everything else (data split, run folder, `result.json`) is the toolkit's. The
+# divergence guard is off in these settings: we want to see the whole trajectory.
 
 # %%
-def write_json(path, data):
-    """Write JSON atomically (chapter 00's writer: a temporary file, renamed into place)."""
-    write_atomically(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
-
-
 def make_model(settings, softmax_class, rng):
     """The settings' architecture (Dense/ReLU layers, built with rng) followed by a Softmax of the given class."""
     body = build_model(settings, rng=rng)
     return Sequential([*body.layers, softmax_class()], n_in=body.n_in, rng=rng)
 
 
-def load_bug_model(folder, settings, softmax_class, which=CHECKPOINT_BEST):
-    """A run_bug model restored from its run folder (load_model cannot rebuild a layer outside LAYER_TYPES)."""
-    arrays, _ = load_checkpoint(Path(folder) / which)
-    model = make_model(settings, softmax_class, np.random.default_rng(0))
-    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-    return model
-
-
 def run_bug(settings, callbacks=(), softmax_class=BatchMeanJacobianSoftmax, runs_dir=None, progress=False):
-    """Like run_experiment, for a model ending in `softmax_class`, trained with the cross-entropy on probabilities."""
-    s = check_settings(settings)
-    rng = np.random.default_rng(s["seed"])
-    (X_train, y_train), (X_val, y_val), (X_test, y_test) = mnist_splits(s["n_val"])
-    if s["train_abs_samples"] is not None:
-        X_train, y_train = X_train[:s["train_abs_samples"]], y_train[:s["train_abs_samples"]]
-    model = make_model(s, softmax_class, rng)
-    stream = BatchStream(X_train, y_train, batch_size=min(s["batch_size"], len(X_train)), rng=rng, drop_last=False)
-    eval_every = max(1, stream.batches_per_epoch // s["evals_per_epoch"])
-    n_steps = s["num_epochs"] * stream.batches_per_epoch
-    folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
-    if folder.exists():
-        shutil.rmtree(folder)                 # a run folder always describes one complete run
-    folder.mkdir(parents=True)
-    recorded = dict(s, architecture=s["architecture"] + [{"layer": softmax_class.__name__}])
-    write_json(folder / "settings.json", recorded)
-    task = TrainTask(stream, CategoricalCrossEntropy(), get_optimiser({"name": s["optimizer"], "lr": s["lr"]}),
-                        n_steps_per_checkpoint=eval_every, clip_norm=s["clip_grads_norm"])
-    guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
-    val = EvalTask((X_val, y_val), name="val", loss=CategoricalCrossEntropy())
-    loop = Loop(model, task, eval_tasks=[val], output_dir=folder, callbacks=guard + list(callbacks),
-                   progress=progress, verbose=False, resume=False)
-    wall = time.perf_counter()
-    history = loop.run(n_steps)
-    wall = time.perf_counter() - wall
-    test = EvalTask((X_test, y_test), name="test", loss=CategoricalCrossEntropy())
-    final_finite = all(np.isfinite(p).all() for p in model.params.values())
-    test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
-    has_best = (folder / CHECKPOINT_BEST).exists()
-    test_best = test.evaluate(load_bug_model(folder, s, softmax_class))["accuracy"] if has_best else float("nan")
-    val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
-    result = {
-        "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,
-        "train_samples": len(X_train), "params": int(sum(p.size for p in model.params.values())),
-        "seconds": wall, "train_seconds": loop.train_seconds,
-        "samples_per_second": loop.step * stream.batch_size / max(loop.train_seconds, 1e-9),
-        "final_train_loss": history.last("train", "loss"),
-        "final_train_accuracy": history.last("train", "accuracy") if "accuracy" in history.metrics("train") else float("nan"),
-        "best_val_accuracy": float(np.max(val_acc)) if len(val_acc) else float("nan"),
-        "best_step": int(val_steps[int(np.argmax(val_acc))]) if len(val_acc) else None,
-        "final_val_accuracy": float(val_acc[-1]) if len(val_acc) else float("nan"),
-        "test_accuracy": test_best, "test_accuracy_final": test_final,
-        "diverged": loop.diverged, "stop_reason": loop.stop_reason,
-    }
-    write_json(folder / "result.json", result)
-    return {**result, "settings": recorded, "history": history, "folder": str(folder), "model": model}
+    """run_experiment for a model ending in `softmax_class`, trained with the cross-entropy on probabilities."""
+    recorded = dict(settings, architecture=check_settings(settings)["architecture"] + [{"layer": softmax_class.__name__}])
+    return run_experiment(recorded, runs_dir=runs_dir, callbacks=callbacks, progress=progress, verbose=False,
+                          make_model=lambda s, rng: make_model(settings, softmax_class, rng),
+                          loss=CategoricalCrossEntropy())
 
 
 # %% [markdown]
