@@ -62,6 +62,7 @@ def test_train_abs_samples_limits_training_data(tmp_path):
     assert result["train_samples"] == 50 and result["steps"] == 4
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")   # the explosion is the point
 def test_a_diverging_run_is_stopped_and_reported(tmp_path):
     result = run_experiment({"model_name": "boom", "architecture": mlp([16], n_classes=3), "init": "random",
                              "optimizer": "sgd", "lr": 50.0, "num_epochs": 20, "batch_size": 32},
