@@ -10,11 +10,10 @@
 """Chapter 01: the Layer base class (the contract every layer obeys) and the Dense layer."""
 import numpy as np
 
-from diydnn._00_conventions import check_layer, rel_error
-
 
 # %% tags=["active-ipynb"]
 # import matplotlib.pyplot as plt
+# from diydnn._00_conventions import check_layer
 # rng = np.random.default_rng(1)
 
 # %% [markdown]

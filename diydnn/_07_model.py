@@ -15,7 +15,6 @@
 params/grads/state, summary, config, state_dict, atomic save/load and predict."""
 import inspect
 import json
-import os
 
 import numpy as np
 

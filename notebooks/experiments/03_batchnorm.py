@@ -25,7 +25,6 @@ import time
 
 import numpy as np
 import matplotlib.pyplot as plt
-from IPython.display import display
 
 from diydnn._00_conventions import quick_mode, save_figure
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy

@@ -32,7 +32,7 @@ from diydnn._06_optimisers import get_optimiser
 from diydnn._07_model import Sequential
 from diydnn._08_mnist import BatchStream
 from diydnn._09_training import Loop, TrainTask
-from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls, load_runs,
+from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls,
                                     mlp, mnist_splits, run_experiment)
 
 QUICK = quick_mode()
