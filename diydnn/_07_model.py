@@ -508,11 +508,23 @@ def _summary_lines(model):
 # registry, `LAYER_TYPES`, and nowhere else (no `eval`, no `getattr` on a module with a name from the
 # file). Arguments are checked against the constructor's signature *before* the call, so a typo
 # such as `"unit"` gives an error that names the entry and lists what the layer accepts. `rng` is
-# not accepted: randomness comes from the model's generator. To make your own layer loadable, add
-# its class to `LAYER_TYPES`.
+# not accepted: randomness comes from the model's generator. To make your own layer loadable,
+# decorate its class with `@register_layer` (later chapters do so for their layers), which adds it to
+# `LAYER_TYPES` under its class name.
 
 # %%
 LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Softmax": Softmax, "BatchNorm": BatchNorm}
+
+
+def register_layer(layer_class):
+    """Make a Layer subclass loadable by from_config/load under its class name; use it as a decorator."""
+    if not (isinstance(layer_class, type) and issubclass(layer_class, Layer)):
+        raise ValueError(f"register_layer: {layer_class!r} is not a subclass of Layer")
+    known = LAYER_TYPES.get(layer_class.__name__)
+    if known is not None and known is not layer_class:
+        raise ValueError(f"register_layer: the name {layer_class.__name__!r} already belongs to {known!r}")
+    LAYER_TYPES[layer_class.__name__] = layer_class
+    return layer_class
 
 
 def _constructor_args(layer_class):
@@ -786,7 +798,7 @@ def _savez_atomic(path, arrays):
 #
 # 1. Add a method `pop()` that removes the last layer (e.g. the Softmax, to get logits for the fused loss).
 #    What must happen to the names, and to a file saved before the pop?
-# 2. Write a `Tanh` layer, register it in `LAYER_TYPES`, and show that a model using it survives
+# 2. Write a `Tanh` layer, register it with `@register_layer`, and show that a model using it survives
 #    `save`/`load`. What error do you get before registering it?
 # 3. `state_dict()` returns copies while `params` returns the arrays themselves. Construct a bug that
 #    would appear if `state_dict()` returned the arrays (hint: save a "best" checkpoint in memory, then train on).

@@ -13,7 +13,7 @@ from diydnn._04_initialisers import (GlorotUniform, HeNormal, Initialiser, Rando
 from diydnn._05_batchnorm import BatchNorm
 from diydnn._06_optimisers import (SGD, Adam, AdamW, Optimiser, clip_by_global_norm, get_optimiser,
                                    global_norm)
-from diydnn._07_model import LAYER_TYPES, Sequential
+from diydnn._07_model import LAYER_TYPES, Sequential, register_layer
 from diydnn._08_mnist import (BatchStream, MNISTDownloadError, batches, load_mnist, mnist_dir, read_idx,
                               train_val_split)
 from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalTask, History, Loop, TrainTask,

@@ -547,3 +547,27 @@ def test_predict_rejects_bad_batch_size(batch_size):
 def test_predict_rejects_bad_batches(X):
     with pytest.raises(ValueError, match=r"shape \("):
         mlp(np.random.default_rng(0), n_in=4).predict(X)
+
+
+def test_register_layer_adds_a_class_by_name_and_refuses_clashes(monkeypatch):
+    from diydnn._07_model import register_layer
+    monkeypatch.setattr("diydnn._07_model.LAYER_TYPES", dict(LAYER_TYPES))
+    from diydnn import _07_model
+
+    class Scale(Layer):
+        def forward(self, X, training=False):
+            return 2 * self._check_input(X)
+
+        def backward(self, dY):
+            return 2 * dY
+
+    assert register_layer(Scale) is Scale and _07_model.LAYER_TYPES["Scale"] is Scale
+    assert register_layer(Scale) is Scale                      # registering the same class again is harmless
+    clash = type("Dense", (Layer,), {})
+    with pytest.raises(ValueError, match="'Dense' already belongs"):
+        register_layer(clash)
+    with pytest.raises(ValueError, match="not a subclass of Layer"):
+        register_layer(int)
+    model = Sequential.from_config([{"layer": "Dense", "units": 3, "n_in": 2}, {"layer": "Scale"}],
+                                   rng=np.random.default_rng(0))
+    assert type(model.layers[1]) is Scale
