@@ -593,6 +593,8 @@ def experiment_controls(defaults, run=None, runs_dir=None):
     button = w.Button(description="Train", button_style="primary", icon="play")
     changes, status, result_line = w.HTML(), w.HTML(), w.HTML()
     image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+    for widget, role in ((heading, "heading"), (changes, "changes"), (status, "status"), (result_line, "result")):
+        widget.add_class(f"diydnn-panel-{role}")      # names for the browser test
     panel = _build_panel_class()([heading, *controls.values(), button, changes, status, image, result_line])
     panel.defaults, panel.controls, panel.button, panel.image, panel.status = s, controls, button, image, status
     panel.changes, panel.result_line, panel.heading = changes, result_line, heading
