@@ -374,13 +374,15 @@ def free_run_name(runs_dir, name):
 # **Why the live plot used to crash, and what `LivePlot` does instead.** The first version drew each update
 # with `pyplot` and `display(fig)` into an `Output` widget, with log-scale axes. A log axis labels its ticks
 # with *mathtext* (`$\mathdefault{10^{-1}}$`), and matplotlib parses mathtext with **one shared parser
-# object** (pyparsing with a global packrat cache) that is not safe to use from two threads at once.
-# Since JupyterLab 4.4 the browser sends widget messages — a button click, a slider move — to a kernel
-# *subshell*: a second thread of the kernel (`commsOverSubshells`, on by default; ipykernel ≥ 7). So the Train
-# handler can draw in the subshell thread while the main thread draws too (a cell that plots, the inline
-# backend closing and flushing every pyplot figure after a cell, which includes the live one). Two parses
-# interleave and one of them fails with nonsense such as `Unknown symbol: \mathdefault` or
-# `Expected end of text, found '$'`; the exception came out of a `Loop` callback and ended the run.
+# object** (pyparsing with a global packrat cache), which is not safe to use from two threads at once; the
+# reported errors (`Unknown symbol: \mathdefault`, `Expected end of text, found '$'`) are what two interleaved
+# parses produce. A kernel behind JupyterLab ≥ 4.4 does have more than one thread that runs user code: the
+# browser sends widget messages to kernel *subshells* (`commsOverSubshells`, on by default with ipykernel ≥ 7),
+# each a thread of its own (the browser test's kernel has one, `subshell-…`), so a widget callback can draw
+# while the main thread runs a cell that draws, or while the inline backend flushes every open `pyplot`
+# figure after a cell — including the live one. The exception then came out of a `Loop` callback and ended
+# the run before its test evaluation. (A trial of the old code in the browser, 8 Trains with nothing else
+# drawing, all on the main thread, did not fail; the fix below does not depend on which thread draws.)
 #
 # `LivePlot` removes each part of that:
 # 1. it draws with matplotlib's object API (`Figure` + Agg canvas), never through `pyplot`, so no other code
