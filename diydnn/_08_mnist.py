@@ -209,9 +209,9 @@ def _complete_folder(folder, source, checksums, cache):
             raise MNISTChecksumError(
                 f"mnist_dir: {folder / name} (from {source}) is not the official MNIST file: expected SHA-256 "
                 f"{checksums[name]}, got {got} ({(folder / name).stat().st_size:,} bytes). It is damaged or "
-                f"another data set. Replace it with the official file (or remove the folder from {source} so that "
-                f"a verified copy is downloaded into the cache), or pass checksums=None to use your own files "
-                f"unverified.")
+                f"another data set. Replace it with the official file, or stop pointing the loader at this folder "
+                f"(without data_dir and DIYDNN_DATA_DIR it downloads a verified copy into the cache), or pass "
+                f"checksums=None to use your own files unverified.")
     memo.save()
     return folder
 
