@@ -35,6 +35,7 @@ import numpy as np
 from diydnn._00_conventions import write_atomically
 
 # %% tags=["active-ipynb"]
+# import io
 # import socket
 # import struct
 # import time
@@ -356,6 +357,19 @@ def _offline():
 #     dead_mirror = f"http://127.0.0.1:{s.getsockname()[1]}/"
 #
 # @contextlib.contextmanager
+# def download_log(**placeholders):
+#     """Show the loader's "downloading" lines with local paths replaced (stored outputs hold no absolute paths)."""
+#     log = io.StringIO()
+#     try:
+#         with contextlib.redirect_stderr(log):
+#             yield
+#     finally:
+#         text = log.getvalue().replace(folder.as_uri(), "<mnist>")
+#         for name, path in placeholders.items():
+#             text = text.replace(Path(path).as_uri(), f"<{name}>").replace(str(path), f"<{name}>")
+#         print(text, end="")
+#
+# @contextlib.contextmanager
 # def no_data_dir_env():
 #     """Hide DIYDNN_DATA_DIR inside the with-block, so that mnist_dir goes on to the cache."""
 #     saved = os.environ.pop("DIYDNN_DATA_DIR", None)
@@ -365,7 +379,7 @@ def _offline():
 #         if saved is not None:
 #             os.environ["DIYDNN_DATA_DIR"] = saved
 #
-# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env():
+# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env(), download_log(tmp=tmp):
 #     cache = mnist_dir(mirrors=[dead_mirror, folder.as_uri() + "/"], cache_dir=Path(tmp) / "cache", timeout=5)
 #     print("cache now holds:", sorted(p.name for p in cache.iterdir()))
 #     assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_FILES)
@@ -376,7 +390,7 @@ def _offline():
 # what was tried, what was wrong, and where to put the files by hand; the cache stays empty.
 
 # %% tags=["active-ipynb"]
-# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env():
+# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env(), download_log(tmp=tmp):
 #     junk = Path(tmp) / "junk"; junk.mkdir()
 #     for name in MNIST_FILES:
 #         (junk / name).write_bytes(b"<html>Service unavailable</html>")
@@ -916,6 +930,12 @@ class BatchStream:
 # assert stream.batches_per_epoch == 50000 // 128 == 390 and X_batch.shape == (128, 784)
 # assert (stream.epoch, stream.position) == (1000 // 390, (1000 % 390) * 128) == (2, 28160)
 # assert (counts == 1).sum() == 390 * 128 and (counts == 0).sum() == 50000 % 128 and counts.max() == 1
+#
+# # keeping every sample (drop_last=False): 129 samples at batch 128 make ONE batch of 129, not 128 + 1
+# stream_129 = BatchStream(X_tr[:129], y_tr[:129], 128, np.random.default_rng(0), drop_last=False)
+# print("129 samples, batch 128, drop_last=False:", stream_129.batches_per_epoch, "batch of",
+#       len(next(stream_129)[0]), "samples")
+# assert stream_129.batches_per_epoch == 1 and stream_129.epoch == 1
 
 # %% [markdown]
 # And the resume check: save the state after 500 steps through an `.npz` file (loaded with
@@ -939,15 +959,71 @@ class BatchStream:
 # assert same and original.epoch == resumed.epoch == 2 and original.position == resumed.position
 
 # %% [markdown]
+# ## 7. Engineering: every file verified, quickly; leftovers of killed downloads
+#
+# **Verified wherever it comes from.** A folder you name (`data_dir=` or `DIYDNN_DATA_DIR`) is checked
+# against the published SHA-256 just like the cache: a damaged copy, a half-copied file or another data set
+# under the MNIST names would otherwise train and test on the wrong data without a word. The refusal names
+# the file, both hashes and the ways out (the official file, the cache, or `checksums=None` for your own
+# files, e.g. Fashion-MNIST).
+#
+# **Quickly.** Hashing the four files costs about as much as a quarter of the load, on every load. So
+# `mnist_dir` remembers each verified file in a small JSON file in the cache folder (`verified.json`),
+# under its absolute path with its size and modification time in nanoseconds; while those are unchanged the
+# file is not read again. Anything that rewrites a file (an edit, a copy, a download) changes its mtime, so
+# it is hashed anew. The memo is written atomically, and a missing or corrupt memo only means hashing again.
+#
+# **Leftovers.** A download writes `.NAME.PID.xxxx.part` beside its target and renames it at the end; a
+# download killed outright (kill -9, power cut) leaves the `.part` behind. The next download of the same
+# file removes those whose process no longer runs, and nothing else.
+
+# %% tags=["active-ipynb"]
+# with tempfile.TemporaryDirectory() as tmp:
+#     tmp = Path(tmp)
+#     t0 = time.perf_counter(); mnist_dir(folder, cache_dir=tmp / "cache"); t_first = time.perf_counter() - t0
+#     t0 = time.perf_counter(); mnist_dir(folder, cache_dir=tmp / "cache"); t_again = time.perf_counter() - t0
+#     memo = json.loads((tmp / "cache" / VERIFIED_MEMO).read_text())
+#     print(f"verify the named folder: {t_first * 1000:.0f} ms the first time, {t_again * 1000:.1f} ms when remembered")
+#     entry = memo[str((folder / MNIST_FILES[0]).resolve())]
+#     print(f"{VERIFIED_MEMO}: {len(memo)} entries, e.g. {MNIST_FILES[0]}: size {entry['size']:,}, sha256 {entry['sha256'][:16]}...")
+#     assert len(memo) == 4 and all(e["sha256"] == MNIST_SHA256[Path(k).name] for k, e in memo.items())
+#
+#     # a named folder with one wrong file: refused, naming the file and both hashes
+#     mine = tmp / "mine"; mine.mkdir()
+#     for name in MNIST_FILES[:3]:
+#         (mine / name).symlink_to(folder / name)
+#     (mine / MNIST_FILES[3]).write_bytes(gzip.compress(b"not MNIST", mtime=0))
+#     try:
+#         mnist_dir(mine, cache_dir=tmp / "cache")
+#     except MNISTChecksumError as e:
+#         print("\nMNISTChecksumError:", str(e).replace(str(tmp), "<tmp>"))
+#     else:
+#         raise AssertionError("a wrong file was accepted")
+#
+#     # the .part file of a killed download of one file; another file's .part and a file of yours stay
+#     with no_data_dir_env(), download_log(tmp=tmp):
+#         cache = mnist_dir(mirrors=[folder.as_uri() + "/"], cache_dir=tmp / "dl")
+#         (cache / MNIST_FILES[1]).unlink()
+#         leftovers = [cache / f".{MNIST_FILES[1]}.99999999.k1ll3d.part", cache / f".{MNIST_FILES[2]}.99999999.abc.part",
+#                      cache / "my-notes.part"]
+#         for p in leftovers:
+#             p.write_bytes(b"half a download")
+#         mnist_dir(mirrors=[folder.as_uri() + "/"], cache_dir=cache)
+#     print("\nafter downloading", MNIST_FILES[1], "again:", sorted(p.name for p in cache.glob("*.part")))
+#     assert not leftovers[0].exists() and leftovers[1].exists() and leftovers[2].exists()
+
+# %% [markdown]
 # ## Summary
 #
 # * MNIST is four IDX files: a header (magic number 2049/2051 = type `0x08` unsigned bytes and the
 #   number of dimensions, then big-endian 32-bit sizes) and the raw bytes. `read_idx` checks that the
 #   data fill exactly the announced shape and names the file when they do not.
 # * `mnist_dir` finds the files: `data_dir=` → `DIYDNN_DATA_DIR` → the cache folder → the mirrors.
-#   Downloads go to a temporary file, are checked against SHA-256 and only then renamed, so a
-#   broken download leaves nothing behind; when all mirrors fail, the error lists every attempt and
-#   where to put the files by hand.
+#   Every file is checked against the published SHA-256, wherever it comes from (a verified file is
+#   remembered by path, size and mtime, so loading stays well under a second). Downloads go to a
+#   temporary file, are checked and only then renamed, so a broken download leaves nothing behind (and a
+#   killed one's `.part` is removed by the next download); when all mirrors fail, the error lists every
+#   attempt and where to put the files by hand.
 # * `load_mnist` gives the official 60,000/10,000 split as float32 rows of 784 pixels in $[0, 1]$
 #   and int64 labels, in well under a second (gunzip dominates; `np.frombuffer` copies nothing).
 # * Choices are made on a validation set drawn at random from the training data
@@ -955,12 +1031,13 @@ class BatchStream:
 #   (4,000 training + 10,000 test images, an unshuffled 80/20 split) mixed both roles.
 # * `batches` gives one epoch of contiguous batches of a fresh permutation; `BatchStream` gives
 #   endless epochs and a pickle-free `state_dict` with which a resumed run sees exactly the same batches.
+#   It never serves a batch of one sample: such a remainder joins the batch before it.
 #
 # ## Exercises
 #
 # 1. Fashion-MNIST uses the same four file names and the IDX format. What would you need to change
-#    to load it with `load_mnist`? Why does `mnist_dir` refuse to put a Fashion-MNIST file into the
-#    MNIST cache, but accept it from `DIYDNN_DATA_DIR`?
+#    to load it with `load_mnist`? Why does `mnist_dir` refuse a Fashion-MNIST file in the MNIST cache
+#    and in `DIYDNN_DATA_DIR`, and what does `checksums=None` change?
 # 2. Write `write_idx(path, array)`, the inverse of `read_idx` for all six IDX types, and test that
 #    `read_idx(write_idx(...))` gives the array back (mind the byte order of `>i4` and `>f4`).
 # 3. Make `train_val_split` *stratified*: every class gets the same share of validation samples.

@@ -49,6 +49,11 @@ from diydnn._09_training import (CHECKPOINT_BEST, Callback, DivergenceGuard, Eva
 # A run is a plain dict. Anything left out takes the default below; an unknown key is an error (a typo
 # such as `"num_epoch"` would otherwise be silently ignored). `train_abs_samples` (the original's name)
 # limits training to the first *n* images of the shuffled training split; `None` uses all of it.
+#
+# Every value is checked where it enters, so that a run never fails an hour in: optimiser and initialiser
+# names must be known, numbers must be finite and of the right kind (`True` is an `int` in Python, but it
+# is not a batch size), flags must be `True`/`False`. NumPy scalars are welcome (`np.float32(1e-3)` is a
+# learning rate) and stored as plain Python numbers, so that `settings.json` can hold them.
 
 # %%
 SETTINGS_DEFAULTS = {
@@ -159,7 +164,9 @@ def build_model(settings, n_in=784, rng=None):
 # print(check_settings({"model_name": "dense50", "num_epochs": 5}))
 # print(mlp([100], batchnorm=True), describe_mlp(mlp([100], batchnorm=True)))
 # build_model({"architecture": mlp([50], batchnorm=True)}, rng=np.random.default_rng(0)).summary()
-# for bad in ({"num_epoch": 5}, {"lr": -1.0}, {"model_name": "../escape"}):
+# print(check_settings({"lr": np.float32(1e-3), "batch_size": np.int64(64)})["lr"])
+# for bad in ({"num_epoch": 5}, {"lr": -1.0}, {"lr": True}, {"optimizer": "adagrad"}, {"clip_grads_norm": float("inf")},
+#             {"stop_on_divergence": "no"}, {"model_name": "../escape"}):
 #     try:
 #         check_settings(bad)
 #     except ValueError as e:
@@ -199,6 +206,16 @@ def mnist_splits(n_val=5000):
 # `runs/<model_name>/` then holds `settings.json`, `history.json`, `checkpoint_last.npz`,
 # `checkpoint_best.npz` and `result.json`. A run that diverges is stopped by the divergence guard (unless
 # `stop_on_divergence` is off) and says so in its result.
+#
+# A run folder is a result: it is **never lost or mixed**. `run_experiment` checks everything (settings,
+# data, the model against the data) before it writes a byte; it refuses a name that already holds a run
+# (`RunExistsError`; `free_run_name` proposes the next free one, and `overwrite=True` replaces the old run
+# only once the new one is complete); and a second run of a name that is still training is refused
+# (`RunLockedError`). How, is the engineering section at the end of the chapter.
+#
+# Training keeps every sample (`drop_last=False`), and the batch stream never serves a batch of one sample
+# (chapter 08 folds it into the batch before): BatchNorm cannot train on one sample, so 129 images at batch
+# 128 would otherwise crash at the end of the first epoch.
 
 # %%
 def default_runs_dir():
@@ -430,6 +447,8 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
     has_batchnorm = any(isinstance(layer, BatchNorm) for layer in getattr(model, "layers", ()))
     _check_model_fits(model, ((X_train, y_train), (X_val, y_val), (X_test, y_test)), has_batchnorm)
     loss = loss if loss is not None else SoftmaxCrossEntropy()
+    # drop_last=False keeps every sample; BatchStream folds a 1-sample remainder into the batch before it,
+    # so BatchNorm (which cannot train on one sample) never gets one (chapter 08, section 6)
     stream = BatchStream(X_train, y_train, batch_size=min(s["batch_size"], len(X_train)), rng=rng, drop_last=False)
     eval_every = max(1, stream.batches_per_epoch // s["evals_per_epoch"])
     n_steps = s["num_epochs"] * stream.batches_per_epoch
@@ -513,6 +532,16 @@ def _swap_in(tmp, folder):
 # print({k: demo[k] for k in ("steps", "best_val_accuracy", "test_accuracy", "seconds")})
 # print(sorted(p.name for p in Path(demo["folder"]).iterdir()))
 # assert demo["test_accuracy"] > 0.7 and (Path(demo["folder"]) / "result.json").exists()
+#
+# # the same name again: refused, the stored run untouched; free_run_name proposes a new name
+# try:
+#     run_experiment({"model_name": "demo", "lr": 1e-2}, runs_dir=scratch)
+# except RunExistsError as e:
+#     print("RunExistsError:", str(e).replace(str(scratch), "<runs>"))
+# else:
+#     raise AssertionError("an existing run was replaced")
+# print("free_run_name('demo') ->", free_run_name("demo", scratch))
+# assert free_run_name("demo", scratch) == "demo-2" and json.loads((scratch / "demo" / "settings.json").read_text())["lr"] == 3e-3
 
 # %% [markdown]
 # ## 4. Reading runs back
@@ -708,12 +737,65 @@ def experiment_controls(defaults, run=None, runs_dir=None):
 # assert from_panel["architecture"] == mlp([50]) and from_panel["train_abs_samples"] == 1000 and from_panel["clip_grads_norm"] is None
 
 # %% [markdown]
+# ## 6. Engineering: run folders are never lost or mixed
+#
+# Three mechanisms, in the order `run_experiment` uses them:
+#
+# 1. **Validate before the disk.** Settings (`check_settings`), data (three splits; `X` real-valued, the same
+#    sample shape everywhere, no NaN/inf, naming the split and the first bad sample; `y` integer labels of the
+#    right length, or targets), the model against the data (one `predict` on two samples: does it accept
+#    them, does it have an output for every label?), the optimiser and the clip value. A mistake costs no
+#    file and no half-written folder.
+# 2. **One writer per name.** The file `runs/.NAME.lock` is created with `O_CREAT | O_EXCL`, which
+#    succeeds for exactly one process, and holds its PID. A second run of the name finds the lock and a
+#    living process behind it and is refused (`RunLockedError`): without it, two runs would write their
+#    checkpoints into one folder and mix settings and weights. A process killed with `kill -9` cannot
+#    remove its lock; its PID no longer runs, so the next run treats the lock as stale and takes it.
+# 3. **Build beside, then rename.** The run is written into `runs/.NAME.new-PID/` and renamed to
+#    `runs/NAME/` only when `result.json` is written: an interrupted run never occupies the name (and
+#    `load_runs` skips the hidden folders). With `overwrite=True` the old run is renamed away
+#    (`.NAME.old-PID`), the new one renamed into place, and only then the old one removed; a run killed
+#    between the two renames is repaired by the next run of the name (the old run comes back).
+#
+# A new name for each press of a *Train* button comes from `free_run_name(name)`: `name`, else `name-2`,
+# `name-3`, ... (a name being written counts as taken).
+
+# %% tags=["active-ipynb"]
+# import subprocess, sys
+# # overwrite=True: the old run stays whole until the new one is complete
+# class Peek(Callback):
+#     def on_step_end(self, loop, step, logs):
+#         if step == 1:
+#             names = sorted(p.name.replace(str(os.getpid()), "<pid>") for p in scratch.iterdir() if "demo" in p.name)
+#             print("while the new run trains:", names)
+# small = {"model_name": "demo", "architecture": mlp([50]), "train_abs_samples": 500, "batch_size": 64, "lr": 3e-3}
+# again = run_experiment(small, runs_dir=scratch, callbacks=[Peek()], overwrite=True, progress=False, verbose=False)
+# print("after:", sorted(p.name for p in scratch.iterdir() if "demo" in p.name), " train_samples:", again["train_samples"])
+# assert json.loads((scratch / "demo" / "result.json").read_text())["train_samples"] == 500
+#
+# # a lock held by a living process refuses a second run; the lock of a killed one is stale
+# with RunLock(scratch, "demo"):
+#     try:
+#         run_experiment(small, runs_dir=scratch, overwrite=True)
+#     except RunLockedError as e:
+#         print("\nRunLockedError:", str(e).replace(str(scratch), "<runs>").replace(str(os.getpid()), "<pid>"))
+#     else:
+#         raise AssertionError("two runs of one name at once")
+# gone = subprocess.Popen([sys.executable, "-c", "pass"]); gone.wait()      # a process id that no longer runs
+# (scratch / ".demo.lock").write_text(f"{gone.pid}\n")                      # as if killed with kill -9
+# again = run_experiment(small, runs_dir=scratch, overwrite=True, progress=False, verbose=False)
+# print("a stale lock (its process is gone) is taken over:", sorted(p.name for p in scratch.iterdir() if "demo" in p.name))
+# assert sorted(p.name for p in scratch.iterdir() if "demo" in p.name) == ["demo"]
+
+# %% [markdown]
 # ## Summary
 #
 # * A run is a settings dict in the original's `RUN_SETTINGS` style, with every hidden knob made explicit
 #   and checked (`check_settings`); `mlp(hidden, batchnorm)` writes the usual architectures.
 # * `run_experiment` trains it, writes a run folder (settings, history, best/last checkpoints, result), and
-#   reports the test accuracy of the checkpoint chosen by validation.
+#   reports the test accuracy of the checkpoint chosen by validation. It validates everything before it
+#   writes, never replaces a run unless asked (`overwrite=True`, atomically), and refuses a second run of a
+#   name in progress (a lock file with the PID); `free_run_name` proposes a new name.
 # * `load_runs`, `results_table`, `to_markdown` and `to_csv` read the folders back; `load_model` restores a
 #   checkpoint.
 # * `experiment_controls` gives every experiment the same sliders and Train button, with live curves.

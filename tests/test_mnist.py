@@ -347,14 +347,22 @@ def test_real_files_match_the_published_checksums(real):
 
 @pytest.mark.mnist
 def test_full_load_stays_under_a_second(real):
-    """Verification by SHA-256 on every load must not make loading slow: the memo skips the hashing."""
+    """Verification by SHA-256 on every load must not make loading slow: the memo skips the hashing.
+
+    Measured in CPU time of this process (median of 5): on a machine shared with other jobs the wall
+    time also counts the time the process waited for a core, which says nothing about the loader.
+    """
     import time
-    times = []
+    cpu, verify = [], []
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         load_mnist()
-        times.append(time.perf_counter() - t0)
-    assert sorted(times)[2] < 1.0, f"load_mnist took a median {sorted(times)[2]:.2f} s over 5 loads: {times}"
+        cpu.append(time.process_time() - t0)
+        t0 = time.process_time()
+        mnist_dir()
+        verify.append(time.process_time() - t0)
+    assert np.median(cpu) < 1.0, f"load_mnist took a median {np.median(cpu):.2f} s CPU over 5 loads: {cpu}"
+    assert np.median(verify) < 0.05, f"finding + verifying the files took {np.median(verify):.3f} s: {verify}"
 
 
 @pytest.mark.mnist
