@@ -250,11 +250,14 @@ def _checkpoint_accuracy(model, path, task):
         model.load_state_dict(own)
 
 
-class RunExistsError(FileExistsError):
-    """run_experiment refused to replace an existing run folder (pass overwrite=True to replace it)."""
+class RunExistsError(FileExistsError, ValueError):
+    """run_experiment refused to replace an existing run folder (pass overwrite=True to replace it).
+
+    Also a ValueError, like every other refusal of the toolkit, so `except ValueError` shows it too.
+    """
 
 
-class RunLockedError(FileExistsError):
+class RunLockedError(FileExistsError, ValueError):
     """Another process (alive) is writing the same run folder right now."""
 
 
@@ -299,7 +302,9 @@ class RunLock:
                         f"{self.path}); a second run of the same name would mix their files. Wait for it to "
                         f"finish, or choose another model_name (free_run_name proposes one). If no such run is "
                         f"going on, delete the lock file.") from None
-                with contextlib.suppress(FileNotFoundError):   # stale: its process is gone
+                # stale: its process is gone. (Two processes breaking the same stale lock at the same moment
+                # could both succeed; rare enough for a learner's notebook, and the swap below stays atomic.)
+                with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()
                 continue
             with os.fdopen(fd, "w") as f:

@@ -115,6 +115,7 @@ def test_rerun_of_an_existing_name_is_refused_and_changes_nothing(tmp_path):
         run_experiment(settings(lr=1e-2), runs_dir=tmp_path, data=tiny_data(1), **QUIET)
     assert "already exists" in str(info.value) and "overwrite=True" in str(info.value)
     assert "free_run_name" in str(info.value) and isinstance(info.value, FileExistsError)
+    assert isinstance(info.value, ValueError)       # `except ValueError` (the Train button's) shows it too
     assert snapshot(tmp_path / "t") == before and sorted(p.name for p in tmp_path.iterdir()) == ["t"]
 
 
