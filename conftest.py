@@ -42,14 +42,18 @@ def pytest_configure(config):
                                        "when they cannot be reached; an error under CI)")
 
 
-def _notebook_uses_mnist(path, seen={}):
-    if path not in seen:
+_NOTEBOOK_USES_MNIST = {}   # notebook path -> bool, read once per notebook (nbval makes one item per cell)
+
+
+def _notebook_uses_mnist(path):
+    if path not in _NOTEBOOK_USES_MNIST:
         try:
             cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
-            seen[path] = any(c["cell_type"] == "code" and _USES_MNIST.search("".join(c["source"])) for c in cells)
+            uses = any(c["cell_type"] == "code" and _USES_MNIST.search("".join(c["source"])) for c in cells)
         except (OSError, ValueError, KeyError):
-            seen[path] = False
-    return seen[path]
+            uses = False
+        _NOTEBOOK_USES_MNIST[path] = uses
+    return _NOTEBOOK_USES_MNIST[path]
 
 
 def _needs_mnist(item):
