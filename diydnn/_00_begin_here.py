@@ -119,6 +119,26 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # assert np.allclose(by_hand, y_hat[:100], atol=1e-5)
 
 # %% [markdown]
+# **What the hidden units look at.** Column $j$ of $W_1$ holds one weight per pixel: reshaped to
+# $28\times28$ it is a template, and hidden unit $j$ computes $h_j = \mathrm{ReLU}(\langle x, W_{1,\cdot j}\rangle + b_{1,j})$,
+# the match between the image and its template. The cell checks that reading for one image and draws
+# sixteen of the sixty-four templates after training (red: positive weights, blue: negative).
+
+# %% tags=["active-ipynb"]
+# j, image = 5, X_test[0]
+# match = max(0.0, float(np.sum(image.reshape(28, 28) * W1[:, j].reshape(28, 28)) + b1[j]))
+# print(f"hidden unit {j} on test image 0: template match {match:.4f}, layer output {h[0, j]:.4f}")
+# assert abs(match - h[0, j]) < 1e-4
+# fig, axes = plt.subplots(2, 8, figsize=(11, 3))
+# for k, ax in enumerate(axes.flat):
+#     template = W1[:, k].reshape(28, 28)
+#     limit = np.abs(template).max()
+#     ax.imshow(template, cmap="RdBu_r", vmin=-limit, vmax=limit)
+#     ax.set_title(f"unit {k}", fontsize=8); ax.axis("off")
+# fig.suptitle("Templates of 16 hidden units (columns of $W_1$, 28 x 28)")
+# plt.show()
+
+# %% [markdown]
 # ## 3. The map of the course
 #
 # The library chapters derive one piece each — derivation, code, numerical check, picture — and

@@ -10,7 +10,7 @@
 # derivatives along the edges and **adding** where a value was used more than once.
 #
 # We build that sweep as a tiny reverse-mode automatic-differentiation engine on scalars, the class
-# `Value` — about sixty lines — and then use it, knowing nothing of the layers, to re-derive the
+# `Value` — about seventy lines — and then use it, knowing nothing of the layers, to re-derive the
 # gradients of Dense, softmax + cross-entropy and BatchNorm, and compare them with the library's
 # hand-written backward passes to $10^{-8}$ in float64. The last section explains why a layer's
 # backward is nothing but a *fused* piece of this graph: the same sums, computed with a few matrix
@@ -469,7 +469,7 @@ def grad_of(V):
 # * Reverse mode: visit the nodes in reverse **topological order**, and push each node's gradient to its
 #   parents, times the local gradient. Where a value is used more than once (a **fork**), the
 #   contributions **add** (`+=`).
-# * `Value` — our sixty-line engine — re-derives, without knowing any layer, the gradients of Dense,
+# * `Value` — our seventy-line engine — re-derives, without knowing any layer, the gradients of Dense,
 #   softmax + cross-entropy and BatchNorm; they match the library's backward passes to about $10^{-15}$.
 # * A layer's backward is a fused piece of this sweep: the sums over forks become matrix products and
 #   column sums, thousands of times faster than one object per number.
