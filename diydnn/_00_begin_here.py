@@ -197,8 +197,7 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 #   sliders; on a code host or in a static view they are inert. Their defaults reproduce the stored
 #   figures.
 # * **A full *Train* blocks the kernel for about a minute** (an MNIST run of several epochs on two
-#   CPU cores). Wait for the curves to finish before running other cells; a run the panel starts
-#   never replaces a stored run.
+#   CPU cores). Wait for the curves to finish before running other cells.
 # * **Quick mode.** The test suite runs every notebook with `DIYDNN_QUICK=1`, which shrinks long runs
 #   (each shrunk run still asserts that it learned). Unset, the notebooks run in full.
 # * **Editing.** The code cells of the chapters *are* the package: start JupyterLab from the

@@ -130,6 +130,8 @@ class Value:
     def __pow__(self, p):
         if isinstance(p, Value):
             raise ValueError("Value ** Value is not supported: the exponent must be a plain number")
+        if self.data < 0 and p != int(p) or self.data == 0 and p < 1:
+            raise ValueError(f"Value ** {p}: not differentiable (or not real) at {self.data}")
         return Value(self.data ** p, (self,), (p * self.data ** (p - 1),), f"**{p:g}")
 
     def exp(self):

@@ -70,3 +70,8 @@ def test_errors_are_clear():
         Value(2.0) ** Value(3.0)
     with pytest.raises(ValueError, match="positive"):
         Value(-1.0).log()
+    with pytest.raises(ValueError, match="not real"):
+        Value(-4.0) ** 0.5
+    with pytest.raises(ValueError, match="not differentiable"):
+        Value(0.0) ** 0.5
+    assert (Value(-2.0) ** 3).data == -8.0 and (Value(0.0) ** 2).data == 0.0
