@@ -465,7 +465,8 @@ plt.show()
 # %% [markdown]
 # ## 5. Diagnose blind
 #
-# A generator picks one of the seven bugs; below are its symptoms and nothing else. Name the bug, using
+# A generator picks one of the seven bugs; below are its symptom card and its curves (against the correct
+# library's, in grey) and nothing else. Name the bug, using
 # the table of section 1 and the readings above. Then open the solution. Change `BLIND_SEED` for another
 # patient.
 
@@ -473,6 +474,18 @@ plt.show()
 BLIND_SEED = 2024
 hidden_bug = BUGS[np.random.default_rng(BLIND_SEED).integers(len(BUGS))]
 print(show_card(card(hidden_bug)))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+for name, colour, label in (("correct", "0.6", "correct library"), (hidden_bug, "tab:purple", "the patient")):
+    h = RUNS[name]["history"]
+    steps, loss = h.steps_values("train", "loss")
+    smooth, w = running_mean(loss)
+    axes[0].plot(steps[w - 1:], smooth, color=colour, label=label)
+    steps, g = h.steps_values("train", "grad_norm")
+    axes[1].plot(steps[g > 0], g[g > 0], ".", ms=2, color=colour, label=label)
+axes[0].set(yscale="log", xlabel="step", ylabel="training loss (running mean)")
+axes[1].set(yscale="log", xlabel="step", ylabel="gradient norm (zeros not drawn)")
+axes[0].legend()
+plt.show()
 
 # %% [markdown] jupyter={"source_hidden": true}
 # **Solution.** A decision list from the symptoms alone — the order matters, each step uses what the
