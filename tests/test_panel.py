@@ -91,7 +91,7 @@ def test_train_never_replaces_a_stored_run(tmp_path):
     assert panel.results[0]["test_accuracy"] == stored["test_accuracy"]      # untouched = the stored run's settings
     assert "stored-lr0.01-2" in panel.heading.value and panel.plots[-1].title.endswith("stored-lr0.01-2")
     assert "test accuracy" in panel.result_line.value
-    assert free_run_name(tmp_path, "stored") == "stored-2" and free_run_name(tmp_path, "new") == "new"
+    assert free_run_name("stored", tmp_path) == "stored-2" and free_run_name("new", tmp_path) == "new"
 
 
 def test_a_failing_redraw_never_ends_a_run(tmp_path):
