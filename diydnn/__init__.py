@@ -18,7 +18,9 @@ from diydnn._08_mnist import (BatchStream, MNISTDownloadError, batches, load_mni
                               train_val_split)
 from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalTask, History, Loop, TrainTask,
                                  WandbLogger, load_checkpoint, save_checkpoint)
-from diydnn._10_experiments import (check_settings, experiment_controls, load_model, load_runs, mlp, results_table,
+from diydnn._10_experiments import (check_settings, cnn, experiment_controls, load_model, load_runs, mlp, results_table,
                                     run_experiment)
+from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col
+from diydnn._13_pooling import AvgPool2D, GlobalAveragePool, MaxPool2D
 
 __version__ = "0.1.0"
