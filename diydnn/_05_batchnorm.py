@@ -265,14 +265,15 @@ class BatchNorm(Layer):
 
     def forward(self, X, training=False):
         X = self._check_input(X)
-        axes = tuple(range(X.ndim - 1))                    # (0,) for (m, n); (0, 1, 2) for (m, H, W, C)
-        m = X.size // X.shape[-1]                          # the number of values behind each mean
+        shape = X.shape
+        X = X.reshape(-1, shape[-1])      # images (m, H, W, C): rows are the m*H*W positions, one column per channel
+        m = X.shape[0]
         if training:
             if m < 2:
                 raise ValueError(f"{self!r}: training mode needs at least 2 samples per batch (the variance of one "
-                                 f"sample is 0), got shape {X.shape}")
-            mu = X.mean(axis=axes)
-            var = X.var(axis=axes)                            # biased (1/m): the variance of what we normalise
+                                 f"sample is 0), got shape {shape}")
+            mu = X.mean(axis=0)
+            var = X.var(axis=0)                            # biased (1/m): the variance of what we normalise
             rho = self.momentum
             # in place, so that anyone holding the state arrays (a model, a checkpoint) sees the update
             self.state["running_mean"][...] = rho * self.state["running_mean"] + (1 - rho) * mu
@@ -281,21 +282,21 @@ class BatchNorm(Layer):
             mu, var = self.state["running_mean"], self.state["running_var"]
         inv_std = 1.0 / np.sqrt(var + self.eps)
         X_hat = (X - mu) * inv_std
-        self._cache = (X_hat, inv_std, training)
-        return self.params["gamma"] * X_hat + self.params["beta"]
+        self._cache, self._shape = (X_hat, inv_std, training), shape
+        return (self.params["gamma"] * X_hat + self.params["beta"]).reshape(shape)
 
     def backward(self, dY):
         X_hat, inv_std, training = self._cached()
-        dY = self._check_upstream(dY, X_hat.shape)
-        axes = tuple(range(dY.ndim - 1))
-        self.grads["gamma"] = (dY * X_hat).sum(axis=axes)
-        self.grads["beta"] = dY.sum(axis=axes)
+        shape = self._shape
+        dY = self._check_upstream(dY, shape).reshape(X_hat.shape)
+        self.grads["gamma"] = (dY * X_hat).sum(axis=0)
+        self.grads["beta"] = dY.sum(axis=0)
         dX_hat = dY * self.params["gamma"]
         if not training:
-            return dX_hat * inv_std                        # running statistics are constants
-        m = dY.size // dY.shape[-1]
+            return (dX_hat * inv_std).reshape(shape)       # running statistics are constants
+        m = dY.shape[0]
         # the boxed formula: direct path, minus the paths through the batch mean and the batch variance
-        return (inv_std / m) * (m * dX_hat - dX_hat.sum(axis=axes) - X_hat * (dX_hat * X_hat).sum(axis=axes))
+        return ((inv_std / m) * (m * dX_hat - dX_hat.sum(axis=0) - X_hat * (dX_hat * X_hat).sum(axis=0))).reshape(shape)
 
 # %% [markdown]
 # ## 7. Gradient check, in training mode, after a Dense
