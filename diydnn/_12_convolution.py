@@ -512,20 +512,20 @@ class Reshape(Layer):
 #
 # A small all-convolutional network, no pooling yet (chapter 13): `Reshape` → `Conv2D(16, 5×5, stride 2, same)` → ReLU
 # → `Conv2D(32, 3×3, stride 2, same)` → ReLU → `Flatten` → `Dense(10)`, trained with Adam on MNIST
-# (20,000 images, two epochs; 500 images, one epoch in quick mode). Strides of 2 halve the image twice, 28 → 14 → 7. Left: the 16 learned
+# (20,000 images, two epochs; 1,000 images in batches of 32 in quick mode). Strides of 2 halve the image twice, 28 → 14 → 7. Left: the 16 learned
 # 5×5 kernels of the first layer — many are oriented edge and stroke detectors. Right: one test digit and its 16 feature
 # maps (the first layer's outputs after ReLU): each map lights up where its kernel's pattern occurs.
 
 # %% tags=["active-ipynb"]
 # (X_train, y_train), (X_test, y_test) = load_mnist()
-# n_train, n_epochs = (500, 1) if quick_mode() else (20000, 2)
+# n_train, n_epochs, batch_size = (1000, 2, 32) if quick_mode() else (20000, 2, 64)
 # net = Sequential([Reshape((28, 28, 1)), Conv2D(16, 5, stride=2, padding="same"), ReLU(),
 #                   Conv2D(32, 3, stride=2, padding="same"), ReLU(), Flatten(), Dense(10)],
 #                  n_in=784, rng=np.random.default_rng(1))
 # loss_fn, opt = SoftmaxCrossEntropy(), Adam(lr=2e-3)
 # t0, losses = time.perf_counter(), []
 # for epoch in range(n_epochs):
-#     for X_b, y_b in batches(X_train[:n_train], y_train[:n_train], 64, rng=np.random.default_rng(2 + epoch)):
+#     for X_b, y_b in batches(X_train[:n_train], y_train[:n_train], batch_size, rng=np.random.default_rng(2 + epoch)):
 #         losses.append(loss_fn(net.forward(X_b, training=True), y_b))
 #         net.backward(loss_fn.backward())
 #         opt.step(net.params, net.grads)

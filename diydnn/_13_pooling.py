@@ -297,7 +297,7 @@ class GlobalAveragePool(Layer):
 #
 # The summary shows the shapes: 28×28×1 → 28×28×16 → 14×14×16 → 14×14×32 → 7×7×32 → 1568 → 64 → 10. The convolutions
 # have few parameters ($3\cdot3\cdot16\cdot32 + 32 = 4{,}640$ for the second) but do most of the work; most parameters sit in
-# the first Dense layer ($1568\cdot64 + 64$). One epoch on 12,000 MNIST images (500 in quick mode), plain Adam:
+# the first Dense layer ($1568\cdot64 + 64$). One epoch on 12,000 MNIST images (1,500 in batches of 32 in quick mode), plain Adam:
 
 # %% tags=["active-ipynb"]
 # (X_train, y_train), (X_test, y_test) = load_mnist()
@@ -309,10 +309,10 @@ class GlobalAveragePool(Layer):
 # assert sum(p.size for p in cnn.layers[4].params.values()) == 3 * 3 * 16 * 32 + 32
 
 # %% tags=["active-ipynb"]
-# n_train = 500 if quick_mode() else 12000
+# n_train, batch_size = (1500, 32) if quick_mode() else (12000, 64)
 # loss_fn, opt = SoftmaxCrossEntropy(), Adam(lr=2e-3)
 # t0, losses = time.perf_counter(), []
-# for X_b, y_b in batches(X_train[:n_train], y_train[:n_train], 64, rng=np.random.default_rng(1)):
+# for X_b, y_b in batches(X_train[:n_train], y_train[:n_train], batch_size, rng=np.random.default_rng(1)):
 #     losses.append(loss_fn(cnn.forward(X_b, training=True), y_b))
 #     cnn.backward(loss_fn.backward())
 #     opt.step(cnn.params, cnn.grads)
