@@ -66,14 +66,14 @@ class LearningRateDecay(Callback):
         loop.task.optimizer.lr = self.lr0 * self.decay ** (step / self.steps_per_epoch)
 
 
-def train_cnn(settings, callbacks=(), **kwargs):
-    """run_experiment with the learning-rate decay; also records the run's CPU time and the process's peak memory
+def train_cnn(settings, callbacks=(), overwrite=False, **kwargs):
+    """run_experiment with the learning-rate decay (overwrite=True only for this notebook's own runs); also records the run's CPU time and the process's peak memory
     (resident set size) in timing.json beside the run's result.json."""
     n_train = settings["train_abs_samples"] or len((DATA or mnist_splits())[0][0])
     steps_per_epoch = -(-n_train // settings["batch_size"])
     cpu = time.process_time()
     result = run_experiment(settings, data=DATA, callbacks=[LearningRateDecay(settings["lr"], LR_DECAY, steps_per_epoch),
-                                                            *callbacks], **kwargs)
+                                                            *callbacks], overwrite=overwrite, **kwargs)
     timing = {"cpu_seconds": time.process_time() - cpu,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}   # Linux reports KiB
     write_atomically(Path(result["folder"]) / "timing.json", lambda f: f.write(json.dumps(timing).encode()))
@@ -119,7 +119,7 @@ for seed in range(3):
     settings = check_settings(dict(DEFAULTS, model_name=f"cnn_32_64_seed{seed}", seed=seed))
     r = None if QUICK else stored_run(settings)        # the test suite always trains: it tests the code, not old runs
     reused = r is not None
-    r = r if reused else train_cnn(settings, progress=False, verbose=False)
+    r = r if reused else train_cnn(settings, overwrite=True, progress=False, verbose=False)   # our own runs
     runs.append(r)
     print(f"seed {seed}{' (stored run)' if reused else ''}: best validation {r['best_val_accuracy']:.4f} "
           f"(epoch {r['best_step'] / r['steps'] * r['epochs']:.1f}), TEST {r['test_accuracy']:.4f} "
