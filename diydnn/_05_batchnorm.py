@@ -282,12 +282,13 @@ class BatchNorm(Layer):
             mu, var = self.state["running_mean"], self.state["running_var"]
         inv_std = 1.0 / np.sqrt(var + self.eps)
         X_hat = (X - mu) * inv_std
-        self._cache, self._shape = (X_hat, inv_std, training), shape
+        self._cache = (X_hat.reshape(shape), inv_std, training)      # kept in the input's shape (a view)
         return (self.params["gamma"] * X_hat + self.params["beta"]).reshape(shape)
 
     def backward(self, dY):
         X_hat, inv_std, training = self._cached()
-        shape = self._shape
+        shape = X_hat.shape
+        X_hat = X_hat.reshape(-1, shape[-1])                         # rows: samples, or the positions of all images
         dY = self._check_upstream(dY, shape).reshape(X_hat.shape)
         self.grads["gamma"] = (dY * X_hat).sum(axis=0)
         self.grads["beta"] = dY.sum(axis=0)
