@@ -86,7 +86,7 @@ class TorchMLP:
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     def weights(self):
         linears = [m for m in self.net if isinstance(m, self.torch.nn.Linear)]

@@ -148,3 +148,21 @@ def test_set_threads_validates_and_caps_blas():
     with dd.set_threads(1):
         blas = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
         assert blas and all(info["num_threads"] == 1 for info in blas)
+
+
+def test_benchmark_counts_flops_like_the_chapter_and_rewrites_only_its_readme_block(tmp_path):
+    import bench_training as bench
+    for row in bench.ROWS:
+        model = dd.Sequential([layer for k in row.widths[1:-1] for layer in (dd.Dense(k), dd.ReLU())]
+                              + [dd.Dense(row.widths[-1])], n_in=row.widths[0], rng=np.random.default_rng(0))
+        assert row.step_flops() == dd.matmul_flops(model, row.batch_size)
+    assert {row.name for row in bench.ROWS} >= {"784-50-10/64 sgd", "784-256-128-10/128 adam", "784-512-512-10/128 adam"}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.README_START}\nold table\n{bench.README_END}\noutro\n")
+    bench.update_readme(readme, "| new | table |\n")
+    assert readme.read_text() == f"intro\n{bench.README_START}\n| new | table |\n{bench.README_END}\noutro\n"
+    no_markers = tmp_path / "other.md"
+    no_markers.write_text("nothing to replace\n")
+    with pytest.raises(ValueError, match="markers"):
+        bench.update_readme(no_markers, "x")
+    assert no_markers.read_text() == "nothing to replace\n"
