@@ -2,9 +2,10 @@
 
 Every implementation trains the same network from the same initial weights on the same batches
 (the order diydnn's BatchStream draws) with the same optimiser, float32, one epoch = 60,000 images.
-Each runs in its own worker process (so its peak RSS is its own); the parent interleaves them: round
-r runs one epoch of every implementation in turn (rotating who goes first) and measures the machine's
-sgemm peak in between, so that a busy machine slows all of them alike. Reported: medians over the
+Each runs in its own worker process (so its peak RSS is its own); the parent interleaves them finely:
+a round is one epoch of each, cut into --chunks pieces, and the implementations take turns piece by
+piece (rotating who goes first), so that a busy machine slows all of them alike; the sgemm peak is
+measured after every round. Reported: medians over the
 rounds, GFLOP/s of the matrix products (counted from the shapes) against the measured sgemm peak, peak
 RSS, and how far the weights after the first epoch are from the hand-written NumPy ones.
 
@@ -16,8 +17,8 @@ The Markdown table is written (atomically) to media/bench_training.md. PyTorch i
 its column stays empty. BLAS threads are capped with diydnn.set_threads (threadpoolctl; see chapter 14).
 
 Adding a row (e.g. the CNN of chapters 12-13): append a Row to ROWS (or EXTRA_ROWS) whose `make`
-maps implementation names to factories `f(row, seed) -> object with train_epoch(X, y, order, batch_size)
-and weights()`, and whose `flops` counts the multiply-adds of one training step (x2).
+maps implementation names to factories `f(weights, optimiser, lr, batch_size, X, y, order_seed) -> object
+with train_steps(n) and weights()`, and whose `flops` counts the FLOPs of one training step.
 """
 import argparse
 import math
@@ -74,8 +75,8 @@ class DiydnnMLP:
         self.loop = dd.Loop(self.model, dd.TrainTask(self.stream, dd.SoftmaxCrossEntropy(), opt,
                                                      n_steps_per_checkpoint=10 ** 9), progress=False, verbose=False)
 
-    def train_epoch(self):
-        self.loop.run(self.stream.batches_per_epoch)
+    def train_steps(self, n):
+        self.loop.run(n)
 
     def weights(self):
         p = self.model.params
@@ -89,10 +90,16 @@ class _Reference:
         self.net, self.X, self.y, self.batch_size = cls(weights, optimiser, lr), X, y, batch_size
         self.rng = np.random.default_rng(order_seed)
         self.order = self.rng.permutation(len(X))         # BatchStream draws one permutation per epoch
+        self.position, self.per_epoch = 0, len(X) // batch_size
 
-    def train_epoch(self):
-        self.net.train_epoch(self.X, self.y, self.order, self.batch_size)
-        self.order = self.rng.permutation(len(self.X))
+    def train_steps(self, n):
+        while n > 0:
+            last = min(self.position + n, self.per_epoch)
+            self.net.train_epoch(self.X, self.y, self.order, self.batch_size, self.position, last)
+            n -= last - self.position
+            self.position = last
+            if self.position == self.per_epoch:             # epoch used up: the next permutation, as BatchStream
+                self.order, self.position = self.rng.permutation(len(self.X)), 0
 
     def weights(self):
         return self.net.weights()
@@ -154,9 +161,9 @@ def _worker(conn, row, impl, threads, seed):
     conn.send("ready")
     while True:
         command = conn.recv()
-        if command == "epoch":
+        if isinstance(command, int):                    # train this many steps, report the seconds
             t0 = time.perf_counter()
-            net.train_epoch()
+            net.train_steps(command)
             conn.send(time.perf_counter() - t0)
         elif command == "weights":
             conn.send(net.weights())
@@ -189,7 +196,7 @@ def have_torch():
         return False
 
 
-def benchmark_row(row, impls, rounds, threads, seed=0, say=print):
+def benchmark_row(row, impls, rounds, threads, chunks=8, seed=0, say=print):
     """Interleaved rounds for one row; returns a dict of medians and checks."""
     ctx = mp.get_context("spawn")
     workers = {}
@@ -203,15 +210,21 @@ def benchmark_row(row, impls, rounds, threads, seed=0, say=print):
             assert conn.recv() == "ready", impl
         times, peaks = {impl: [] for impl in impls}, []
         first_weights = {}
+        steps = 60000 // row.batch_size
+        cuts = [steps * c // chunks for c in range(chunks + 1)]
         for r in range(rounds):
-            order = impls[r % len(impls):] + impls[:r % len(impls)]     # rotate who goes first
-            for impl in order:
-                conn = workers[impl][1]
-                conn.send("epoch")
-                times[impl].append(conn.recv())
+            seconds = {impl: 0.0 for impl in impls}
+            for c in range(chunks):
+                turn = (r + c) % len(impls)
+                for impl in impls[turn:] + impls[:turn]:   # rotate who goes first
+                    conn = workers[impl][1]
+                    conn.send(cuts[c + 1] - cuts[c])
+                    seconds[impl] += conn.recv()
+            for impl in impls:
+                times[impl].append(seconds[impl])
                 if r == 0:                                  # weights after exactly one epoch from the same start
-                    conn.send("weights")
-                    first_weights[impl] = conn.recv()
+                    workers[impl][1].send("weights")
+                    first_weights[impl] = workers[impl][1].recv()
             peaks.append(sgemm_peak())
             say(f"  round {r + 1}/{rounds}: " + ", ".join(f"{impl} {times[impl][-1]:.3f} s" for impl in impls)
                 + f"; sgemm {peaks[-1] / 1e9:.1f} GFLOP/s")
@@ -245,7 +258,8 @@ def _fmt(x, spec):
 
 
 def markdown(results, meta):
-    lines = [f"Seconds per epoch (60,000 MNIST images, float32), median of {meta['rounds']} interleaved rounds; "
+    lines = [f"Seconds per epoch (60,000 MNIST images, float32), median of {meta['rounds']} rounds, each epoch "
+             f"interleaved with the others in {meta['chunks']} pieces; "
              f"{meta['threads']} BLAS thread(s); sgemm peak measured in the same run: "
              f"**{meta['peak'] / 1e9:.0f} GFLOP/s**. {meta['machine']}.", "",
              "| network/batch, optimiser | diydnn | NumPy by hand | PyTorch | diydnn ÷ NumPy | diydnn ÷ PyTorch "
@@ -259,7 +273,7 @@ def markdown(results, meta):
                      f"| {_fmt(s.get('torch'), '.2f')} s | {_fmt(ratio.get('numpy'), '.2f')}× "
                      f"| {_fmt(ratio.get('torch'), '.2f')}× | {_fmt(g, '.1f')} ({_fmt(g and 100e9 * g / res['peak'], '.0f')} %) "
                      f"| {rss} | {_fmt(res['weight_gap'].get('numpy'), '.1e')} |")
-    lines += ["", "Ratios are medians of the per-round ratios (each round runs every implementation back to back). "
+    lines += ["", "Ratios are medians of the per-round ratios (within a round the implementations take turns piece by piece). "
               "GFLOP/s counts only the matrix products of a step (forward, dW, and dX except for the first layer), "
               "so it is the fraction of the step spent at BLAS speed. Peak RSS includes the 188 MB of MNIST "
               "as float32 (and, for PyTorch, its own libraries). The weight column is the largest difference "
@@ -303,6 +317,7 @@ def main(argv=None):
     parser.add_argument("--rows", nargs="*", help="row names like 784-50-10/64 (all optimisers) or '784-50-10/64 adam'")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads per process (default 1)")
+    parser.add_argument("--chunks", type=int, default=8, help="pieces per epoch the implementations take turns on")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--out", default=str(MEDIA / TABLE_FILE))
     parser.add_argument("--readme", help="README file whose benchmark paragraph to regenerate")
@@ -323,8 +338,8 @@ def main(argv=None):
     for row in rows:
         impls = [k for k in row.make if k != "torch" or use_torch]
         print(f"{row.name}: {', '.join(impls)}")
-        results.append(benchmark_row(row, impls, args.rounds, args.threads))
-    meta = {"rounds": args.rounds, "threads": args.threads, "machine": machine,
+        results.append(benchmark_row(row, impls, args.rounds, args.threads, args.chunks))
+    meta = {"rounds": args.rounds, "threads": args.threads, "chunks": args.chunks, "machine": machine,
             "peak": statistics.median(r["peak"] for r in results)}
     table = markdown(results, meta)
     print(table)

@@ -47,8 +47,10 @@ class NumpyMLP:
             p -= self.lr * (m / (1 - self.beta1 ** self.t)) / (np.sqrt(v / (1 - self.beta2 ** self.t)) + self.eps)
         return float(loss)
 
-    def train_epoch(self, X, y, order, batch_size):
-        for start in range(0, len(order) - batch_size + 1, batch_size):
+    def train_epoch(self, X, y, order, batch_size, first=0, last=None):
+        """Train on batches first..last-1 of the epoch given by `order` (all full batches by default)."""
+        last = len(order) // batch_size if last is None else last
+        for start in range(first * batch_size, last * batch_size, batch_size):
             idx = order[start:start + batch_size]
             loss = self.step(X[idx], y[idx])
         return loss
@@ -76,11 +78,14 @@ class TorchMLP:
         else:
             self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(beta1, beta2), eps=eps)
 
-    def train_epoch(self, X, y, order, batch_size):
+    def train_epoch(self, X, y, order, batch_size, first=0, last=None):
         torch = self.torch
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+        if getattr(self, "_data", (None,))[0] is not X:       # wrap the arrays once (no copy)
+            self._data = (X, torch.from_numpy(X), torch.from_numpy(y.astype(np.int64)))
+        _, Xt, yt = self._data
+        last = len(order) // batch_size if last is None else last
         order = torch.from_numpy(order)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
+        for start in range(first * batch_size, last * batch_size, batch_size):
             idx = order[start:start + batch_size]
             loss = torch.nn.functional.cross_entropy(self.net(Xt[idx]), yt[idx])
             self.opt.zero_grad(set_to_none=True)

@@ -204,6 +204,11 @@ class Layer:
 # `"random"`) or an initialiser object. The bias starts at zero. The random generator is
 # passed in (`rng=`) or handed over by the model that builds the layer; without one, the
 # layer draws from a fresh unseeded generator — never from NumPy's global state.
+#
+# Two details are about speed (chapter 14 measures them). `backward` writes $dW$ and $db$ **into the
+# same arrays** every step (`np.matmul(..., out=)`), so `grads` never allocates; whoever wants to keep one
+# step's gradient must copy it. And `backward_params` is `backward` without the product $dZ\,W^\top$,
+# for the first layer of a model, whose input gradient nobody needs.
 
 # %%
 class Dense(Layer):
