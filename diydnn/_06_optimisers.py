@@ -769,10 +769,12 @@ def global_norm(grads):
     items = _gradient_items(grads, "global_norm")
     # each array's sum of squares in its own dtype (a float32 dot product, no float64 copy of every gradient),
     # added up in Python floats (float64)
-    total = sum(float(np.vdot(g, g)) for g in (np.asarray(g) for _, g in items))
+    arrays = [np.asarray(g) for _, g in items]
+    arrays = [g if g.dtype.kind == "f" else g.astype(np.float64) for g in arrays]   # integers: no silent wrap-around
+    total = sum(float(np.vdot(g, g)) for g in arrays)
     if not math.isfinite(total):
         # the squares of huge float32 entries (> 1e19) overflow: recount in float64 before calling it inf
-        total = sum(float(np.vdot(g, g)) for g in (np.asarray(g, dtype=np.float64) for _, g in items))
+        total = sum(float(np.vdot(g, g)) for g in (g.astype(np.float64) for g in arrays))
     return math.sqrt(total)
 
 
