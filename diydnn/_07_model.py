@@ -226,6 +226,9 @@ class Sequential(Layer):
     def backward_params(self, dY):
         """backward without the input gradient: the training loop never uses dX of the images,
         so the first layer only fills its grads (for Dense this saves one matrix product)."""
+        if type(self).backward is not Sequential.backward:
+            self.backward(dY)                 # a subclass with its own backward: run it, drop dX
+            return
         for layer in self.layers[:0:-1]:
             dY = layer.backward(dY)
         self.layers[0].backward_params(dY)

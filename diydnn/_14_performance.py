@@ -38,7 +38,6 @@ from diydnn._07_model import Sequential
 # from diydnn._08_mnist import BatchStream
 # from diydnn._09_training import Loop, TrainTask
 # import diydnn._14_performance as ch14      # this chapter as a module: a process pool can import its functions
-# from diydnn._01_dense import Layer
 # from diydnn._06_optimisers import SGD
 # QUICK = quick_mode()
 # rng = np.random.default_rng(14)
@@ -254,7 +253,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 #         self.grads["b"] = dY.sum(axis=0)
 #         return dY @ self.params["W"].T
 #
-#     backward_params = Layer.backward_params      # the default: computes dX and drops it
+#     # (backward_params, inherited from Dense, runs this backward and drops dX: the naive cost)
 #
 #
 # class NaiveAdam(Adam):

@@ -166,3 +166,30 @@ def test_benchmark_counts_flops_like_the_chapter_and_rewrites_only_its_readme_bl
     with pytest.raises(ValueError, match="markers"):
         bench.update_readme(no_markers, "x")
     assert no_markers.read_text() == "nothing to replace\n"
+
+
+def test_a_subclass_with_its_own_backward_is_honoured_by_the_training_step():
+    """A Dense variant that changes backward (as the bug zoo's do) must run in training, first layer included."""
+    calls = []
+
+    class HalfGradientDense(dd.Dense):
+        def backward(self, dY):
+            calls.append(self.name)
+            dX = super().backward(dY)
+            for g in self.grads.values():
+                g *= 0.5
+            return dX
+
+    rng = np.random.default_rng(7)
+    model = dd.Sequential([HalfGradientDense(4), dd.ReLU(), HalfGradientDense(3)], n_in=5, rng=rng)
+    X, G = rng.standard_normal((6, 5)).astype(np.float32), rng.standard_normal((6, 3)).astype(np.float32)
+    model.forward(X, training=True)
+    model.backward_params(G)
+    assert calls == ["halfgradientdense_1", "halfgradientdense_0"]
+    halved = {k: g.copy() for k, g in model.grads.items()}
+    plain = dd.Sequential([dd.Dense(4), dd.ReLU(), dd.Dense(3)], n_in=5, rng=np.random.default_rng(0))
+    plain.load_state_dict({k.replace("halfgradientdense", "dense"): v for k, v in model.state_dict().items()})
+    plain.forward(X, training=True)
+    plain.backward_params(G)
+    for k, g in plain.grads.items():
+        np.testing.assert_allclose(halved[k.replace("dense", "halfgradientdense")], 0.5 * g, rtol=1e-6)
