@@ -385,6 +385,10 @@ def matmul_intensity(a, b, c, itemsize=4):
 # (which do not depend on $m$), and matrix products too thin to run near the peak. So throughput in samples
 # per second rises with the batch size, then flattens. (Larger batches are not free for *learning*: fewer
 # updates per epoch; that trade-off is chapter 11's and the experiments'.)
+#
+# These runs are long, so on a shared machine other jobs take turns on the cores in the middle of them. We
+# therefore count **CPU seconds** of this process (`time.process_time`), which leave out the time spent
+# waiting for a core; the short sgemm timings above took the best of a few runs for the same reason.
 
 # %% tags=["active-ipynb"]
 # batch_sizes = [1, 8, 64, 512] if QUICK else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
@@ -394,20 +398,20 @@ def matmul_intensity(a, b, c, itemsize=4):
 #     lp = make_loop(bs_widths, m_b, naive=False, n_data=max(4 * m_b, 512))
 #     n_steps = max(3, (2000 if QUICK else 20000) // m_b)
 #     lp.run(2)
-#     t0 = time.perf_counter()
+#     t0 = time.process_time()              # CPU seconds of this process: not the time spent waiting for a core
 #     lp.run(n_steps)
-#     seconds = (time.perf_counter() - t0) / n_steps
+#     seconds = (time.process_time() - t0) / n_steps
 #     throughput[m_b] = (m_b / seconds, matmul_flops(lp.model, m_b) / seconds)
 # for m_b, (sps, fps) in throughput.items():
-#     print(f"batch {m_b:5d}: {sps:10,.0f} samples/s  {fps / 1e9:6.1f} GFLOP/s ({100 * fps / peak:4.1f} % of peak)")
+#     print(f"batch {m_b:5d}: {sps:10,.0f} samples per CPU second  {fps / 1e9:6.1f} GFLOP per CPU second ({100 * fps / peak:4.1f} % of peak)")
 # assert all(s > 0 for s, _ in throughput.values())
 #
 # fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 # ms = np.array(list(throughput)); sps = np.array([v[0] for v in throughput.values()]); fps = np.array([v[1] for v in throughput.values()])
-# axes[0].loglog(ms, sps, "o-"); axes[0].set(xlabel="batch size m", ylabel="samples per second", title="Throughput")
+# axes[0].loglog(ms, sps, "o-"); axes[0].set(xlabel="batch size m", ylabel="samples per CPU second", title="Throughput")
 # axes[1].semilogx(ms, fps / 1e9, "o-", label="training step (matrix products only)")
 # axes[1].axhline(peak / 1e9, color="k", ls="--", label="sgemm peak")
-# axes[1].set(xlabel="batch size m", ylabel="GFLOP/s", title=f"{'-'.join(map(str, bs_widths))}, Adam: FLOP rate")
+# axes[1].set(xlabel="batch size m", ylabel="GFLOP per CPU second", title=f"{'-'.join(map(str, bs_widths))}, Adam: FLOP rate")
 # axes[1].legend(fontsize=8)
 # for ax in axes:
 #     ax.grid(alpha=0.3, which="both")
