@@ -21,5 +21,6 @@ from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalT
                                  WandbLogger, load_checkpoint, save_checkpoint)
 from diydnn._10_experiments import (RunExistsError, RunLockedError, check_settings, experiment_controls,
                                     free_run_name, load_model, load_runs, mlp, results_table, run_experiment)
+from diydnn._14_performance import matmul_flops, set_threads
 
 __version__ = "0.1.0"
