@@ -23,5 +23,6 @@ from diydnn._10_experiments import (RunExistsError, RunLockedError, check_settin
                                     free_run_name, load_model, load_runs, mlp, results_table, run_experiment)
 from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col
 from diydnn._13_pooling import AvgPool2D, GlobalAveragePool, MaxPool2D
+from diydnn._14_performance import matmul_flops, set_threads
 
 __version__ = "0.1.0"
