@@ -34,6 +34,8 @@ from diydnn._01_dense import Layer
 class ReLU(Layer):
     """Element-wise max(0, x); the subgradient at 0 is taken as 0."""
 
+    input_ndim, input_layout = (2, 4), "(m, n_features) or (m, H, W, C)"   # element-wise: images too (ch. 12)
+
     def forward(self, X, training=False):
         X = self._check_input(X)
         mask = X > 0

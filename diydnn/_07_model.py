@@ -134,6 +134,25 @@ def _assign_names(layers, who):
             counters[base] = i + 1
 
 
+# %% [markdown]
+# The input of a model is described by the shape of **one sample**: a width `n_in` (an int) for rows of
+# features, or, for images (chapter 12), a tuple such as `(28, 28, 1)`. The batch size is never part of it.
+
+# %%
+def _input_shape(n_in, who):
+    """n_in as an int (a width) or a tuple of ints (an image's shape); a ValueError naming `who` otherwise."""
+    shape = (n_in,) if np.ndim(n_in) == 0 else tuple(n_in)
+    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape):
+        raise ValueError(f"{who}: input width must be a positive integer (or a shape of positive integers), got {n_in!r}")
+    return int(shape[0]) if len(shape) == 1 else tuple(int(d) for d in shape)
+
+
+def _batch_shape(n_in):
+    """"(None, 50)" for a width, "(None, 28, 28, 1)" for an image shape: None stands for the batch size."""
+    dims = (n_in,) if isinstance(n_in, int) else n_in
+    return "(None, " + ", ".join(str(d) for d in dims) + ")"
+
+
 # %% tags=["active-ipynb"]
 # named = [Dense(8), ReLU(), Dense(8, name="hidden"), ReLU(), Dense(3), Softmax()]
 # _assign_names(named, "demo")
@@ -191,11 +210,10 @@ class Sequential(Layer):
             self.build(n_in, rng)
 
     def build(self, n_in, rng=None, dtype=np.float32):
-        """Build every layer in turn, each for the width the layer before it gives."""
-        if int(n_in) != n_in or n_in < 1:
-            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
+        """Build every layer in turn, each for the width (or image shape, chapter 12) the layer before it gives."""
+        n_in = _input_shape(n_in, repr(self))
         rng = rng if rng is not None else self.rng
-        width = int(n_in)
+        width = n_in
         for layer in self.layers:
             if layer.built and layer.params:          # built with weights already: keep them if they fit
                 if layer.n_in != width:
@@ -204,7 +222,16 @@ class Sequential(Layer):
             else:
                 layer.build(width, rng, dtype)
             width = layer.output_width(width)
-        self.n_in = int(n_in)
+        self.n_in = n_in
+
+    @property
+    def input_ndim(self):
+        """The model takes the batches its first layer takes (2-D, or images for a Conv2D, chapter 12)."""
+        return self.layers[0].input_ndim
+
+    @property
+    def input_layout(self):
+        return self.layers[0].input_layout
 
     def output_width(self, n_in):
         for layer in self.layers:
@@ -257,8 +284,8 @@ class Sequential(Layer):
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"{self!r}.predict: batch_size must be a positive integer, got {batch_size!r}")
         X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"{self!r}.predict: expected a 2-D batch of shape (m, n_features), got shape {X.shape}")
+        if X.ndim not in self.input_ndim:
+            raise ValueError(f"{self!r}.predict: expected a batch of shape {self.input_layout}, got shape {X.shape}")
         batch_size = int(batch_size)
         outputs = [self.forward(X[i:i + batch_size], training=False) for i in range(0, max(len(X), 1), batch_size)]
         return np.concatenate(outputs)
@@ -279,7 +306,7 @@ class Sequential(Layer):
             entry.pop("n_in", None)
             config.append(entry)
         if self.built:
-            config[0]["n_in"] = self.n_in
+            config[0]["n_in"] = list(self.n_in) if isinstance(self.n_in, tuple) else self.n_in   # plain JSON
         return config
 
     @classmethod
@@ -477,12 +504,12 @@ def _summary_lines(model):
     for layer in model.layers:
         width = layer.output_width(width)
         count = sum(v.size for v in layer.params.values()) + sum(v.size for v in layer.state.values())
-        rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {width})", f"{count:,}"))
+        rows.append((f"{layer.name} ({type(layer).__name__})", _batch_shape(width), f"{count:,}"))
     w0, w1, w2 = (max(len(row[i]) for row in rows + [header]) + 3 for i in range(3))
     rule = w0 + w1 + w2 + 1
     trainable = sum(v.size for v in model.params.values())
     frozen = sum(v.size for v in model.state.values())
-    table = [f'Model: "{model.name}"   input: (None, {model.n_in})', "_" * rule,
+    table = [f'Model: "{model.name}"   input: {_batch_shape(model.n_in)}', "_" * rule,
              f" {header[0]:<{w0}}{header[1]:<{w1}}{header[2]:>{w2 - 3}}", "=" * rule]
     table += [f" {a:<{w0}}{b:<{w1}}{c:>{w2 - 3}}" for a, b, c in rows]
     table += ["=" * rule, f"Total params: {trainable + frozen:,}", f"Trainable params: {trainable:,}",
@@ -535,7 +562,10 @@ def register_layer(layer_class):
     if not (isinstance(layer_class, type) and issubclass(layer_class, Layer)):
         raise ValueError(f"register_layer: {layer_class!r} is not a subclass of Layer")
     known = LAYER_TYPES.get(layer_class.__name__)
-    if known is not None and known is not layer_class:
+    # a chapter's notebook runs the cell that defines its layer again (as __main__), after `import diydnn` registered
+    # the module's copy: the notebook's definition takes over; any other second class of that name is an error
+    rerun = known is not None and layer_class.__module__ == "__main__" and known.__module__.startswith("diydnn.")
+    if known is not None and known is not layer_class and not rerun:
         raise ValueError(f"register_layer: the name {layer_class.__name__!r} already belongs to {known!r}")
     LAYER_TYPES[layer_class.__name__] = layer_class
     return layer_class
@@ -562,6 +592,8 @@ def _layer_from_config(index, entry):
     if unknown:
         raise ValueError(f"{where} ({kind}): unknown argument(s) {unknown}; {kind} accepts {sorted(accepted)}")
     n_in = kwargs.pop("n_in", None)        # a width, not an argument: the model builds with its own rng
+    if isinstance(n_in, (list, tuple)):    # an image shape (chapter 12), a list in JSON
+        n_in = _input_shape(n_in, where)
     try:
         return LAYER_TYPES[kind](**kwargs), n_in
     except (TypeError, ValueError) as e:
