@@ -337,15 +337,57 @@ def media_dir():
     return Path(__file__).resolve().parent.parent / "media"
 
 
+def _temporary_name(path, pid):
+    """The temporary file write_atomically uses for `path` in process `pid`: .<name>.<pid>.tmp beside it."""
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)            # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                # exists but belongs to someone else, or we cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Delete temporary files of `path` left by a write_atomically that was killed; return their names.
+
+    Only files named exactly .<name>.<pid>.tmp beside `path` whose process no longer runs: another
+    target's temporaries, and a save in progress in a live process, are never touched.
+    """
+    path = Path(path)
+    prefix, removed = f".{path.name}.", []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for p in candidates:
+        pid = p.name[len(prefix):-len(".tmp")]
+        if not pid.isdigit() or p != _temporary_name(path, int(pid)):
+            continue               # e.g. .a.npz.old.7.tmp belongs to the target a.npz.old, not to a.npz
+        if int(pid) == os.getpid() or not _process_alive(int(pid)):
+            try:
+                p.unlink()
+                removed.append(p.name)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def write_atomically(path, write):
     """Create or replace the file `path` so that nobody ever sees half of it.
 
     write(f) fills a temporary file beside `path` (opened "wb"); it is flushed to disk and then
     renamed over `path` with os.replace, which is atomic. If anything fails, the temporary file is
-    removed and the old file, if there was one, is untouched.
+    removed and the old file, if there was one, is untouched. Temporary files of the same `path`
+    left by a killed process are removed first (remove_stale_temporaries).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    tmp = _temporary_name(path, os.getpid())
     try:
         with open(tmp, "wb") as f:
             write(f)

@@ -82,6 +82,9 @@ class ReLU(Layer):
 #     print("naive softmax of [1000, -1000, 0]:", sm(np.array([[1000.0, -1000.0, 0.0]])))
 
 # %%
+PROBABILITY_FLOOR = 1e-12   # backward uses max(y_hat, this); the cross-entropy of chapter 03 clips at the same value
+
+
 class Softmax(Layer):
     """Row-wise softmax over the last axis, computed with the row maximum subtracted."""
 
@@ -93,7 +96,9 @@ class Softmax(Layer):
         return Y_hat
 
     def backward(self, dY):
-        Y_hat = self._cached()
+        # The Jacobian at an exactly one-hot output is 0: a probability that underflowed to 0 would stop all
+        # learning from that sample. The backward sees at least PROBABILITY_FLOOR instead (chapter 03, section 3).
+        Y_hat = np.maximum(self._cached(), PROBABILITY_FLOOR)
         dY = self._check_upstream(dY, Y_hat.shape)
         # per-sample vector-Jacobian product: y_hat * (dy - <dy, y_hat>)
         return Y_hat * (dY - np.sum(dY * Y_hat, axis=1, keepdims=True))

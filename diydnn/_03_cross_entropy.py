@@ -12,6 +12,9 @@
 """Chapter 03: categorical cross-entropy (from probabilities, and fused with softmax from logits) and accuracy."""
 import numpy as np
 
+from diydnn._01_dense import NonFiniteError
+from diydnn._02_activations import PROBABILITY_FLOOR
+
 
 # %% tags=["active-ipynb"]
 # import matplotlib.pyplot as plt
@@ -65,9 +68,30 @@ import numpy as np
 # anything else is a `ValueError` that names the loss and the shapes or values.
 
 # %%
+def _integer_labels(y, k, who):
+    """y as a 1-D integer array with every label in [0, k), or a ValueError naming `who` and the bad labels."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{who}: integer labels must have shape (m,), got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{who}: labels must be integers, got dtype {y.dtype} (first values {y[:5].tolist()}); "
+                         f"whole numbers stored as floats can be converted with y.astype(int)")
+    if y.size and (y.min() < 0 or y.max() >= k):          # two O(m) passes; the fancy indexing only on failure
+        bad = np.unique(y[(y < 0) | (y >= k)])
+        raise ValueError(f"{who}: labels must lie in [0, {k}), got {bad[:5].tolist()}"
+                         f"{' and more' if bad.size > 5 else ''}")
+    return y
+
+
 def one_hot(y, n_classes, dtype=np.float32):
-    """Integer labels of shape (m,) -> one-hot rows of shape (m, n_classes)."""
-    Y = np.zeros((len(y), n_classes), dtype=dtype)
+    """Integer labels of shape (m,), each in [0, n_classes) -> one-hot rows of shape (m, n_classes)."""
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"one_hot: n_classes must be a positive integer, got {n_classes!r}")
+    return _one_hot(_integer_labels(y, n_classes, "one_hot"), n_classes, dtype)
+
+
+def _one_hot(y, k, dtype):
+    Y = np.zeros((len(y), k), dtype=dtype)
     Y[np.arange(len(y)), y] = 1
     return Y
 
@@ -81,27 +105,45 @@ def _targets(y, shape, who, dtype):
             raise ValueError(f"{who}: {y.shape[0]} labels for {m} predictions (labels shape {y.shape}, predictions shape {shape})")
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"{who}: integer labels expected, got dtype {y.dtype}; pass one-hot rows as a 2-D array")
-        if y.min() < 0 or y.max() >= k:
-            bad = y[(y < 0) | (y >= k)]
-            raise ValueError(f"{who}: labels must lie in [0, {k}), got {np.unique(bad)[:5].tolist()}")
-        return one_hot(y, k, dtype)
+        return _one_hot(_integer_labels(y, k, who), k, dtype)
     if y.ndim == 2:
         if y.shape != shape:
             raise ValueError(f"{who}: one-hot labels of shape {y.shape} do not match predictions of shape {shape}")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{who}: labels contain NaN or inf")
+        if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+            raise ValueError(f"{who}: one-hot labels must be real numbers, got dtype {y.dtype}")
+        _check_target_rows(y, who)
         return y.astype(dtype, copy=False)
     raise ValueError(f"{who}: labels must be integers of shape (m,) or one-hot of shape (m, k), got shape {y.shape}")
 
 
+def _check_target_rows(Y, who, tolerance=1e-3):
+    """2-D targets must be rows of probabilities: entries in [0, 1], each row summing to 1.
+
+    One-hot rows are the usual case; a smoothed row such as (0.9, 0.05, 0.05) is allowed too, since
+    the fused gradient (Y_hat - Y)/m needs only that each row sums to 1 (section 3). The tolerance
+    absorbs float32 rounding of soft rows; multi-hot (1, 1, 0) or empty (0, 0, 0) rows are far outside it.
+    Three vectorised passes over the m x k array: cheap next to the forward pass.
+    """
+    lo, hi = Y.min(), Y.max()                    # min/max propagate NaN, so NaN fails here too
+    if not (lo >= 0 and hi <= 1):
+        raise ValueError(f"{who}: one-hot labels must lie in [0, 1], got values from {lo} to {hi}")
+    sums = Y.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1) > tolerance)
+    if bad.size:
+        raise ValueError(f"{who}: each one-hot label row must sum to 1 (exactly one 1 per row, or a row of "
+                         f"probabilities); rows {bad[:5].tolist()} sum to {sums[bad[:5]].tolist()}")
+
+
 def _check_predictions(P, who):
     P = np.asarray(P)
-    if P.ndim != 2 or P.shape[0] == 0:
+    if P.ndim != 2 or P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"{who}: predictions must be a non-empty 2-D array (m, n_classes), got shape {P.shape}")
+    if np.iscomplexobj(P) or not np.issubdtype(P.dtype, np.number):
+        raise ValueError(f"{who}: predictions must be real numbers, got dtype {P.dtype}")
     if not np.issubdtype(P.dtype, np.floating):
         P = P.astype(np.float32)
     if not (np.isfinite(P.max()) and np.isfinite(P.min())):
-        raise ValueError(f"{who}: predictions of shape {P.shape} contain NaN or inf")
+        raise NonFiniteError(f"{who}: predictions of shape {P.shape} contain NaN or inf")
     return P
 
 
@@ -129,7 +171,7 @@ class Loss:
 class CategoricalCrossEntropy(Loss):
     """L = -(1/m) sum Y log(Y_hat), from probabilities Y_hat (rows summing to 1)."""
 
-    eps = 1e-12  # probabilities are clipped to [eps, 1] so that log stays finite
+    eps = PROBABILITY_FLOOR  # 1e-12: probabilities are clipped to [eps, 1] so that log stays finite (section 3)
 
     def forward(self, Y_hat, y):
         Y_hat = _check_predictions(Y_hat, repr(self))
@@ -202,21 +244,29 @@ class CategoricalCrossEntropy(Loss):
 # assert np.allclose(naive_lse, c + np.log(np.exp(z - c[:, None]).sum(1)))
 
 # %%
+LOGIT_LIMIT = np.finfo(np.float64).max / 4   # |logits| beyond this (only reachable in float64) are clipped
+
+
 class SoftmaxCrossEntropy(Loss):
     """Softmax followed by categorical cross-entropy, computed from the logits Z.
 
-    forward(Z, y) uses log-sum-exp, so it is finite for any finite logits;
-    backward() returns dZ = (softmax(Z) - Y) / m.
+    forward(Z, y) uses log-sum-exp in float64, so it is finite for any finite logits;
+    backward() returns dZ = (softmax(Z) - Y) / m in the dtype of Z.
     """
 
     def forward(self, Z, y):
         Z = _check_predictions(Z, repr(self))
+        m = Z.shape[0]
         Y = _targets(y, Z.shape, repr(self), Z.dtype)
-        shifted = Z - Z.max(axis=1, keepdims=True)
+        # float64 and a clip: Z - max(Z) of float32 logits of +-3e38 overflows float32, not float64;
+        # float64 logits are clipped to +-LOGIT_LIMIT so that the difference stays below float64's max
+        Z64 = np.clip(Z, -LOGIT_LIMIT, LOGIT_LIMIT, dtype=np.float64)
+        shifted = Z64 - Z64.max(axis=1, keepdims=True)
         log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_probs = shifted - log_sum               # log softmax(Z), every entry finite
-        self._cache = (np.exp(log_probs), Y)
-        return float(-np.sum(Y * log_probs) / Z.shape[0])
+        self._cache = (np.exp(log_probs).astype(Z.dtype, copy=False), Y)
+        per_sample = -np.einsum("ij,ij->i", Y, log_probs)   # each <= 2 LOGIT_LIMIT + log k: finite
+        return float(np.sum(per_sample / m))               # divide first: the sum cannot overflow
 
     def backward(self):
         Y_hat, Y = self._cached()
@@ -228,8 +278,11 @@ def accuracy(y_hat, y):
     y_hat = np.asarray(y_hat)
     y = np.asarray(y)
     labels = y.argmax(axis=1) if y.ndim == 2 else y
-    if y_hat.ndim != 2 or labels.shape != (y_hat.shape[0],):
+    if y_hat.ndim != 2 or labels.shape != (y_hat.shape[0],) or y_hat.shape[0] == 0:
         raise ValueError(f"accuracy: predictions of shape {y_hat.shape} do not match labels of shape {y.shape}")
+    if y.ndim == 2 and y.shape != y_hat.shape:
+        raise ValueError(f"accuracy: one-hot labels of shape {y.shape} do not match predictions of shape {y_hat.shape}")
+    _integer_labels(labels, y_hat.shape[1], "accuracy")   # a label >= k would silently count as wrong
     return float(np.mean(y_hat.argmax(axis=1) == labels))
 
 # %% tags=["active-ipynb"]
