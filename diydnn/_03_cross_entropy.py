@@ -125,6 +125,8 @@ def _check_target_rows(Y, who, tolerance=1e-3):
     Three vectorised passes over the m x k array: cheap next to the forward pass.
     """
     lo, hi = Y.min(), Y.max()                    # min/max propagate NaN, so NaN fails here too
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError(f"{who}: one-hot labels contain NaN ({np.count_nonzero(np.isnan(Y))} of {Y.size} entries)")
     if not (lo >= 0 and hi <= 1):
         raise ValueError(f"{who}: one-hot labels must lie in [0, 1], got values from {lo} to {hi}")
     sums = Y.sum(axis=1, dtype=np.float64)
