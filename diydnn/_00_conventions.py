@@ -415,7 +415,9 @@ def save_figure(fig, filename):
 # %% [markdown]
 # `write_atomically` is what every file the library writes goes through (figures, model files,
 # checkpoints, run results). The check: a write that fails half-way leaves the old file as it was,
-# and no temporary file behind.
+# and no temporary file behind. A process that is *killed* mid-write cannot clean up, and leaves
+# `.data.bin.<pid>.tmp`; the next save of the same file removes such leftovers — only files named exactly
+# so, whose process no longer runs, so another file's temporaries and a save in progress are never touched.
 
 # %% tags=["active-ipynb"]
 # import tempfile
@@ -431,6 +433,16 @@ def save_figure(fig, filename):
 #     pass
 # print(target.read_bytes(), sorted(p.name for p in folder.iterdir()))
 # assert target.read_bytes() == b"old contents" and [p.name for p in folder.iterdir()] == ["data.bin"]
+#
+# import subprocess, sys
+# killed = subprocess.Popen([sys.executable, "-c", "pass"]); killed.wait()   # a process id that no longer runs
+# leftovers = [f".data.bin.{killed.pid}.tmp", f".other.bin.{killed.pid}.tmp", f".data.bin.{os.getpid()}x.tmp"]
+# for name in leftovers:
+#     (folder / name).write_bytes(b"half")
+# write_atomically(target, lambda f: f.write(b"new contents"))
+# remaining = sorted(p.name for p in folder.iterdir())
+# print("after the next save:", [name.replace(str(killed.pid), "<dead pid>").replace(str(os.getpid()), "<pid>") for name in remaining])
+# assert remaining == sorted(["data.bin", *leftovers[1:]]) and target.read_bytes() == b"new contents"
 
 # %% [markdown]
 # ## Summary

@@ -65,7 +65,9 @@ from diydnn._02_activations import PROBABILITY_FLOOR
 # is absurdly sure and wrong.
 #
 # Labels come either as integers of shape $(m,)$ in $[0, k)$ or one-hot of shape $(m, k)$;
-# anything else is a `ValueError` that names the loss and the shapes or values.
+# anything else is a `ValueError` that names the loss and the shapes or values. A 2-D target must be
+# rows of probabilities — entries in $[0, 1]$, each row summing to 1: one-hot rows, or smoothed ones
+# (exercise 2) — since section 3's simplification uses $\sum_j Y_{ij} = 1$; a two-hot or all-zero row is refused.
 
 # %%
 def _integer_labels(y, k, who):
@@ -226,6 +228,36 @@ class CategoricalCrossEntropy(Loss):
 # assert rel_error(chained, fused) < 1e-12
 
 # %% [markdown]
+# **When a probability underflows.** Take logits $(10^4, -10^4, 0)$ with true class 1: $\hat y_1 = e^{-2\cdot 10^4}$
+# is 0 in any float format, and $\hat y = (1, 0, 0)$ exactly. At an exactly one-hot $\hat y$ the Jacobian
+# $\mathrm{diag}(\hat y) - \hat y\hat y^\top$ is the zero matrix, so the chained backward gives **exactly 0** for the
+# most wrong sample of the batch, whatever the upstream gradient — while the true gradient $(\hat Y - Y)/m$ is
+# $\pm 1/m$ there. The cure is to keep the two factors that cancel in the derivation equal: the cross-entropy
+# clips $\hat Y$ to $[\varepsilon, 1]$, and the Softmax backward uses $P = \max(\hat Y, \varepsilon)$ with the same
+# $\varepsilon = 10^{-12}$. Then $P_{ij}\, d\hat Y_{ij} = -Y_{ij}/m$ again, and the derivation above gives
+#
+# $$dZ = \frac1m\big(\max(\hat Y, \varepsilon) - Y\big),$$
+#
+# the fused gradient up to $\varepsilon/m$. Why $10^{-12}$: it is far below float32's resolution near 1
+# ($6\cdot 10^{-8}$), so no probability that matters is changed, and far above the smallest float32 ($10^{-38}$),
+# so $1/\varepsilon$ is finite in float32 too. The price: one sample's loss is capped at $-\log\varepsilon \approx 27.6$.
+# (`SoftmaxCrossEntropy` below works from the logits and needs none of this.)
+
+# %% tags=["active-ipynb"]
+# Z_wrong = np.array([[1e4, -1e4, 0.0], [0.5, -0.3, 0.1]])
+# y_wrong = np.array([1, 0])                                 # row 0 is confidently wrong
+# sm_w, cce_w = Softmax(), CategoricalCrossEntropy()
+# P_w = sm_w.forward(Z_wrong)
+# J0 = np.diag(P_w[0]) - np.outer(P_w[0], P_w[0])
+# print("softmax of row 0:", P_w[0], "  its Jacobian is zero:", not J0.any())
+# cce_w(P_w, y_wrong)
+# chained_w = sm_w.backward(cce_w.backward())
+# expected_w = (np.maximum(P_w, cce_w.eps) - np.eye(3)[y_wrong]) / 2
+# print("chained gradient, row 0:", chained_w[0], "  (max(Y_hat, eps) - Y)/m:", expected_w[0])
+# assert not J0.any() and np.allclose(chained_w, expected_w, rtol=1e-12, atol=0)
+# assert np.isclose(chained_w[0, 1], -1 / 2) and np.abs(chained_w - (P_w - np.eye(3)[y_wrong]) / 2).max() <= cce_w.eps
+
+# %% [markdown]
 # ## 4. Stable from the logits: log-sum-exp
 #
 # Computing $\hat Y$ and then $\log\hat Y$ loses precision (and gives $\log 0 = -\infty$) when a
@@ -235,8 +267,13 @@ class CategoricalCrossEntropy(Loss):
 # \mathrm{LSE}(z) = \log\sum_l e^{z_l} = c + \log \sum_l e^{z_l - c},\quad c = \max_l z_l .$$
 #
 # With $c$ the row maximum, the sum lies in $[1, k]$, so its log is finite and the result is exact
-# to rounding, for any finite logits. The cell checks the identity and the stable loss for logits
-# of $\pm 10^4$.
+# to rounding. One trap remains: $z_l - c$ itself can overflow. For float32 logits of $\pm 3\cdot 10^{38}$
+# the difference $-6\cdot 10^{38}$ is beyond float32's largest number, becomes $-\infty$, and
+# $0\cdot(-\infty)$ is NaN. So the loss is computed in float64 (where any float32 difference fits), and float64
+# logits are clipped to $\pm\frac14$ of float64's largest number, so that their differences and the sum
+# over the batch (taken after dividing by $m$) stay finite: the loss is finite for **any** finite logits. The
+# gradient comes back in the logits' dtype. The cells check the identity, the loss for logits of $\pm 10^4$,
+# and the extremes.
 
 # %% tags=["active-ipynb"]
 # z = rng.standard_normal((4, 6)) * 3
@@ -246,7 +283,7 @@ class CategoricalCrossEntropy(Loss):
 # assert np.allclose(naive_lse, c + np.log(np.exp(z - c[:, None]).sum(1)))
 
 # %%
-LOGIT_LIMIT = np.finfo(np.float64).max / 4   # |logits| beyond this (only reachable in float64) are clipped
+LOGIT_LIMIT = 1.7976931348623157e308 / 4   # a quarter of float64's largest number; |logits| beyond it are clipped
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -262,7 +299,9 @@ class SoftmaxCrossEntropy(Loss):
         Y = _targets(y, Z.shape, repr(self), Z.dtype)
         # float64 and a clip: Z - max(Z) of float32 logits of +-3e38 overflows float32, not float64;
         # float64 logits are clipped to +-LOGIT_LIMIT so that the difference stays below float64's max
-        Z64 = np.clip(Z, -LOGIT_LIMIT, LOGIT_LIMIT, dtype=np.float64)
+        Z64 = Z.astype(np.float64)                   # a copy, so the clip below never touches the caller's Z
+        if Z.dtype.itemsize >= 8:                    # float32 logits are far inside the limit
+            np.clip(Z64, -LOGIT_LIMIT, LOGIT_LIMIT, out=Z64)
         shifted = Z64 - Z64.max(axis=1, keepdims=True)
         log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_probs = shifted - log_sum               # log softmax(Z), every entry finite
@@ -297,6 +336,12 @@ def accuracy(y_hat, y):
 #     print("naive log(softmax) of the same logits:", np.log(np.exp(big) / np.exp(big).sum(1, keepdims=True))[0])
 # assert np.isclose(loss_big, (2e4 + np.log(3)) / 3) and np.isfinite(sce.backward()).all()
 #
+# for Z_ext in (np.array([[3e38, -3e38, 0.0]], dtype=np.float32), np.array([[1.7e308, -1.7e308, 0.0]])):
+#     with np.errstate(over="raise", invalid="raise"):
+#         loss_ext = sce(Z_ext, np.array([1]))
+#     print(f"{Z_ext.dtype} logits {Z_ext[0, 0]:.1e}: loss {loss_ext:.4g}, gradient {sce.backward()[0]}")
+#     assert np.isfinite(loss_ext) and np.allclose(sce.backward(), [[1, -1, 0]])
+#
 # Zc = rng.standard_normal((7, 4)); yc = rng.integers(0, 4, 7)
 # err_int = check_loss(SoftmaxCrossEntropy(), Zc, yc)
 # err_onehot = check_loss(SoftmaxCrossEntropy(), Zc, np.eye(4)[yc])
@@ -305,16 +350,25 @@ def accuracy(y_hat, y):
 # assert err_int < 1e-8 and err_onehot < 1e-8 and accuracy(Zc, yc) == np.mean(Zc.argmax(1) == yc)
 
 # %% [markdown]
-# Bad labels are refused before anything is computed:
+# Bad labels are refused before anything is computed — by the losses, by `one_hot` and by `accuracy`
+# (a label $\ge k$ would otherwise just count as wrong). The checks are a few vectorised passes over the
+# $m \times k$ targets, cheap next to the forward pass:
 
 # %% tags=["active-ipynb"]
-# for bad in (np.array([0, 1, 7, 2, 3, 0, 1]), np.array([0, 1]), np.eye(5)[:7], np.zeros(7)):
+# two_hot = np.eye(4)[yc] + np.eye(4)[(yc + 1) % 4]
+# for bad_call in (lambda: sce(Zc, np.array([0, 1, 7, 2, 3, 0, 1])), lambda: sce(Zc, np.array([0, 1])),
+#                  lambda: sce(Zc, np.eye(5)[:7]), lambda: sce(Zc, np.zeros(7)), lambda: sce(Zc, two_hot),
+#                  lambda: sce(Zc, 2 * np.eye(4)[yc] - 0.5), lambda: one_hot(np.array([0, -1, 2]), 3),
+#                  lambda: one_hot(np.array([0.0, 1.0]), 3), lambda: accuracy(Zc, yc + 4)):
 #     try:
-#         sce(Zc, bad)
+#         bad_call()
 #     except ValueError as e:
 #         print("ValueError:", e)
 #     else:
 #         raise AssertionError("bad labels were accepted")
+# smoothed = 0.9 * np.eye(4)[yc] + 0.1 / 4                  # rows of probabilities are fine
+# print(f"smoothed labels accepted; gradient check {check_loss(SoftmaxCrossEntropy(), Zc, smoothed):.1e}")
+# assert check_loss(SoftmaxCrossEntropy(), Zc, smoothed) < 1e-8
 
 # %% [markdown]
 # ## 5. Sanity check: overfit a tiny batch
@@ -356,9 +410,11 @@ def accuracy(y_hat, y):
 #
 # * $L = -\frac1m\sum_{ij}Y_{ij}\log\hat Y_{ij} = -\frac1m\mathrm{tr}(Y^\top\log\hat Y)$, same index pair in both factors.
 # * $d\hat Y = -\frac1m Y\oslash\hat Y$ — the only $1/m$ of the backward pass.
-# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; `SoftmaxCrossEntropy` computes the
-#   loss from the logits with log-sum-exp and stays finite at $\pm 10^4$.
-# * Labels are integers or one-hot; `accuracy` compares argmaxes.
+# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; with $\hat Y$ floored at $\varepsilon = 10^{-12}$ in
+#   both the cross-entropy and the Softmax backward, a confidently wrong sample still gets it.
+#   `SoftmaxCrossEntropy` computes the loss from the logits with log-sum-exp in float64 and is finite for any
+#   finite logits.
+# * Labels are integers in $[0, k)$ or rows of probabilities (one-hot); `accuracy` compares argmaxes.
 # * A Dense–ReLU–Dense network memorises 32 random samples: the whole chain is wired right.
 #
 # ## Exercises

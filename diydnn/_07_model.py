@@ -600,13 +600,17 @@ def _layer_from_config(index, entry):
 # existing arrays, so an optimiser that holds references to them keeps working.
 #
 # `save(path)` writes one `.npz` file (a zip of `.npy` arrays): the arrays of `state_dict()` and the
-# config as JSON text in a 0-d string array. Two rules make it safe:
+# config as JSON text in a 0-d string array. Three rules make it safe:
 #
 # * **Atomic.** The file is written to a temporary file in the same folder, flushed to disk, and
 #   renamed over the old one with `os.replace`, which is atomic: a reader, or a training run that
 #   crashes while saving a checkpoint, sees the old file or the new one, never half a file.
 # * **No pickles.** `load` reads with `allow_pickle=False`. A pickle can run arbitrary code when
 #   it is loaded; a model file from someone else must only ever be data.
+# * **A damaged file says so.** An empty, truncated or bit-flipped file, or one that is not an `.npz` at all,
+#   is a `ValueError` that names the file and what to do — not a `BadZipFile` or `EOFError` from deep inside
+#   `zipfile`. Reading every entry to its end makes `zipfile` compare the entry's CRC-32 checksum, so a
+#   flipped bit in the weights is caught too (`read_npz`; chapter 09's checkpoints use it as well).
 
 # %%
 SAVE_FORMAT = "diydnn.Sequential/1"
@@ -700,7 +704,8 @@ def read_npz(path, who, advice):
 
 # %% [markdown]
 # A tampered file whose arrays hold Python objects (which NumPy could only read by unpickling them) is
-# refused, and so is a state dict with a wrong shape:
+# refused, and so is a state dict with a wrong shape, an empty file, a file cut short, a file with one
+# flipped bit in its weights, and a file that is not an `.npz` at all:
 
 # %% tags=["active-ipynb"]
 # tampered = folder / "tampered.npz"
@@ -710,11 +715,19 @@ def read_npz(path, who, advice):
 # np.savez(tampered, **entries)
 # wrong = mnist_model.state_dict()
 # wrong["params/dense_1/W"] = np.zeros((50, 11), dtype=np.float32)
-# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong)):
+# raw = path.read_bytes()
+# flipped = bytearray(raw)
+# flipped[len(raw) // 2] ^= 0x10                       # one bit, in the middle of the first layer's weights
+# damaged = {"empty.npz": b"", "cut.npz": raw[:len(raw) // 3], "flipped.npz": bytes(flipped),
+#            "notes.npz": b"weights: see the notebook\n"}
+# for name, content in damaged.items():
+#     (folder / name).write_bytes(content)
+# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong),
+#                *(lambda name=name: Sequential.load(folder / name) for name in damaged)):
 #     try:
 #         action()
 #     except ValueError as e:
-#         print("ValueError:", e)
+#         print("ValueError:", str(e).replace(str(folder), "<folder>"))
 #     else:
 #         raise AssertionError("a bad file was accepted")
 

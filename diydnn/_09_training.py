@@ -32,11 +32,12 @@ from diydnn._07_model import read_npz
 
 
 # %% tags=["active-ipynb"]
+# import itertools
 # import tempfile
 # import matplotlib.pyplot as plt
 # from diydnn._00_conventions import quick_mode, save_figure, rel_error
 # from diydnn._01_dense import Dense
-# from diydnn._02_activations import ReLU
+# from diydnn._02_activations import ReLU, Softmax
 # from diydnn._06_optimisers import Adam, SGD, global_norm
 # from diydnn._07_model import Sequential
 # from diydnn._08_mnist import BatchStream, load_mnist, train_val_split
@@ -414,8 +415,10 @@ def save_checkpoint(path, arrays, meta):
     write_atomically(path, lambda f: np.savez(f, **payload))
 
 
-CHECKPOINT_META = {"n_in": (int, type(None)), "history": dict, "best_value": (int, float, type(None)),
-                   "train_seconds": (int, float), "config": dict}   # what restore() needs, and its JSON types
+def _loop_meta_types():
+    """The metadata Loop.restore needs from a checkpoint, and its JSON types."""
+    return {"n_in": (int, type(None)), "history": dict, "best_value": (int, float, type(None)),
+            "train_seconds": (int, float), "config": dict}
 
 
 def _checkpoint_advice(path):
@@ -553,7 +556,7 @@ class Loop:
 
     def restore(self, path):
         """Continue from the checkpoint at `path`: the model and optimiser must be configured as recorded."""
-        arrays, meta = load_checkpoint(path, required=CHECKPOINT_META)
+        arrays, meta = load_checkpoint(path, required=_loop_meta_types())
         if not self.model.built:
             if meta["n_in"] is None:
                 raise ValueError(f"Loop.restore: {path} records no input width and the model is not built")
@@ -812,20 +815,54 @@ def _check_same_config(path, what, recorded, given):
 # assert bad.stop_reason and bad.step < 200 and "diverged" in bad.stop_reason
 
 # %% [markdown]
-# **Bad settings are refused before any training:**
+# **Bad settings and bad data are refused before any training** (section 7's engineering cell): a batch
+# of the wrong width, labels out of range, zero steps, a clip-norm given as a string, an evaluation batch
+# size of 0, complex data, a finite list of batches that runs out — and a NaN in the *data*, which is
+# reported as bad data naming the step, not as a diverged training:
 
 # %% tags=["active-ipynb"]
 # rng = np.random.default_rng(0)
 # model5 = Sequential([Dense(16), ReLU(), Dense(2)], n_in=5, rng=rng)
-# for make in (lambda: Loop(model5, TrainTask(BatchStream(X_toy[:, :4], y_toy, 16, rng), SoftmaxCrossEntropy(), Adam())).run(1),
-#              lambda: Loop(model5, TrainTask(BatchStream(X_toy, y_toy + 5, 16, rng), SoftmaxCrossEntropy(), Adam())).run(1),
-#              lambda: Loop(model5, TrainTask(BatchStream(X_toy, y_toy, 16, rng), SoftmaxCrossEntropy(), Adam())).run(0)):
+# X_nan = X_toy.copy(); X_nan[40, 3] = np.nan                 # one NaN, in the third batch of 16 (rows 32-47)
+# def task5(X=X_toy, y=y_toy, **kwargs):
+#     return TrainTask(BatchStream(X, y, 16, rng), SoftmaxCrossEntropy(), Adam(), **kwargs)
+# for make in (lambda: Loop(model5, task5(X_toy[:, :4])).run(1),
+#              lambda: Loop(model5, task5(y=y_toy + 5)).run(1),
+#              lambda: Loop(model5, task5()).run(0),
+#              lambda: task5(clip_norm="5"),
+#              lambda: EvalTask((X_toy, y_toy), batch_size=0),
+#              lambda: Loop(model5, task5(X_toy + 0j)).run(1),
+#              lambda: Loop(model5, TrainTask(iter([(X_toy[:16], y_toy[:16])] * 3), SoftmaxCrossEntropy(), Adam())).run(5)):
 #     try:
 #         make()
 #     except ValueError as e:
 #         print("ValueError:", e)
 #     else:
 #         raise AssertionError("bad settings were accepted")
+# in_order = ((X_nan[i:i + 16], y_toy[i:i + 16]) for i in itertools.cycle(range(0, 64, 16)))
+# nan_loop = Loop(Sequential([Dense(16), ReLU(), Dense(2)], n_in=5, rng=rng), TrainTask(in_order, SoftmaxCrossEntropy(), Adam()),
+#                 progress=False)
+# try:
+#     nan_loop.run(10)
+# except NonFiniteError as e:
+#     print("NonFiniteError:", e)
+# assert nan_loop.step == 2 and not nan_loop.diverged
+
+# %% [markdown]
+# **A checkpoint resumes only into the run that wrote it.** The folder `interrupted` above holds a run of
+# Dense(16)–ReLU–Dense(2) with Adam. A loop with a Softmax in place of the ReLU, or with SGD instead of Adam, would
+# load the same arrays without complaint — and silently train something else. Both are refused, showing
+# both configurations; `resume=False` (best with another folder) starts fresh.
+
+# %% tags=["active-ipynb"]
+# for layers, optimizer in (([Dense(16), Softmax(), Dense(2)], Adam(lr=1e-2)), ([Dense(16), ReLU(), Dense(2)], SGD(lr=1e-2))):
+#     try:
+#         Loop(Sequential(layers, n_in=5, rng=rng), TrainTask(BatchStream(X_toy, y_toy, 16, rng), SoftmaxCrossEntropy(), optimizer),
+#              output_dir=scratch / "interrupted", progress=False)
+#     except ValueError as e:
+#         print("ValueError:", str(e).replace(str(scratch), "<scratch>"))
+#     else:
+#         raise AssertionError("a checkpoint resumed into a different run")
 
 # %% [markdown]
 # ## 9. The first real result: an MLP on MNIST
