@@ -27,7 +27,7 @@ import numpy as np
 from diydnn._00_conventions import write_atomically
 from diydnn._01_dense import NonFiniteError
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
-from diydnn._06_optimisers import _non_negative, _positive, clip_by_global_norm
+from diydnn._06_optimisers import _fraction, _non_negative, _positive, clip_by_global_norm
 from diydnn._07_model import read_npz
 
 
@@ -322,11 +322,10 @@ class DivergenceGuard(Callback):
     """
 
     def __init__(self, factor=10.0, warmup=10, smoothing=0.9):
-        if not factor > 1:
+        if not _positive(factor, "factor", "DivergenceGuard") > 1:
             raise ValueError(f"DivergenceGuard: factor must be > 1, got {factor!r}")
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"DivergenceGuard: smoothing must lie in [0, 1), got {smoothing!r}")
-        self.factor, self.warmup, self.smoothing = float(factor), int(warmup), float(smoothing)
+        smoothing = _fraction(smoothing, "smoothing", "DivergenceGuard")
+        self.factor, self.warmup, self.smoothing = float(factor), _positive_int(warmup, "warmup", "DivergenceGuard"), smoothing
         self.mean, self.reference, self.seen = None, None, 0
 
     def on_step_end(self, loop, step, logs):
@@ -635,8 +634,7 @@ class Loop:
     # -- the loop ------------------------------------------------------------------
     def run(self, n_steps):
         """Run n_steps more training steps; evaluate and checkpoint on schedule and at the end."""
-        if int(n_steps) != n_steps or n_steps <= 0:
-            raise ValueError(f"Loop.run: n_steps must be a positive integer, got {n_steps!r}")
+        n_steps = _positive_int(n_steps, "n_steps", "Loop.run")
         first = self.task.next_batch()
         self._check_first_batch(*first)
         self.stop_reason, self.diverged = None, False
@@ -712,8 +710,8 @@ def _progress_bar(n_steps, start, enabled):
 # %%
 def _positive_int(value, what, who):
     """value as an int >= 1, or a ValueError naming `who` (a bool, a string or 2.5 is refused)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) \
-            or value != int(value) or value < 1:
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole or value < 1:   # is_integer() is False for nan and inf
         raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
     return int(value)
 

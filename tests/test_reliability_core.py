@@ -324,6 +324,9 @@ def test_an_eval_iterator_that_runs_out_is_a_clear_error():
     ({"batch_size": 2.5}, r"batch_size must be a positive integer, got 2\.5"),
     ({"batch_size": "100"}, r"batch_size must be a positive integer, got '100'"),
     ({"n_eval_batches": 0}, r"n_eval_batches must be a positive integer, got 0"),
+    ({"n_eval_batches": float("nan")}, r"n_eval_batches must be a positive integer, got nan"),
+    ({"batch_size": float("inf")}, r"batch_size must be a positive integer, got inf"),
+    ({"batch_size": True}, r"batch_size must be a positive integer, got True"),
     ({"metrics": "accuracy"}, r"metrics must be a list of names"),
     ({"metrics": ["acc"]}, r"unknown metrics \['acc'\]"),
 ])
