@@ -501,6 +501,9 @@ class Loop:
         self.best_value, self.last_good_step = None, None
         self.stop_reason, self.diverged = None, False
         self.train_seconds = 0.0
+        # the optimiser's settings as given, before a callback (a learning-rate schedule) changes them: what
+        # a resumed run is compared against
+        self.optimizer_config = self.task.optimizer.get_config()
         self.output_dir = None
         if output_dir is not None:
             self.output_dir = Path(output_dir)
@@ -543,7 +546,8 @@ class Loop:
         if hasattr(self.task.labeled_data, "state_dict"):
             arrays.update(_prefixed("data", self.task.labeled_data.state_dict()))
         meta = {"step": self.step, "n_in": self.model.n_in, "history": self.history.to_dict(),
-                "best_value": self.best_value, "train_seconds": self.train_seconds, "config": self.get_config()}
+                "best_value": self.best_value, "train_seconds": self.train_seconds, "config": self.get_config(),
+                "optimizer_config": self.optimizer_config}
         return arrays, meta
 
     def save(self, name=CHECKPOINT_LAST):
@@ -561,7 +565,8 @@ class Loop:
                 raise ValueError(f"Loop.restore: {path} records no input width and the model is not built")
             self.model.build(meta["n_in"], dtype=np.float32)
         _check_same_config(path, "model", meta["config"].get("model"), self.model.get_config())
-        _check_same_config(path, "optimizer", meta["config"].get("optimizer"), self.task.optimizer.get_config())
+        recorded = meta.get("optimizer_config", meta["config"].get("optimizer"))   # as given when the run began
+        _check_same_config(path, "optimizer", recorded, self.optimizer_config)
         self.model.load_state_dict(_unprefixed("model", arrays))
         self.task.optimizer.load_state_dict(_unprefixed("optimizer", arrays))
         data_state = _unprefixed("data", arrays)

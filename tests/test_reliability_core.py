@@ -292,6 +292,21 @@ def test_resume_refuses_a_different_optimiser_and_shows_both(tmp_path):
     assert _loop(tmp_path, optimizer=dd.SGD(lr=0.1)).step == 5   # the same settings resume
 
 
+class _HalveLearningRate(dd.Callback):
+    def on_step_end(self, loop, step, logs):
+        loop.task.optimizer.lr = 0.1 / 2 ** step           # a schedule changes the optimiser during the run
+
+
+def test_a_learning_rate_schedule_does_not_block_resuming(tmp_path):
+    loop = _loop(tmp_path, optimizer=dd.SGD(lr=0.1))
+    loop.callbacks.append(_HalveLearningRate())
+    loop.run(5)
+    assert loop.task.optimizer.lr != 0.1
+    assert _loop(tmp_path, optimizer=dd.SGD(lr=0.1)).step == 5  # compared with the settings the run began with
+    with pytest.raises(ValueError, match=r"different optimizer"):
+        _loop(tmp_path, optimizer=dd.SGD(lr=loop.task.optimizer.lr))
+
+
 # -- the training loop ----------------------------------------------------------------------------
 # Before: a bare StopIteration, EvalTask(batch_size=0) failing inside range(), TypeError for clip_norm='5',
 # complex data cast silently, NaN in the data reported as "training diverged".
