@@ -243,6 +243,7 @@ class EvalTask:
                     raise ValueError(f"EvalTask {self.name!r}: labeled_data ran out after {i} of the "
                                      f"{self.n_eval_batches} batches of this evaluation; pass (X, y) arrays, or an "
                                      f"endless iterator") from None
+                _check_batch_data(*batch, f"EvalTask {self.name!r}: evaluation batch {i + 1}")
                 yield batch
 
     def evaluate(self, model):
