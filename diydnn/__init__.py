@@ -8,6 +8,7 @@ from diydnn._01_dense import Dense, Layer, NonFiniteError
 from diydnn._02_activations import ReLU, Softmax
 from diydnn._03_cross_entropy import (CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy,
                                       one_hot)
+from diydnn._03a_computational_graph import Value, data_of, grad_of, to_values
 from diydnn._04_initialisers import (GlorotUniform, HeNormal, Initialiser, RandomNormal,
                                      get_initialiser)
 from diydnn._05_batchnorm import BatchNorm
