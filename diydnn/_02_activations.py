@@ -82,7 +82,7 @@ class ReLU(Layer):
 #     print("naive softmax of [1000, -1000, 0]:", sm(np.array([[1000.0, -1000.0, 0.0]])))
 
 # %%
-PROBABILITY_FLOOR = 1e-12   # backward uses max(y_hat, this); the cross-entropy of chapter 03 clips at the same value
+PROBABILITY_FLOOR = 1e-12   # Softmax.backward uses max(y_hat, this); the cross-entropy's backward divides by the same
 
 
 class Softmax(Layer):
@@ -154,10 +154,10 @@ class Softmax(Layer):
 # This costs $O(mk)$ instead of building $m$ Jacobians of size $k\times k$. The cell compares it
 # with the explicit per-sample products $J_i^\top d\hat y_i$ on random data.
 #
-# One guard in the code: the backward uses $\max(\hat Y, 10^{-12})$ for $\hat Y$. When a probability
-# underflows to exactly 0, $J$ at the one-hot output is the zero matrix and a confidently wrong sample would
-# get no gradient at all; chapter 03 (section 3) derives the fix together with the cross-entropy, which clips
-# at the same $10^{-12}$. Probabilities above $10^{-12}$ — all of them, on random data — are untouched.
+# One guard in the code: the backward uses $\max(\hat Y, 10^{-12})$ for $\hat Y$. When a probability underflows
+# to exactly 0, $J$ at the one-hot output is the zero matrix and a confidently wrong sample would get no gradient
+# at all; chapter 03 (section 3) derives the fix together with the cross-entropy, whose backward divides by the
+# same $\max(\hat Y, 10^{-12})$. Probabilities above $10^{-12}$ — all of them, on random data — are untouched.
 
 # %% tags=["active-ipynb"]
 # Zb = rng.standard_normal((8, 5)); dYb = rng.standard_normal((8, 5))

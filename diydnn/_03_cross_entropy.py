@@ -18,7 +18,7 @@ from diydnn._02_activations import PROBABILITY_FLOOR
 
 # %% tags=["active-ipynb"]
 # import matplotlib.pyplot as plt
-# from diydnn._00_conventions import check_loss, check_layer, rel_error
+# from diydnn._00_conventions import check_loss, check_layer, numerical_gradient, rel_error
 # from diydnn._01_dense import Dense
 # from diydnn._02_activations import ReLU, Softmax
 # rng = np.random.default_rng(3)
@@ -60,9 +60,10 @@ from diydnn._02_activations import PROBABILITY_FLOOR
 #
 # Here is the **one $1/m$** of the whole backward pass. (The original also clipped this gradient
 # to $[-1, 1]$, which cuts off exactly the large gradients of confidently wrong samples.)
-# `CategoricalCrossEntropy` takes probabilities; to keep $\log$ finite it clips them to
-# $[10^{-12}, 1]$, which changes nothing for probabilities a softmax produces in float64 unless the model
-# is absurdly sure and wrong.
+# `CategoricalCrossEntropy` takes probabilities. To keep $\log$ finite its loss clips them to $[\epsilon_0, 1]$ with
+# $\epsilon_0$ the smallest positive normal number of the dtype ($1.2\cdot 10^{-38}$ in float32, $2.2\cdot 10^{-308}$ in
+# float64), which changes only a probability that underflowed; its gradient divides by $\max(\hat Y, 10^{-12})$,
+# for a reason section 3 gives.
 #
 # Labels come either as integers of shape $(m,)$ in $[0, k)$ or one-hot of shape $(m, k)$;
 # anything else is a `ValueError` that names the loss and the shapes or values. A 2-D target must be
@@ -175,20 +176,21 @@ class Loss:
 class CategoricalCrossEntropy(Loss):
     """L = -(1/m) sum Y log(Y_hat), from probabilities Y_hat (rows summing to 1)."""
 
-    eps = PROBABILITY_FLOOR  # 1e-12: probabilities are clipped to [eps, 1] so that log stays finite (section 3)
 
     def forward(self, Y_hat, y):
         Y_hat = _check_predictions(Y_hat, repr(self))
         if Y_hat.min() < 0:
             raise ValueError(f"{self!r}: probabilities must be non-negative, got minimum {Y_hat.min():.3g}")
         Y = _targets(y, Y_hat.shape, repr(self), Y_hat.dtype)
-        P = np.clip(Y_hat, self.eps, 1.0)
+        # the loss is exact for every probability a float holds (the clip only keeps log(0) away) ...
+        P = np.clip(Y_hat, np.finfo(Y_hat.dtype).tiny, 1.0)
         self._cache = (P, Y)
         return float(-np.sum(Y * np.log(P)) / Y_hat.shape[0])
 
     def backward(self):
         P, Y = self._cached()
-        return -(Y / P) / P.shape[0]  # the one 1/m of the backward pass
+        # ... its gradient divides by max(P, PROBABILITY_FLOOR), the factor Softmax.backward multiplies by (section 3)
+        return -(Y / np.maximum(P, PROBABILITY_FLOOR)) / P.shape[0]  # the one 1/m of the backward pass
 
 
 # %% tags=["active-ipynb"]
@@ -233,14 +235,20 @@ class CategoricalCrossEntropy(Loss):
 # $\mathrm{diag}(\hat y) - \hat y\hat y^\top$ is the zero matrix, so the chained backward gives **exactly 0** for the
 # most wrong sample of the batch, whatever the upstream gradient — while the true gradient $(\hat Y - Y)/m$ is
 # $\pm 1/m$ there. The cure is to keep the two factors that cancel in the derivation equal: the cross-entropy
-# clips $\hat Y$ to $[\varepsilon, 1]$, and the Softmax backward uses $P = \max(\hat Y, \varepsilon)$ with the same
+# gradient divides by $P = \max(\hat Y, \varepsilon)$ and the Softmax backward multiplies by the same $P$, with
 # $\varepsilon = 10^{-12}$. Then $P_{ij}\, d\hat Y_{ij} = -Y_{ij}/m$ again, and the derivation above gives
 #
 # $$dZ = \frac1m\big(\max(\hat Y, \varepsilon) - Y\big),$$
 #
-# the fused gradient up to $\varepsilon/m$. Why $10^{-12}$: it is far below float32's resolution near 1
-# ($6\cdot 10^{-8}$), so no probability that matters is changed, and far above the smallest float32 ($10^{-38}$),
-# so $1/\varepsilon$ is finite in float32 too. The price: one sample's loss is capped at $-\log\varepsilon \approx 27.6$.
+# the fused gradient up to $\varepsilon/m$, for every sample. Two choices make it consistent. The **loss** is not
+# clipped at $\varepsilon$: a clip is a flat piece of the loss, where the true gradient is 0, so a gradient check
+# of a sample more than $-\log\varepsilon = 27.6$ nats wrong would (rightly) see 0 where the backward says $-1/m$.
+# The loss clips only at the smallest normal float ($\epsilon_0$ above), to keep $\log 0$ away: it is exact for
+# every probability that did not underflow (up to 87 nats per sample in float32, 708 in float64). The
+# **gradient** uses $\varepsilon = 10^{-12}$: the factor $1/P$ then stays below $10^{12}$ — harmless here, where the
+# Softmax multiplies it by the same $P$ at once, but a $1/\epsilon_0 \approx 10^{38}$ would overflow float32 as soon as
+# anything else multiplies it (the faulty Softmax backward of experiment 06). $10^{-12}$ is below float32's
+# resolution near 1 ($6\cdot 10^{-8}$), so no probability that matters is changed.
 # (`SoftmaxCrossEntropy` below works from the logits and needs none of this.)
 
 # %% tags=["active-ipynb"]
@@ -252,10 +260,20 @@ class CategoricalCrossEntropy(Loss):
 # print("softmax of row 0:", P_w[0], "  its Jacobian is zero:", not J0.any())
 # cce_w(P_w, y_wrong)
 # chained_w = sm_w.backward(cce_w.backward())
-# expected_w = (np.maximum(P_w, cce_w.eps) - np.eye(3)[y_wrong]) / 2
+# eps_w = 1e-12
+# expected_w = (np.maximum(P_w, eps_w) - np.eye(3)[y_wrong]) / 2
 # print("chained gradient, row 0:", chained_w[0], "  (max(Y_hat, eps) - Y)/m:", expected_w[0])
 # assert not J0.any() and np.allclose(chained_w, expected_w, rtol=1e-12, atol=0)
-# assert np.isclose(chained_w[0, 1], -1 / 2) and np.abs(chained_w - (P_w - np.eye(3)[y_wrong]) / 2).max() <= cce_w.eps
+# assert np.isclose(chained_w[0, 1], -1 / 2) and np.abs(chained_w - (P_w - np.eye(3)[y_wrong]) / 2).max() <= eps_w
+#
+# Z_far, y_far = np.array([[40.0, -40.0, 0.0]]), np.array([1])   # 80 nats wrong: y_hat_1 = 2e-35, tiny but not 0
+# L_far = lambda: cce_w(sm_w.forward(Z_far), y_far)
+# loss_far = L_far()
+# chained_far = sm_w.backward(cce_w.backward())
+# err_far = rel_error(chained_far, numerical_gradient(L_far, Z_far))
+# print(f"80 nats wrong: loss {loss_far:.2f} (exact 80.00); chained gradient {chained_far[0]}, "
+#       f"vs central differences of the loss: rel. error {err_far:.1e}")
+# assert np.isclose(loss_far, 80.0) and err_far < 1e-6
 
 # %% [markdown]
 # ## 4. Stable from the logits: log-sum-exp
@@ -410,8 +428,9 @@ def accuracy(y_hat, y):
 #
 # * $L = -\frac1m\sum_{ij}Y_{ij}\log\hat Y_{ij} = -\frac1m\mathrm{tr}(Y^\top\log\hat Y)$, same index pair in both factors.
 # * $d\hat Y = -\frac1m Y\oslash\hat Y$ — the only $1/m$ of the backward pass.
-# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; with $\hat Y$ floored at $\varepsilon = 10^{-12}$ in
-#   both the cross-entropy and the Softmax backward, a confidently wrong sample still gets it.
+# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; with $\hat Y$ floored at $10^{-12}$ in both the
+#   cross-entropy's gradient and the Softmax backward (and the loss itself exact), a confidently wrong sample
+#   still gets it.
 #   `SoftmaxCrossEntropy` computes the loss from the logits with log-sum-exp in float64 and is finite for any
 #   finite logits.
 # * Labels are integers in $[0, k)$ or rows of probabilities (one-hot); `accuracy` compares argmaxes.

@@ -31,7 +31,22 @@ def test_confidently_wrong_sample_still_gets_the_fused_gradient(dtype):
     fused = sce.backward()
     m = len(y)
     assert chained[0, 1] == pytest.approx(-1 / m, rel=1e-6) and chained[2, 0] == pytest.approx(-1 / m, rel=1e-6)
-    np.testing.assert_allclose(chained, fused, rtol=1e-5, atol=2 * dd.CategoricalCrossEntropy.eps / m)
+    np.testing.assert_allclose(chained, fused, rtol=1e-5, atol=2e-12 / m)
+
+
+@pytest.mark.parametrize("gap", [30.0, 80.0, 300.0])
+def test_cross_entropy_is_exact_for_every_probability_that_did_not_underflow(gap):
+    # a clip of the loss at 1e-12 made it flat (and the floored backward disagree with it) beyond 27.6 nats
+    Z, y = np.array([[gap / 2, -gap / 2, 0.0], [0.1, 0.2, 0.3]]), np.array([1, 2])
+    P = dd.Softmax().forward(Z)
+    assert P[0, 1] > 0
+    loss, sm = dd.CategoricalCrossEntropy(), dd.Softmax()
+    assert loss(P, y) == pytest.approx(dd.SoftmaxCrossEntropy()(Z, y), rel=1e-9)
+    loss(sm.forward(Z), y)
+    chained = sm.backward(loss.backward())
+    assert dd.rel_error(chained, (P - np.eye(3)[y]) / 2) < 1e-9
+    numeric = dd.numerical_gradient(lambda: loss(dd.Softmax().forward(Z), y), Z)   # the loss is not flat there
+    assert dd.rel_error(chained, numeric) < 1e-6
 
 
 def test_floor_leaves_the_softmax_gradient_check_and_forward_untouched():
