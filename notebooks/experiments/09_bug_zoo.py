@@ -211,7 +211,7 @@ print("every switch does what the table says")
 # state (BatchNorm's running statistics) is restored before every forward pass, so that $L$ is a function.
 # The probe is built to have **large gradients**: the original's $\mathcal N(0, 1)$ ("random") initialisation
 # and inputs of standard deviation 10, so that its predictions are confident and often wrong and its
-# gradient tensors have norms of 15–30 — above the threshold 5, the regime in which the original's
+# weight gradients have norms of about 45–50 — above the threshold 5, the regime in which the original's
 # clipping acted (its §4.1 run had a gradient norm of 17). Only there do the clipping bugs act at all. (A bug that only acts on large gradients hides from a check on small ones:
 # exercise 2.)
 #
@@ -222,7 +222,7 @@ print("every switch does what the table says")
 # training mode rows *do* meet, through the batch statistics, so the check does not apply there.
 
 # %%
-PROBE_SCALE = 10.0   # inputs of standard deviation 10: gradient tensors of norm 15-30, above the clip threshold 5
+PROBE_SCALE = 10.0   # inputs of standard deviation 10: weight gradients of norm about 45-50, above the clip threshold 5
 
 
 def _with_state_restored(model, f):
