@@ -15,6 +15,7 @@
 params/grads/state, summary, config, state_dict, atomic save/load and predict."""
 import inspect
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -370,24 +371,25 @@ class Sequential(Layer):
 
     @classmethod
     def load(cls, path, rng=None):
-        """A model from a file written by save(); read with allow_pickle=False, so it cannot run code."""
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError(f"Sequential.load: {path} is a single array, not a model file written by Sequential.save")
-        with data:
-            if "config" not in data.files:
-                raise ValueError(f"Sequential.load: {path} has no 'config' entry; not a file written by Sequential.save")
-            try:                              # an object array (a pickle) is refused here, by NumPy
-                header = json.loads(str(data["config"]))
-                arrays = {key: data[key] for key in data.files if key != "config"}
-            except ValueError as e:
-                raise ValueError(f"Sequential.load: {path}: {e}") from None
-        if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
-            raise ValueError(f"Sequential.load: {path} is not in the format {SAVE_FORMAT!r}")
-        weights = [value for key, value in arrays.items() if key.startswith("params/")]
-        dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
-        model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
-        model.load_state_dict(arrays)
+        """A model from a file written by save(); read with allow_pickle=False, so it cannot run code.
+
+        A missing file is a FileNotFoundError; an empty, truncated, corrupted or foreign file a
+        ValueError that names the file (read_npz, below).
+        """
+        who, advice = "Sequential.load", LOAD_ADVICE
+        arrays = read_npz(path, who, advice)
+        if "config" not in arrays:
+            raise ValueError(f"{who}: {path} has no 'config' entry; not a file written by Sequential.save. {advice}")
+        try:
+            header = json.loads(str(arrays.pop("config")))
+            if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+                raise ValueError(f"it is not in the format {SAVE_FORMAT!r}")
+            weights = [value for key, value in arrays.items() if key.startswith("params/")]
+            dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
+            model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
+            model.load_state_dict(arrays)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:   # json.JSONDecodeError is a ValueError
+            raise ValueError(f"{who}: {path} does not hold a valid model: {e}. {advice}") from None
         return model
 
 
@@ -644,13 +646,17 @@ def _layer_from_config(index, entry):
 # existing arrays, so an optimiser that holds references to them keeps working.
 #
 # `save(path)` writes one `.npz` file (a zip of `.npy` arrays): the arrays of `state_dict()` and the
-# config as JSON text in a 0-d string array. Two rules make it safe:
+# config as JSON text in a 0-d string array. Three rules make it safe:
 #
 # * **Atomic.** The file is written to a temporary file in the same folder, flushed to disk, and
 #   renamed over the old one with `os.replace`, which is atomic: a reader, or a training run that
 #   crashes while saving a checkpoint, sees the old file or the new one, never half a file.
 # * **No pickles.** `load` reads with `allow_pickle=False`. A pickle can run arbitrary code when
 #   it is loaded; a model file from someone else must only ever be data.
+# * **A damaged file says so.** An empty, truncated or bit-flipped file, or one that is not an `.npz` at all,
+#   is a `ValueError` that names the file and what to do — not a `BadZipFile` or `EOFError` from deep inside
+#   `zipfile`. Reading every entry to its end makes `zipfile` compare the entry's CRC-32 checksum, so a
+#   flipped bit in the weights is caught too (`read_npz`; chapter 09's checkpoints use it as well).
 
 # %%
 SAVE_FORMAT = "diydnn.Sequential/1"
@@ -659,6 +665,45 @@ SAVE_FORMAT = "diydnn.Sequential/1"
 def _savez_atomic(path, arrays):
     """np.savez(path, **arrays), written to a temporary file beside path and renamed into place (chapter 00)."""
     write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+LOAD_ADVICE = ("It may be damaged (a truncated copy, a full disk) or not a model file: save the model again "
+               "with model.save(path), or load another copy")
+
+
+def read_npz(path, who, advice):
+    """Every array of the .npz file `path`, read with allow_pickle=False.
+
+    A missing file is a FileNotFoundError. Anything else that is not a readable .npz (empty, truncated,
+    bit-flipped, a .npy, a text file, object arrays) is a ValueError naming `who`, the file and what
+    went wrong, followed by `advice` (what to do) -- never a BadZipFile or EOFError from deep inside.
+    Reading every entry to its end makes zipfile compare each entry's CRC-32, so flipped bits are found.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{who}: no file at {path}")
+
+    def refuse(problem):
+        return ValueError(f"{who}: {path} {problem}. {advice}")
+
+    with open(path, "rb") as f:
+        start = f.read(6)
+    if not start:
+        raise refuse("is empty (0 bytes)")
+    if start == b"\x93NUMPY":
+        raise refuse("is a single array (.npy), not an .npz archive of named arrays")
+    if not start.startswith(b"PK\x03\x04"):
+        raise refuse("is not an .npz file (it does not start like a zip archive)")
+    try:   # our own file object: np.load would leave its own open when the zip directory is broken
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise refuse("holds an array of Python objects, which NumPy could only read by unpickling it "
+                         "(refused: allow_pickle=False); it was not written by diydnn") from None
+        raise refuse(f"is damaged (truncated or corrupted): {e}") from None
+    except Exception as e:   # BadZipFile, EOFError, zlib.error, NotImplementedError, MemoryError, OSError, ...
+        raise refuse(f"is damaged (truncated or corrupted): {type(e).__name__}: {e}") from None
 
 # %% tags=["active-ipynb"]
 # scratch = tempfile.TemporaryDirectory()             # removed at the end of the chapter
@@ -705,7 +750,8 @@ def _savez_atomic(path, arrays):
 
 # %% [markdown]
 # A tampered file whose arrays hold Python objects (which NumPy could only read by unpickling them) is
-# refused, and so is a state dict with a wrong shape:
+# refused, and so is a state dict with a wrong shape, an empty file, a file cut short, a file with one
+# flipped bit in its weights, and a file that is not an `.npz` at all:
 
 # %% tags=["active-ipynb"]
 # tampered = folder / "tampered.npz"
@@ -715,11 +761,19 @@ def _savez_atomic(path, arrays):
 # np.savez(tampered, **entries)
 # wrong = mnist_model.state_dict()
 # wrong["params/dense_1/W"] = np.zeros((50, 11), dtype=np.float32)
-# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong)):
+# raw = path.read_bytes()
+# flipped = bytearray(raw)
+# flipped[len(raw) // 2] ^= 0x10                       # one bit, in the middle of the first layer's weights
+# damaged = {"empty.npz": b"", "cut.npz": raw[:len(raw) // 3], "flipped.npz": bytes(flipped),
+#            "notes.npz": b"weights: see the notebook\n"}
+# for name, content in damaged.items():
+#     (folder / name).write_bytes(content)
+# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong),
+#                *(lambda name=name: Sequential.load(folder / name) for name in damaged)):
 #     try:
 #         action()
 #     except ValueError as e:
-#         print("ValueError:", e)
+#         print("ValueError:", str(e).replace(str(folder), "<folder>"))
 #     else:
 #         raise AssertionError("a bad file was accepted")
 
