@@ -154,11 +154,49 @@ def describe_mlp(architecture):
     return dense[:-1], any(entry["layer"] == "BatchNorm" for entry in architecture)
 
 
+POOLINGS = ("max", "avg", "stride")
+
+
+def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=False, n_classes=10,
+        image_shape=(28, 28, 1)):
+    """Architecture dicts of a small CNN (chapters 12-13) for rows of pixels: Reshape(image_shape), then per entry f of
+    filters a block Conv2D(f, kernel_size, "same") (+ BatchNorm) + ReLU + 2x2 pooling ("max", "avg", or "stride": the
+    Conv2D itself strides by 2), then Flatten, Dense(dense) + ReLU (none if dense is 0), Dense(n_classes)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"cnn: pooling must be one of {POOLINGS}, got {pooling!r}")
+    layers = [{"layer": "Reshape", "shape": [int(d) for d in image_shape]}]
+    for f in filters:
+        layers.append({"layer": "Conv2D", "filters": int(f), "kernel_size": int(kernel_size), "padding": "same",
+                       **({"stride": 2} if pooling == "stride" else {})})
+        if batchnorm:
+            layers.append({"layer": "BatchNorm"})
+        layers.append({"layer": "ReLU"})
+        if pooling != "stride":
+            layers.append({"layer": "MaxPool2D" if pooling == "max" else "AvgPool2D", "pool_size": 2})
+    layers.append({"layer": "Flatten"})
+    if dense:
+        layers += [{"layer": "Dense", "units": int(dense)}, {"layer": "ReLU"}]
+    return layers + [{"layer": "Dense", "units": int(n_classes)}]
+
+
+def describe_cnn(architecture):
+    """The knobs of an architecture made by cnn() (filters, kernel_size, pooling, dense, batchnorm), or None for no CNN."""
+    convs = [entry for entry in architecture if entry["layer"] == "Conv2D"]
+    if not convs:
+        return None
+    pooling = ("max" if any(e["layer"] == "MaxPool2D" for e in architecture) else
+               "avg" if any(e["layer"] == "AvgPool2D" for e in architecture) else "stride")
+    dense = [entry["units"] for entry in architecture if entry["layer"] == "Dense"]
+    return {"filters": [e["filters"] for e in convs], "kernel_size": int(np.ravel(convs[0].get("kernel_size", 3))[0]),
+            "pooling": pooling, "dense": dense[0] if len(dense) > 1 else 0,
+            "batchnorm": any(entry["layer"] == "BatchNorm" for entry in architecture)}
+
+
 def build_model(settings, n_in=784, rng=None):
-    """A Sequential from the settings' architecture; Dense layers without an "init" get settings["init"]."""
+    """A Sequential from the settings' architecture; Dense and Conv2D layers without an "init" get settings["init"]."""
     s = check_settings(settings)
-    architecture = [dict(entry, init=entry.get("init", s["init"])) if entry.get("layer") == "Dense" else dict(entry)
-                    for entry in s["architecture"]]
+    architecture = [dict(entry, init=entry.get("init", s["init"])) if entry.get("layer") in ("Dense", "Conv2D")
+                    else dict(entry) for entry in s["architecture"]]
     return Sequential.from_config(architecture, n_in=n_in, rng=rng)
 
 
@@ -655,13 +693,21 @@ def _name_label(value):
     return _label(value)
 
 
+def _architecture_tag(architecture):
+    """h50x50bn for an MLP, f16k5maxbn for a CNN (first block's filters, kernel size, pooling)."""
+    knobs = describe_cnn(architecture)
+    if knobs is not None:
+        return f"f{knobs['filters'][0]}k{knobs['kernel_size']}{knobs['pooling']}" + ("bn" if knobs["batchnorm"] else "")
+    hidden, batchnorm = describe_mlp(architecture)
+    return "h" + "x".join(map(str, hidden)) + ("bn" if batchnorm else "")
+
+
 def panel_run_name(defaults, settings):
     """The defaults' model_name plus what changed, e.g. clip_random_sgd-lr0.3-ep1 (or <name>-again)."""
     d, s = check_settings(defaults), check_settings(settings)
     parts = [tag + _name_label(s[key]) for key, tag in _NAME_TAGS if s[key] != d[key]]
     if s["architecture"] != d["architecture"]:
-        hidden, batchnorm = describe_mlp(s["architecture"])
-        parts.append("h" + "x".join(map(str, hidden)) + ("bn" if batchnorm else ""))
+        parts.append(_architecture_tag(s["architecture"]))
     return "-".join([d["model_name"], *parts]) if parts else f"{d['model_name']}-again"
 
 
@@ -794,25 +840,38 @@ def control_values(defaults):
     """The values of untouched controls for these defaults (named as in experiment_controls)."""
     s = check_settings(defaults)
     hidden, batchnorm = describe_mlp(s["architecture"])
-    return {"lr": s["lr"], "batch_size": s["batch_size"], "hidden_units": hidden[0] if hidden else 50,
-            "train_abs_samples": ALL_SAMPLES if s["train_abs_samples"] is None else s["train_abs_samples"],
-            "num_epochs": s["num_epochs"], "clip_on": s["clip_grads_norm"] is not None,
-            "clip": s["clip_grads_norm"] if s["clip_grads_norm"] is not None else 5.0, "batchnorm": batchnorm,
-            "init": s["init"], "optimizer": s["optimizer"]}
+    values = {"lr": s["lr"], "batch_size": s["batch_size"], "hidden_units": hidden[0] if hidden else 50,
+              "train_abs_samples": ALL_SAMPLES if s["train_abs_samples"] is None else s["train_abs_samples"],
+              "num_epochs": s["num_epochs"], "clip_on": s["clip_grads_norm"] is not None,
+              "clip": s["clip_grads_norm"] if s["clip_grads_norm"] is not None else 5.0, "batchnorm": batchnorm,
+              "init": s["init"], "optimizer": s["optimizer"]}
+    knobs = describe_cnn(s["architecture"])
+    if knobs is not None:
+        del values["hidden_units"]
+        values.update(filters=knobs["filters"][0], kernel_size=knobs["kernel_size"], pooling=knobs["pooling"],
+                      batchnorm=knobs["batchnorm"])
+    return values
 
 
 def settings_from_controls(defaults, values):
     """Settings from the defaults and the controls' values (a dict named as in experiment_controls).
 
-    Untouched controls give back exactly the defaults: the architecture is rebuilt (every hidden layer
-    `hidden_units` wide) only when the width or BatchNorm was changed.
+    Untouched controls give back exactly the defaults: the architecture is rebuilt only when one of its knobs
+    was changed (an MLP: every hidden layer `hidden_units` wide; a CNN: the first block's `filters`, doubled in
+    each further block, `kernel_size`, `pooling`).
     """
     d = check_settings(defaults)
     untouched = control_values(d)
     s = dict(d)
-    if (values["hidden_units"], values["batchnorm"]) != (untouched["hidden_units"], untouched["batchnorm"]):
-        hidden, _ = describe_mlp(d["architecture"])
-        s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"])
+    knobs = describe_cnn(d["architecture"])
+    shape = ("filters", "kernel_size", "pooling", "batchnorm") if knobs is not None else ("hidden_units", "batchnorm")
+    if any(values[k] != untouched[k] for k in shape):
+        if knobs is not None:
+            s["architecture"] = cnn([values["filters"] * 2 ** i for i in range(len(knobs["filters"]))],
+                                    values["kernel_size"], values["pooling"], knobs["dense"], batchnorm=values["batchnorm"])
+        else:
+            hidden, _ = describe_mlp(d["architecture"])
+            s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"])
     samples = values["train_abs_samples"]
     s.update(lr=values["lr"], batch_size=values["batch_size"], num_epochs=values["num_epochs"],
              train_abs_samples=None if samples == ALL_SAMPLES else samples, init=values["init"],
@@ -823,6 +882,7 @@ def settings_from_controls(defaults, values):
 LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 CLIP_CHOICES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 HIDDEN_CHOICES = (5, 10, 25, 50, 100, 128, 200, 256, 512, 1024)
+FILTER_CHOICES = (4, 8, 16, 24, 32, 48, 64)
 SAMPLE_CHOICES = (100, 1000, 5000, 20000)
 
 
@@ -868,8 +928,8 @@ def experiment_controls(defaults, run=None, runs_dir=None):
                                 **slider),
         "batch_size": w.Dropdown(options=_options((16, 32, 64, 128, 256, 512), s["batch_size"]),
                                  value=s["batch_size"], description="batch size", style=style, layout=layout),
-        "hidden_units": w.SelectionSlider(options=_options(HIDDEN_CHOICES, untouched["hidden_units"]),
-                                          value=untouched["hidden_units"], description="hidden units", **slider),
+        "hidden_units": w.SelectionSlider(options=_options(HIDDEN_CHOICES, untouched.get("hidden_units", 50)),
+                                          value=untouched.get("hidden_units", 50), description="hidden units", **slider),
         "train_abs_samples": w.Dropdown(
             options=[(f"{n:,}", n) for n in sorted(set(SAMPLE_CHOICES) | ({s["train_abs_samples"]} - {None}))]
             + [(f"all ({n_all:,})", ALL_SAMPLES)],
@@ -886,6 +946,16 @@ def experiment_controls(defaults, run=None, runs_dir=None):
             s["optimizer"] not in ("sgd", "momentum", "adam", "adamw")), value=s["optimizer"],
                                 description="optimiser", style=style, layout=layout),
     }
+    knobs = describe_cnn(s["architecture"])
+    if knobs is not None:          # a CNN (chapters 12-13): filters, kernel size and pooling instead of hidden units
+        del controls["hidden_units"]
+        controls = {"filters": w.SelectionSlider(options=_options(FILTER_CHOICES, untouched["filters"]),
+                                                 value=untouched["filters"], description="filters (block 1; x2 per block)",
+                                                 **slider),
+                    "kernel_size": w.Dropdown(options=sorted({3, 5, knobs["kernel_size"]}), value=knobs["kernel_size"],
+                                              description="kernel size", style=style, layout=layout),
+                    "pooling": w.Dropdown(options=list(POOLINGS), value=knobs["pooling"], description="pooling",
+                                          style=style, layout=layout), **controls}
     heading = w.HTML()
     button = w.Button(description="Train", button_style="primary", icon="play")
     changes, status, result_line = w.HTML(), w.HTML(), w.HTML()
@@ -912,8 +982,8 @@ def experiment_controls(defaults, run=None, runs_dir=None):
             return
         diff = changed_settings(s, settings)
         what = ("the notebook's settings" if not diff else "changed: " + ", ".join(
-            f"{k} {_label(old) if k != 'architecture' else describe_mlp(old)} → "
-            f"{_label(new) if k != 'architecture' else describe_mlp(new)}" for k, old, new in diff))
+            f"{k} {_label(old) if k != 'architecture' else _architecture_tag(old)} → "
+            f"{_label(new) if k != 'architecture' else _architecture_tag(new)}" for k, old, new in diff))
         changes.value = f"Train writes <code>{html.escape(settings['model_name'])}</code> — {html.escape(what, quote=False)}"
 
     def show_heading(folder=None):

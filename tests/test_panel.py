@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from diydnn._10_experiments import (LivePlot, check_settings, experiment_controls, free_run_name, mlp, panel_run_name,
-                                    run_experiment, settings_from_controls)
+from diydnn._10_experiments import (LivePlot, check_settings, cnn, experiment_controls, free_run_name, mlp,
+                                    panel_run_name, run_experiment, settings_from_controls)
 
 w = pytest.importorskip("ipywidgets")
 
@@ -28,6 +28,8 @@ NOTEBOOK_DEFAULTS = [
     {"model_name": "odd", "architecture": mlp([256, 128]), "lr": 7e-4, "clip_grads_norm": 3.3, "batch_size": 100,
      "train_abs_samples": 777, "num_epochs": 45, "init": "glorot", "optimizer": "adamw"},
     {"model_name": "odd_bn", "architecture": mlp([37, 37], batchnorm=True), "lr": 0.0123, "n_val": 1000},
+    {"model_name": "cnn", "architecture": cnn([6, 12], kernel_size=5, pooling="avg", dense=64, batchnorm=True),
+     "lr": 2e-3, "num_epochs": 3},
 ]
 
 
@@ -53,7 +55,9 @@ def test_untouched_controls_hold_exactly_the_defaults(defaults, tmp_path):
     assert settings_from_controls(defaults, panel.values()) == expected
     assert panel.controls["lr"].value == expected["lr"] and type(panel.controls["lr"].value) is type(expected["lr"])
     # a browser only sends the index of the chosen option; the index of the untouched slider gives back the value
-    for name in ("lr", "clip", "hidden_units"):
+    for name in ("lr", "clip", "hidden_units", "filters"):
+        if name not in panel.controls:
+            continue
         slider = panel.controls[name]
         assert slider.options[slider.index][1] == slider.value
     assert "the notebook's settings" in panel.changes.value
@@ -74,6 +78,16 @@ def test_moved_controls_are_named_in_the_run_and_the_diff_line(tmp_path):
     settings = settings_from_controls(NOTEBOOK_DEFAULTS[0], panel.values())
     assert panel_run_name(NOTEBOOK_DEFAULTS[0], settings) == "clip_random_sgd-lr0.3-ep1"
     assert settings["lr"] == 0.3 and settings["num_epochs"] == 1
+
+
+def test_a_cnn_panel_rebuilds_the_architecture_only_when_a_knob_moves(tmp_path):
+    defaults = NOTEBOOK_DEFAULTS[-1]
+    panel = experiment_controls(defaults, runs_dir=tmp_path)
+    assert "hidden_units" not in panel.controls and panel.controls["filters"].value == 6
+    panel.controls["filters"].value = 8
+    settings = settings_from_controls(defaults, panel.values())
+    assert settings["architecture"] == cnn([8, 16], kernel_size=5, pooling="avg", dense=64, batchnorm=True)
+    assert panel_run_name(defaults, settings) == "cnn-f8k5avgbn"
 
 
 def test_train_never_replaces_a_stored_run(tmp_path):
