@@ -86,6 +86,8 @@ class Learner:
     def open(self, rel):
         """Open a notebook in a fresh workspace and wait for its kernel to be idle."""
         page = self.page
+        for session in self.lab.api("GET", "/api/sessions"):      # one kernel at a time: end the previous one
+            self.lab.api("DELETE", f"/api/sessions/{session['id']}", timeout=30)
         page.goto(f"{self.lab.url}/lab/tree/{rel}?reset&token={self.lab.token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell")
         deadline = time.time() + 60
@@ -116,15 +118,21 @@ class Learner:
             time.sleep(0.1)
         time.sleep(0.5)
 
-    def run_all(self, rel, timeout=600):
+    def run_all(self, rel, timeout=float(os.environ.get('DIYDNN_RUN_ALL_TIMEOUT', 600))):
         """Clear outputs, Run All, and wait until every code cell has run; the notebook's code cell count."""
-        n_code = sum(c["cell_type"] == "code" for c in json.loads((self.repo / rel).read_text())["cells"])
+        cells = [c for c in json.loads((self.repo / rel).read_text())["cells"] if c["cell_type"] == "code"]
+        n_code = len(cells)     # a collapsed (hidden) input shows no prompt: count the shown ones
+        n_shown = sum(not c["metadata"].get("jupyter", {}).get("source_hidden") for c in cells)
         self.menu("Edit", "Clear Outputs of All Cells")
         self.menu("Run", "Run All Cells")
-        self.page.wait_for_function(
-            """n => { const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-                      return p.length === n && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }""",
-            arg=n_code, timeout=timeout * 1000)
+        self.page.wait_for_function(   # (a failure leaves a screenshot in .test-artifacts/browser/)
+            """n => { const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+                                .filter(e => e.offsetParent !== null);
+                      const busy = p.some(e => e.textContent.includes('*'));
+                      const failed = document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
+                      const ran = p.filter(e => /\\[\\d+\\]/.test(e.textContent)).length;
+                      return !busy && (ran >= n || failed); }""",
+            arg=n_shown, timeout=timeout * 1000)
         self.page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
         return n_code
 
@@ -211,7 +219,11 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
     page, repo = learner.page, learner.repo
     learner.open(rel)
     t0 = time.time()
-    learner.run_all(rel)
+    try:
+        learner.run_all(rel)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"run_all_{Path(rel).stem}.png"), full_page=True)
+        raise
     run_all_seconds = time.time() - t0
     errors = learner.error_outputs()
     assert not errors, f"{rel}: error output after Run All: {errors[:3]}"
