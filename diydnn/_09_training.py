@@ -404,6 +404,12 @@ def load_checkpoint(path):
     return arrays, meta
 
 
+def _generators(model):
+    """The generators layers draw from while training (Dropout's masks, chapter 11), by layer name."""
+    return {layer.name: layer.rng for layer in getattr(model, "layers", ())
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+
+
 def _prefixed(prefix, d):
     return {f"{prefix}/{k}": v for k, v in d.items()}
 
@@ -492,7 +498,8 @@ class Loop:
         if hasattr(self.task.labeled_data, "state_dict"):
             arrays.update(_prefixed("data", self.task.labeled_data.state_dict()))
         meta = {"step": self.step, "n_in": self.model.n_in, "history": self.history.to_dict(),
-                "best_value": self.best_value, "train_seconds": self.train_seconds, "config": self.get_config()}
+                "best_value": self.best_value, "train_seconds": self.train_seconds, "config": self.get_config(),
+                "rng_states": {name: g.bit_generator.state for name, g in _generators(self.model).items()}}
         return arrays, meta
 
     def save(self, name=CHECKPOINT_LAST):
@@ -504,6 +511,9 @@ class Loop:
 
     def restore(self, path):
         arrays, meta = load_checkpoint(path)
+        saved, ours = meta.get("config", {}).get("optimizer", {}).get("schedule"), self.task.get_config()["optimizer"].get("schedule")
+        if saved != ours:    # chapter 11: the schedule is a function of the step, so it must be the same one
+            raise ValueError(f"Loop: {path} was trained with the learning-rate schedule {saved}, this task has {ours}")
         if not self.model.built:
             self.model.build(meta["n_in"], dtype=np.float32)
         self.model.load_state_dict(_unprefixed("model", arrays))
@@ -511,6 +521,9 @@ class Loop:
         data_state = _unprefixed("data", arrays)
         if data_state:
             self.task.labeled_data.load_state_dict(data_state)
+        for name, g in _generators(self.model).items():        # chapter 11: Dropout masks continue exactly
+            if name in meta.get("rng_states", {}):
+                g.bit_generator.state = meta["rng_states"][name]
         self.step = self.last_good_step = int(meta["step"])
         self.history = History.from_dict(meta["history"])
         self.best_value, self.train_seconds = meta["best_value"], meta["train_seconds"]
@@ -551,7 +564,8 @@ class Loop:
         if task.clip_norm is not None:
             clip_by_global_norm(grads, task.clip_norm)     # scales grads in place
         task.optimizer.step(model.params, grads)
-        logs = {"loss": loss, "accuracy": accuracy(out, y), "grad_norm": norm}
+        logs = {"loss": loss, "accuracy": accuracy(out, y), "grad_norm": norm,
+                "lr": getattr(task.optimizer, "current_lr", getattr(task.optimizer, "lr", float("nan")))}
         logs.update({f"grad_norm/{layer}": float(np.sqrt(s)) for layer, s in per_layer.items()})
         return logs
 
@@ -762,6 +776,15 @@ def _progress_bar(n_steps, start, enabled):
 # fig.suptitle(f"MLP 784-256-128-10 on MNIST, Adam, batch {batch_size}: test accuracy {test_accuracy:.2%} in {wall:.0f} s")
 # save_figure(fig, "09_mnist_mlp_curves.png")
 # plt.show()
+
+# %% [markdown]
+# **Overfitting.** Look at the validation loss in the left panel: from epoch 3 on it stops falling and
+# from epoch 6 it drifts *up*, while the training loss keeps falling tenfold — the network has started to
+# memorise its 55,000 training images rather than learn what generalises (the validation accuracy stalls
+# near 98 % while the training accuracy approaches 100 %).
+# This is why the Loop keeps the checkpoint with the best validation accuracy. What to do about it —
+# dropout, weight decay, learning-rate schedules, data augmentation — is the subject of
+# [chapter 11](11_regularisation.ipynb).
 
 # %% [markdown]
 # ## 10. Tracking a run with Weights & Biases
