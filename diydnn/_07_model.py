@@ -521,7 +521,11 @@ def register_layer(layer_class):
     if not (isinstance(layer_class, type) and issubclass(layer_class, Layer)):
         raise ValueError(f"register_layer: {layer_class!r} is not a subclass of Layer")
     known = LAYER_TYPES.get(layer_class.__name__)
-    if known is not None and known is not layer_class:
+    # the same class defined again (a notebook cell run twice, or a chapter notebook defining the class its
+    # module also registers) replaces the old definition; any other class of the same name is refused
+    redefined = known is not None and known.__qualname__ == layer_class.__qualname__ and (
+        known.__module__ == layer_class.__module__ or "__main__" in (known.__module__, layer_class.__module__))
+    if known is not None and known is not layer_class and not redefined:
         raise ValueError(f"register_layer: the name {layer_class.__name__!r} already belongs to {known!r}")
     LAYER_TYPES[layer_class.__name__] = layer_class
     return layer_class

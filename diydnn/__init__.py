@@ -20,5 +20,7 @@ from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalT
                                  WandbLogger, load_checkpoint, save_checkpoint)
 from diydnn._10_experiments import (check_settings, experiment_controls, load_model, load_runs, mlp, results_table,
                                     run_experiment)
+from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
+                                       LinearWarmup, Schedule, StepDecay, get_schedule)
 
 __version__ = "0.1.0"
