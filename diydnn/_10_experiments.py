@@ -43,7 +43,10 @@ from diydnn._09_training import (CHECKPOINT_BEST, Callback, DivergenceGuard, Eva
 #
 # A run is a plain dict. Anything left out takes the default below; an unknown key is an error (a typo
 # such as `"num_epoch"` would otherwise be silently ignored). `train_abs_samples` (the original's name)
-# limits training to the first *n* images of the shuffled training split; `None` uses all of it.
+# limits training to the first *n* images of the shuffled training split; `None` uses all of it. The last
+# four keys (weight decay and which parameters it spares, a learning-rate schedule, data augmentation) and
+# Dropout layers in the architecture come from [chapter 11](11_regularisation.ipynb); their defaults change
+# nothing.
 
 # %%
 SETTINGS_DEFAULTS = {
