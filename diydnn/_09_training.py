@@ -511,7 +511,8 @@ class Loop:
 
     def restore(self, path):
         arrays, meta = load_checkpoint(path)
-        saved, ours = meta.get("config", {}).get("optimizer", {}).get("schedule"), self.task.get_config()["optimizer"].get("schedule")
+        saved = meta.get("config", {}).get("optimizer", {}).get("schedule")
+        ours = self.task.get_config()["optimizer"].get("schedule")
         if saved != ours:    # chapter 11: the schedule is a function of the step, so it must be the same one
             raise ValueError(f"Loop: {path} was trained with the learning-rate schedule {saved}, this task has {ours}")
         if not self.model.built:

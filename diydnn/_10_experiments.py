@@ -64,7 +64,7 @@ SETTINGS_DEFAULTS = {
     "evals_per_epoch": 1,
     "stop_on_divergence": True,
     # chapter 11 (regularisation); Dropout layers go into "architecture" (mlp(..., dropout=rate))
-    "weight_decay": None,          # None: the optimiser's own; adamw: decoupled decay; sgd/momentum/adam: L2 in the loss
+    "weight_decay": None,          # None: the optimiser's own; adamw: decoupled; sgd/momentum/adam: L2 in the loss
     "decay_exclude": ["b", "gamma", "beta"],   # parameters weight decay leaves alone (biases, BatchNorm)
     "schedule": None,              # None, "constant", "cosine", "step", "warmup_cosine" or a schedule config dict
     "augment": None,               # None or {"max_shift": pixels, "max_degrees": degrees}: training batches only
