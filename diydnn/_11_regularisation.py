@@ -344,6 +344,15 @@ class DecayMask:
 # plt.show()
 
 # %% [markdown]
+# **Reading the numbers** (full run; the quick run of the test suite prints smaller ones). With L2 inside
+# Adam the weights shrink fast as $\lambda$ grows — $\|W\|$ from 29.2 at $\lambda = 0$ to 7.1 at
+# $\lambda = 10^{-2}$ and 3.6 at $10^{-1}$ — and the test accuracy falls with them (95.9 % → 93.0 % → 85.6 %,
+# 56.5 % at $\lambda = 1$). AdamW at the same $\lambda$ barely moves: $\|W\|$ 29.0 at $10^{-2}$, 27.6 at
+# $10^{-1}$, and the accuracy stays at 95.9–96.0 % up to $\lambda = 10^{-1}$. So a "weight decay of 0.01"
+# is a strong regulariser in one formulation and almost nothing in the other: a value tuned for one does
+# not carry over to the other, and AdamW's useful $\lambda$ is orders of magnitude larger.
+
+# %% [markdown]
 # ## 3. Learning-rate schedules
 #
 # A large step early moves fast; a small step late settles into a minimum instead of rattling around it
@@ -885,6 +894,16 @@ class AugmentedStream:
 # fig.suptitle(f"784-256-256-10 trained on {small['train_abs_samples']:,} MNIST images: overfitting and its remedies")
 # save_figure(fig, "11_remedies_small_data.png")
 # plt.show()
+
+# %% [markdown]
+# **Reading the curves** (full run). Without regularisation the validation loss is lowest after 8–10 epochs
+# (0.212) and then climbs for 30 epochs, to 0.275 (+30 %), while the validation accuracy stalls near
+# 94.5 %. On 5,000 images the remedies are far from equal: dropout 0.3 (95.0 % test) and AdamW
+# $\lambda = 0.05$ (94.5 %) slow the rise of the loss but do not stop it, and a schedule alone (94.3 %) only
+# changes where the curve ends; **shifts of up to 2 pixels** change the picture — the validation loss keeps
+# falling to about 0.10–0.12 and the test accuracy reaches 96.1 %, because they add what a small data set
+# lacks, new images. All four together: 96.4 %, with the lowest final validation loss of all. The full-data
+# study, three seeds per recipe, is [experiment 07](experiments/07_regularisation.ipynb).
 
 # %% [markdown]
 # ## 7. Engineering: configs, files, settings and sliders
