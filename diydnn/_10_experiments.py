@@ -233,6 +233,22 @@ def _checkpoint_accuracy(model, path, task):
         model.load_state_dict(own)
 
 
+def _regularise(s, optimizer, stream, n_steps, rng):
+    """Chapter 11's settings applied to a run: weight decay and its mask, schedule, augmentation; returns the
+    training stream."""
+    from diydnn._11_regularisation import Augment, AugmentedStream, DecayMask, schedule_for_run  # a later chapter
+    if s["weight_decay"] is not None:
+        optimizer.decays = DecayMask(s["decay_exclude"])
+        if hasattr(optimizer, "weight_decay"):
+            optimizer.weight_decay = float(s["weight_decay"])       # AdamW: decoupled
+        else:
+            optimizer.l2 = float(s["weight_decay"])                 # SGD, Adam: L2 in the loss
+    optimizer.schedule = schedule_for_run(s["schedule"], n_steps, stream.batches_per_epoch)
+    if s["augment"] is not None:
+        stream = AugmentedStream(stream, Augment(**s["augment"]), rng.spawn(1)[0])
+    return stream
+
+
 def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=True, verbose=True,
                    make_model=None, loss=None):
     """Train one run from its settings, write its run folder, and return its result dict.
@@ -307,21 +323,6 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
 # evaluate script printed.
 
 # %%
-def _regularise(s, optimizer, stream, n_steps, rng):
-    """Chapter 11's settings applied to a run: weight decay and its mask, schedule; returns the training stream."""
-    from diydnn._11_regularisation import Augment, AugmentedStream, DecayMask, schedule_for_run  # a later chapter
-    if s["weight_decay"] is not None:
-        optimizer.decays = DecayMask(s["decay_exclude"])
-        if hasattr(optimizer, "weight_decay"):
-            optimizer.weight_decay = float(s["weight_decay"])       # AdamW: decoupled
-        else:
-            optimizer.l2 = float(s["weight_decay"])                 # SGD, Adam: L2 in the loss
-    optimizer.schedule = schedule_for_run(s["schedule"], n_steps, stream.batches_per_epoch)
-    if s["augment"] is not None:
-        stream = AugmentedStream(stream, Augment(**s["augment"]), rng.spawn(1)[0])
-    return stream
-
-
 RESULT_COLUMNS = ("model_name", "params", "train_samples", "epochs", "best_val_accuracy", "final_val_accuracy",
                   "test_accuracy", "final_train_loss", "seconds", "diverged")
 
@@ -422,6 +423,11 @@ class LivePlot(Callback):
             self._draw(loop)
 
 
+def _schedule_choice(spec):
+    """What the schedule dropdown shows for a settings' schedule (a config dict shows as "custom")."""
+    return "constant" if spec is None else spec if isinstance(spec, str) else "custom"
+
+
 def settings_from_controls(defaults, values):
     """Settings from the defaults and the controls' values (a dict named as in experiment_controls)."""
     hidden, _ = describe_mlp(defaults["architecture"])
@@ -438,11 +444,6 @@ def settings_from_controls(defaults, values):
                  schedule=defaults.get("schedule") if keep else values["schedule"],
                  augment=augment if augment["max_shift"] or augment.get("max_degrees") else None)
     return check_settings(s)
-
-
-def _schedule_choice(spec):
-    """What the schedule dropdown shows for a settings' schedule (a config dict shows as "custom")."""
-    return "constant" if spec is None else spec if isinstance(spec, str) else "custom"
 
 
 def experiment_controls(defaults, run=None, runs_dir=None):
