@@ -130,7 +130,7 @@ def _check_pairs(params, grads, who):
         only_g = ", ".join(sorted(map(repr, grads.keys() - params.keys()))) or "none"
         raise ValueError(f"{who}: params and grads have different keys; only in params: {only_p}; only in grads: {only_g}")
     for name, W in params.items():
-        if not isinstance(W, np.ndarray) or not np.issubdtype(W.dtype, np.floating):
+        if not isinstance(W, np.ndarray) or W.dtype.kind != "f":
             kind = W.dtype if isinstance(W, np.ndarray) else type(W).__name__
             raise ValueError(f"{who}: parameter {name!r} must be a float NumPy array (it is updated in place), got {kind}")
         if np.shape(grads[name]) != W.shape:
@@ -209,6 +209,17 @@ class Optimiser:
             buffers[name] = np.zeros_like(W)
         return buffers[name]
 
+    def _scratch(self, name, W):
+        """A work array of W's shape and dtype, reused every step (not state: never saved).
+
+        The updates below write their temporaries into it with `out=` instead of allocating
+        fresh arrays each step (chapter 14 measures what that saves)."""
+        scratch = self.__dict__.setdefault("_scratch_buffers", {})
+        buf = scratch.get(name)
+        if buf is None or buf.shape != W.shape or buf.dtype != W.dtype:
+            buf = scratch[name] = np.empty_like(W)
+        return buf
+
     def state_dict(self):
         """Step count and slots as a flat dict str -> array: {"t": 0-d array, "<slot>/<parameter>": array}."""
         state = {"t": np.array(self.t, dtype=np.int64)}
@@ -274,13 +285,15 @@ class SGD(Optimiser):
         super().__init__(lr)
 
     def _update(self, name, W, dW):
+        step = self._scratch(name, W)
         if self.momentum == 0:
-            W -= self.lr * dW            # in place: W is the layer's own array
-            return
-        v = self._slot("velocity", name, W)
-        v *= self.momentum
-        v += dW                          # v <- mu v + dW
-        W -= self.lr * v
+            np.multiply(dW, self.lr, out=step)
+        else:
+            v = self._slot("velocity", name, W)
+            v *= self.momentum
+            v += dW                      # v <- mu v + dW
+            np.multiply(v, self.lr, out=step)
+        W -= step                        # in place: W is the layer's own array
 
 
 # %% [markdown]
@@ -436,20 +449,30 @@ class Adam(Optimiser):
         self.beta2 = _fraction(beta2, "beta2", who)
         self.eps = _positive(eps, "eps", who)
 
-    def _direction(self, name, W, dW):
-        """Update the moments of parameter `name` and return m_hat / (sqrt(v_hat) + eps)."""
-        m = self._slot("m", name, W)
-        v = self._slot("v", name, W)
+    def _step(self, name, W, dW):
+        """Update the moments of parameter `name`; return lr m_hat / (sqrt(v_hat) + eps) in a reused work array.
+
+        Every line writes in place (`out=`, `*=`): no temporary arrays. The bias corrections are
+        folded into two scalars, as Kingma & Ba suggest (their section 2): with c1 = 1 - b1^t and
+        c2 = 1 - b2^t,  lr (m/c1) / (sqrt(v/c2) + eps) = (lr sqrt(c2)/c1) m / (sqrt(v) + eps sqrt(c2)).
+        """
+        m, v, tmp = self._slot("m", name, W), self._slot("v", name, W), self._scratch(name, W)
         m *= self.beta1
-        m += (1 - self.beta1) * dW
+        np.multiply(dW, 1 - self.beta1, out=tmp)
+        m += tmp                                       # m <- b1 m + (1 - b1) dW
         v *= self.beta2
-        v += (1 - self.beta2) * np.square(dW)          # the square: v estimates E[dW^2] >= 0
-        m_hat = m / (1 - self.beta1 ** self.t)         # bias corrections with the power t
-        v_hat = v / (1 - self.beta2 ** self.t)
-        return m_hat / (np.sqrt(v_hat) + self.eps)
+        np.multiply(dW, 1 - self.beta2, out=tmp)
+        tmp *= dW                                      # the square: v estimates E[dW^2] >= 0
+        v += tmp                                       # v <- b2 v + (1 - b2) dW^2
+        c1, root_c2 = 1 - self.beta1 ** self.t, math.sqrt(1 - self.beta2 ** self.t)   # corrections with the power t
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * root_c2
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr * root_c2 / c1
+        return tmp
 
     def _update(self, name, W, dW):
-        W -= self.lr * self._direction(name, W, dW)
+        W -= self._step(name, W, dW)
 
 
 # %% [markdown]
@@ -542,8 +565,10 @@ class AdamW(Adam):
         self.weight_decay = _non_negative(weight_decay, "weight_decay", type(self).__name__)
 
     def _update(self, name, W, dW):
-        # the right side is computed from the old W before the in-place subtraction
-        W -= self.lr * (self._direction(name, W, dW) + self.weight_decay * W)
+        # W - lr (d + wd W) = (1 - lr wd) W - lr d: shrink, then the Adam step (PyTorch's order; equal up to rounding)
+        step = self._step(name, W, dW)
+        W *= 1 - self.lr * self.weight_decay
+        W -= step
 
 
 # %% [markdown]
@@ -673,8 +698,8 @@ def get_optimiser(spec):
 #
 # A network's parameters are the arrays inside its layers. A model (chapter 07) collects them into one
 # flat dict, `{"0/W": dense.params["W"], ...}`, *once*; the optimiser must change those very arrays.
-# Gradients, in contrast, are new arrays after every `backward` (Dense writes `grads["W"] = X.T @ dZ`),
-# so the grads dict is collected after each backward. The cell memorises 32 random samples with
+# Gradients, in contrast, are recomputed by every `backward` (Dense overwrites its own `grads` arrays in
+# place; another layer may bind new ones), so the grads dict is collected after each backward. The cell memorises 32 random samples with
 # Dense(64)–ReLU–Dense(4), as in chapter 03, now with Adam — and then shows what goes wrong when an
 # update *rebinds* instead: `params[k] = params[k] - lr * grads[k]` puts a new array in the dict, and the
 # layers never see it.
@@ -765,16 +790,24 @@ def _gradient_items(grads, who):
 
 
 def global_norm(grads):
-    """sqrt of the sum of squares of every entry of every gradient array (accumulated in float64)."""
-    total = 0.0
-    for _, g in _gradient_items(grads, "global_norm"):
-        g = np.asarray(g, dtype=np.float64)   # float64: the squares of float32 gradients may overflow
-        total += float(np.vdot(g, g))
+    """sqrt of the sum of squares of every entry of every gradient array."""
+    items = _gradient_items(grads, "global_norm")
+    # each array's sum of squares in its own dtype (a float32 dot product, no float64 copy of every gradient),
+    # added up in Python floats (float64)
+    arrays = [np.asarray(g) for _, g in items]
+    arrays = [g if g.dtype.kind == "f" else g.astype(np.float64) for g in arrays]   # integers: no silent wrap-around
+    total = sum(float(np.vdot(g, g)) for g in arrays)
+    if not math.isfinite(total):
+        # the squares of huge float32 entries (> 1e19) overflow: recount in float64 before calling it inf
+        total = sum(float(np.vdot(g, g)) for g in (g.astype(np.float64) for g in arrays))
     return math.sqrt(total)
 
 
-def clip_by_global_norm(grads, max_norm=5.0):
-    """Scale all gradient arrays in place by min(1, max_norm / global norm); return the norm before clipping."""
+def clip_by_global_norm(grads, max_norm=5.0, norm=None):
+    """Scale all gradient arrays in place by min(1, max_norm / global norm); return the norm before clipping.
+
+    `norm`: the global norm if the caller has computed it already (the training loop logs it), so that
+    it is not counted twice."""
     who = "clip_by_global_norm"
     max_norm = _positive(max_norm, "max_norm", who)
     items = _gradient_items(grads, who)
@@ -782,7 +815,7 @@ def clip_by_global_norm(grads, max_norm=5.0):
         if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
             kind = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
             raise ValueError(f"{who}: gradient {name!r} must be a float NumPy array (it is scaled in place), got {kind}")
-    norm = global_norm(grads)
+    norm = global_norm(grads) if norm is None else float(norm)
     if not math.isfinite(norm):
         bad = [name for name, g in items if not np.all(np.isfinite(g))]
         raise NonFiniteError(f"{who}: the global gradient norm is {norm}; gradients with NaN or inf: {bad}")

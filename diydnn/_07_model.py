@@ -160,7 +160,10 @@ def _assign_names(layers, who):
 # * **`params`, `grads`, `state`** are dicts gathered from the layers under `"layer/name"` keys.
 #   `params` and `state` hold the layers' **own arrays**, not copies: an optimiser updates
 #   `model.params["dense_0/W"] -= lr * dW` in place, and the layer sees it. `grads` is gathered
-#   anew on every access, because a layer's `backward` binds new gradient arrays.
+#   anew on every access, because a layer's `backward` may bind new gradient arrays (Dense
+#   overwrites its own in place: copy them if you want to keep a step's gradients).
+# * `backward_params(dY)` is `backward` without the input gradient $dX$ of the whole model, which
+#   a training step never uses; chapter 14 measures what it saves.
 # * `predict`, `summary`, `get_config`/`from_config`, `state_dict`/`load_state_dict` and
 #   `save`/`load` are explained (and their helper functions defined) in the sections below.
 #
@@ -209,7 +212,8 @@ class Sequential(Layer):
         return n_in
 
     def forward(self, X, training=False):
-        X = self._check_input(X)          # 2-D, not empty, finite, right width; builds on first use
+        # 2-D, not empty, right width, builds on first use; finite, unless the first layer checks that itself
+        X = self._check_input(X, finite=not self.layers[0].checks_input)
         for layer in self.layers:
             X = layer.forward(X, training=training)
         return X
@@ -218,6 +222,16 @@ class Sequential(Layer):
         for layer in reversed(self.layers):
             dY = layer.backward(dY)
         return dY
+
+    def backward_params(self, dY):
+        """backward without the input gradient: the training loop never uses dX of the images,
+        so the first layer only fills its grads (for Dense this saves one matrix product)."""
+        if type(self).backward is not Sequential.backward:
+            self.backward(dY)                 # a subclass with its own backward: run it, drop dX
+            return
+        for layer in self.layers[:0:-1]:
+            dY = layer.backward(dY)
+        self.layers[0].backward_params(dY)
 
     def _gather(self, attribute):
         return {f"{layer.name}/{key}": value for layer in self.layers
@@ -230,7 +244,7 @@ class Sequential(Layer):
 
     @property
     def grads(self):
-        """{"dense_0/W": dW, ...}, gathered anew on each access (backward binds new arrays)."""
+        """{"dense_0/W": dW, ...}, gathered anew on each access (a backward may bind new arrays)."""
         return self._gather("grads")
 
     @property

@@ -17,6 +17,7 @@
 # %%
 """Chapter 08: MNIST — reading IDX files, a verified and cached download, a validation split, and batches."""
 import contextlib
+import glob
 import gzip
 import hashlib
 import http.client
@@ -31,7 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from diydnn._00_conventions import write_atomically
+
 # %% tags=["active-ipynb"]
+# import io
 # import socket
 # import struct
 # import time
@@ -59,8 +63,12 @@ import numpy as np
 # | 3 | the cache folder: `$DIYDNN_CACHE_DIR/mnist`, else `$XDG_CACHE_HOME/diydnn/mnist`, else `~/.cache/diydnn/mnist` | download the missing ones |
 # | 4 | each mirror in turn, into a temporary file in the cache folder → SHA-256 check → `os.replace` | a `MNISTDownloadError` (a `FileNotFoundError`) listing every URL tried and why it failed, and where to put the files by hand |
 #
-# Files already in the cache are checked too: a corrupted cached file is downloaded again.
-# Files in a folder you name yourself (1 and 2) are trusted as they are.
+# Every file is checked against the published SHA-256, wherever it comes from: a corrupted cached
+# file is downloaded again, and a file in a folder you name yourself (1 and 2) that is not the
+# official file is refused with a `MNISTChecksumError` naming the file, both hashes and what to do
+# (pass `checksums=None` to load your own files, e.g. Fashion-MNIST, unverified). Hashing 55 MB on
+# every load would cost time, so a verified file is remembered (section "Engineering" at the end).
+# With the environment variable `DIYDNN_OFFLINE=1` step 4 is skipped: no network, one clear error.
 
 # %%
 MNIST_FILES = (
@@ -89,6 +97,10 @@ class MNISTDownloadError(FileNotFoundError):
     """No mirror delivered a file with the right SHA-256; the message lists every attempt."""
 
 
+class MNISTChecksumError(ValueError):
+    """A file in a folder you named is not the official MNIST file (its SHA-256 differs)."""
+
+
 def default_cache_dir():
     """The MNIST cache folder: $DIYDNN_CACHE_DIR/mnist, else $XDG_CACHE_HOME/diydnn/mnist, else ~/.cache/diydnn/mnist."""
     if os.environ.get("DIYDNN_CACHE_DIR"):
@@ -105,14 +117,103 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def _complete_folder(folder, source):
-    """The folder, if it holds all four files; else a FileNotFoundError naming the folder and the missing files."""
+VERIFIED_MEMO = "verified.json"   # in the cache folder: files already hashed, by path + size + mtime
+
+
+class _VerifiedMemo:
+    """SHA-256 of files, remembered by (absolute path, size, mtime in ns) in cache/verified.json.
+
+    Hashing the 55 MB of MNIST takes a noticeable part of a load; a file whose size and modification
+    time have not changed since it was hashed is not read again. Any edit, copy or download changes
+    the mtime, so it is hashed anew. The memo is a cache only: a missing, unreadable or corrupt memo
+    just means hashing again, and a read-only cache folder means not remembering.
+    """
+
+    def __init__(self, cache):
+        self.path, self.changed = Path(cache) / VERIFIED_MEMO, False
+        try:
+            self.entries = json.loads(self.path.read_text())
+            if not isinstance(self.entries, dict):
+                raise ValueError("not a dict")
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def sha256(self, path):
+        path = Path(path).resolve()
+        st = path.stat()
+        entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        known = self.entries.get(str(path))
+        if isinstance(known, dict) and all(known.get(k) == v for k, v in entry.items()) and "sha256" in known:
+            return known["sha256"]
+        entry["sha256"] = _sha256(path)
+        self.entries[str(path)] = entry
+        self.changed = True
+        return entry["sha256"]
+
+    def save(self):
+        if not self.changed:
+            return
+        # forget files that are gone (temporary folders), so the memo stays small
+        self.entries = {k: v for k, v in self.entries.items() if os.path.exists(k)}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, lambda f: f.write(json.dumps(self.entries, indent=1, sort_keys=True).encode()))
+            self.changed = False
+        except OSError:
+            pass   # cannot write the cache folder: the files were still verified, only not remembered
+
+
+def _process_alive(pid):
+    """True when a process with this id runs (or may run: on Windows we cannot ask safely)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":          # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)          # signal 0: no signal, only the check that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_parts(dest):
+    """Remove `.NAME.PID.xxxx.part` files of `dest` left by downloads whose process is gone (only those)."""
+    prefix = f".{dest.name}."
+    for part in dest.parent.glob(f".{glob.escape(dest.name)}.*.part"):
+        pid = part.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or not _process_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+
+
+def _complete_folder(folder, source, checksums, cache):
+    """The folder, if it holds all four files with the right SHA-256 (unless checksums is None).
+
+    Missing files: a FileNotFoundError naming the folder and the files. A file with another
+    SHA-256: a MNISTChecksumError naming the file, both hashes and what to do.
+    """
     folder = Path(folder).expanduser()
     missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
     if missing:
         state = "does not exist" if not folder.is_dir() else "lacks " + ", ".join(missing)
         raise FileNotFoundError(f"mnist_dir: the MNIST folder {folder} (from {source}) {state}; "
                                 f"it must hold the four files {', '.join(MNIST_FILES)}")
+    if checksums is None:        # the caller's own files (e.g. Fashion-MNIST): taken as they are
+        return folder
+    memo = _VerifiedMemo(cache)
+    for name in MNIST_FILES:
+        got = memo.sha256(folder / name)
+        if got != checksums[name]:
+            memo.save()
+            raise MNISTChecksumError(
+                f"mnist_dir: {folder / name} (from {source}) is not the official MNIST file: expected SHA-256 "
+                f"{checksums[name]}, got {got} ({(folder / name).stat().st_size:,} bytes). It is damaged or "
+                f"another data set. Replace it with the official file, or stop pointing the loader at this folder "
+                f"(without data_dir and DIYDNN_DATA_DIR it downloads a verified copy into the cache), or pass "
+                f"checksums=None to use your own files unverified.")
+    memo.save()
     return folder
 
 
@@ -124,8 +225,11 @@ def _fetch(url, dest, sha256, timeout):
     """Download url into a temporary file beside dest, check length and SHA-256, then rename it to dest.
 
     On any failure (or Ctrl-C) the temporary file is removed, so the folder never holds a half file.
+    A download killed outright (kill -9, power cut) cannot clean up: its `.part` file is removed here,
+    by the next download of the same file (see the engineering section).
     """
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    _remove_stale_parts(dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}.", suffix=".part")
     try:
         h, n = hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
@@ -169,27 +273,38 @@ def mnist_dir(data_dir=None, *, mirrors=MNIST_MIRRORS, cache_dir=None, checksums
 
     data_dir: a folder you provide (must hold the files). Else $DIYDNN_DATA_DIR (the same).
     Else cache_dir (default: default_cache_dir()), where missing or corrupted files are downloaded
-    from `mirrors` (base URLs, tried in order), verified against `checksums` (name -> SHA-256),
-    with `timeout` seconds per network operation.
+    from `mirrors` (base URLs, tried in order), with `timeout` seconds per network operation.
+    Every file is verified against `checksums` (name -> SHA-256); checksums=None takes the files of
+    data_dir / DIYDNN_DATA_DIR as they are (the cache and downloads always need checksums).
     """
-    if data_dir is not None:
-        return _complete_folder(data_dir, "the data_dir argument")
-    if os.environ.get("DIYDNN_DATA_DIR"):
-        return _complete_folder(os.environ["DIYDNN_DATA_DIR"], "the environment variable DIYDNN_DATA_DIR")
-    lacking = [name for name in MNIST_FILES if name not in checksums]
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    lacking = [name for name in MNIST_FILES if checksums is not None and name not in checksums]
     if lacking:
         raise ValueError(f"mnist_dir: checksums has no SHA-256 for {', '.join(lacking)}")
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    if data_dir is not None:
+        return _complete_folder(data_dir, "the data_dir argument", checksums, cache)
+    if os.environ.get("DIYDNN_DATA_DIR"):
+        return _complete_folder(os.environ["DIYDNN_DATA_DIR"], "the environment variable DIYDNN_DATA_DIR",
+                                checksums, cache)
+    if checksums is None:
+        raise ValueError("mnist_dir: checksums=None only applies to a folder you name (data_dir or DIYDNN_DATA_DIR); "
+                         "files in the cache and downloads are always verified")
     todo, notes = [], {}
+    memo = _VerifiedMemo(cache)
     for name in MNIST_FILES:
         if (cache / name).is_file():
-            got = _sha256(cache / name)
+            got = memo.sha256(cache / name)
             if got == checksums[name]:
                 continue
             notes[name] = [f"the cached copy has SHA-256 {got}, expected {checksums[name]}"]
         todo.append(name)
+    memo.save()
     if not todo:
         return cache
+    if _offline():
+        raise MNISTDownloadError("\n".join(
+            [f"mnist_dir: the MNIST file(s) {', '.join(todo)} are not in the cache folder {cache}, and "
+             f"DIYDNN_OFFLINE is set, so nothing is downloaded."] + _how_to_provide(cache)))
     cache.mkdir(parents=True, exist_ok=True)
     failures = {}
     for name in todo:
@@ -208,13 +323,23 @@ def mnist_dir(data_dir=None, *, mirrors=MNIST_MIRRORS, cache_dir=None, checksums
         lines = [f"mnist_dir: could not get {len(failures)} MNIST file(s) into the cache folder {cache}."]
         for name, tried in failures.items():
             lines += [f"  {name}:"] + [f"    {t}" for t in tried]
-        lines += ["Nothing half-downloaded was kept. To use MNIST without a download, get the four files",
-                  f"({', '.join(MNIST_FILES)}; their SHA-256 are in MNIST_SHA256) and either",
-                  "  - put them in a folder and set the environment variable DIYDNN_DATA_DIR to it "
-                  "(or pass data_dir=that folder), or",
-                  f"  - copy them into the cache folder {cache}"]
+        lines += ["Nothing half-downloaded was kept."] + _how_to_provide(cache)
         raise MNISTDownloadError("\n".join(lines))
     return cache
+
+
+def _how_to_provide(cache):
+    """The lines of an error message that say how to give the loader the files by hand."""
+    return ["To use MNIST without a download, get the four files",
+            f"({', '.join(MNIST_FILES)}; their SHA-256 are in MNIST_SHA256) and either",
+            "  - put them in a folder and set the environment variable DIYDNN_DATA_DIR to it "
+            "(or pass data_dir=that folder), or",
+            f"  - copy them into the cache folder {cache}"]
+
+
+def _offline():
+    """True when DIYDNN_OFFLINE is set to a non-empty value other than "0": never download."""
+    return os.environ.get("DIYDNN_OFFLINE", "") not in ("", "0")
 
 
 # %% [markdown]
@@ -232,6 +357,19 @@ def mnist_dir(data_dir=None, *, mirrors=MNIST_MIRRORS, cache_dir=None, checksums
 #     dead_mirror = f"http://127.0.0.1:{s.getsockname()[1]}/"
 #
 # @contextlib.contextmanager
+# def download_log(**placeholders):
+#     """Show the loader's "downloading" lines with local paths replaced (stored outputs hold no absolute paths)."""
+#     log = io.StringIO()
+#     try:
+#         with contextlib.redirect_stderr(log):
+#             yield
+#     finally:
+#         text = log.getvalue().replace(folder.as_uri(), "<mnist>")
+#         for name, path in placeholders.items():
+#             text = text.replace(Path(path).as_uri(), f"<{name}>").replace(str(path), f"<{name}>")
+#         print(text, end="")
+#
+# @contextlib.contextmanager
 # def no_data_dir_env():
 #     """Hide DIYDNN_DATA_DIR inside the with-block, so that mnist_dir goes on to the cache."""
 #     saved = os.environ.pop("DIYDNN_DATA_DIR", None)
@@ -241,7 +379,7 @@ def mnist_dir(data_dir=None, *, mirrors=MNIST_MIRRORS, cache_dir=None, checksums
 #         if saved is not None:
 #             os.environ["DIYDNN_DATA_DIR"] = saved
 #
-# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env():
+# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env(), download_log(tmp=tmp):
 #     cache = mnist_dir(mirrors=[dead_mirror, folder.as_uri() + "/"], cache_dir=Path(tmp) / "cache", timeout=5)
 #     print("cache now holds:", sorted(p.name for p in cache.iterdir()))
 #     assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_FILES)
@@ -252,7 +390,7 @@ def mnist_dir(data_dir=None, *, mirrors=MNIST_MIRRORS, cache_dir=None, checksums
 # what was tried, what was wrong, and where to put the files by hand; the cache stays empty.
 
 # %% tags=["active-ipynb"]
-# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env():
+# with tempfile.TemporaryDirectory() as tmp, no_data_dir_env(), download_log(tmp=tmp):
 #     junk = Path(tmp) / "junk"; junk.mkdir()
 #     for name in MNIST_FILES:
 #         (junk / name).write_bytes(b"<html>Service unavailable</html>")
@@ -614,6 +752,14 @@ def _epoch_end(m, batch_size, drop_last):
     return m - m % batch_size if drop_last else m
 
 
+def _stream_stop(m, batch_size, drop_last, start):
+    """End of the stream's batch starting at `start`: a 1-sample remainder joins the batch before it."""
+    stop = min(start + batch_size, m)
+    if not drop_last and m - stop == 1 and stop > start + 1:
+        stop = m
+    return stop
+
+
 def _take(X, y, order, start, stop):
     """Samples start..stop-1 of the data in the given order (None: the stored order, as views)."""
     if order is None:
@@ -674,6 +820,13 @@ def batches(X, y, batch_size, rng=None, drop_last=False):
 # finished epochs) and `position` (where in the permutation the next batch starts); by default it
 # drops the last partial batch, so that every step sees $B$ samples.
 #
+# With `drop_last=False` it keeps every sample, with one exception: a last batch of **one** sample
+# is folded into the batch before it (which then holds $B+1$). One sample is a useless gradient
+# step (a single image's gradient, weighted like a full batch), and BatchNorm cannot train on it at
+# all: its batch variance is 0, so $\hat x = 0$ and every gradient through it vanishes, and chapter 05
+# refuses such a batch. Folding, not dropping: every sample is still seen once per epoch, and no
+# valid setting (129 samples at batch 128, say) can crash a run in its last step of an epoch.
+#
 # A training run that stops and **resumes** from a checkpoint must continue with exactly the
 # batches it would have seen. `state_dict()` returns everything that decides them as plain
 # arrays, ready for `np.savez`: the current permutation, `position`, `epoch`, and the state of the
@@ -703,6 +856,8 @@ class BatchStream:
             raise ValueError(f"BatchStream: batch_size {self.batch_size} > {m} samples: with drop_last=True an epoch "
                              f"would hold no batch")
         self.batches_per_epoch = m // self.batch_size if self.drop_last else -(-m // self.batch_size)
+        if not self.drop_last and m % self.batch_size == 1 and m > 1:
+            self.batches_per_epoch -= 1          # the lone last sample is folded into the batch before
         self.permutation = self.rng.permutation(m)
         self.position = 0
         self.epoch = 0
@@ -716,7 +871,7 @@ class BatchStream:
 
     def __next__(self):
         start = self.position
-        self.position = min(start + self.batch_size, len(self.X))
+        self.position = _stream_stop(len(self.X), self.batch_size, self.drop_last, start)
         batch = _take(self.X, self.y, self.permutation, start, self.position)
         if self.position >= _epoch_end(len(self.X), self.batch_size, self.drop_last):
             # epoch used up: draw the next permutation now, so that the state always describes the NEXT batch
@@ -775,6 +930,12 @@ class BatchStream:
 # assert stream.batches_per_epoch == 50000 // 128 == 390 and X_batch.shape == (128, 784)
 # assert (stream.epoch, stream.position) == (1000 // 390, (1000 % 390) * 128) == (2, 28160)
 # assert (counts == 1).sum() == 390 * 128 and (counts == 0).sum() == 50000 % 128 and counts.max() == 1
+#
+# # keeping every sample (drop_last=False): 129 samples at batch 128 make ONE batch of 129, not 128 + 1
+# stream_129 = BatchStream(X_tr[:129], y_tr[:129], 128, np.random.default_rng(0), drop_last=False)
+# print("129 samples, batch 128, drop_last=False:", stream_129.batches_per_epoch, "batch of",
+#       len(next(stream_129)[0]), "samples")
+# assert stream_129.batches_per_epoch == 1 and stream_129.epoch == 1
 
 # %% [markdown]
 # And the resume check: save the state after 500 steps through an `.npz` file (loaded with
@@ -798,15 +959,71 @@ class BatchStream:
 # assert same and original.epoch == resumed.epoch == 2 and original.position == resumed.position
 
 # %% [markdown]
+# ## 7. Engineering: every file verified, quickly; leftovers of killed downloads
+#
+# **Verified wherever it comes from.** A folder you name (`data_dir=` or `DIYDNN_DATA_DIR`) is checked
+# against the published SHA-256 just like the cache: a damaged copy, a half-copied file or another data set
+# under the MNIST names would otherwise train and test on the wrong data without a word. The refusal names
+# the file, both hashes and the ways out (the official file, the cache, or `checksums=None` for your own
+# files, e.g. Fashion-MNIST).
+#
+# **Quickly.** Hashing the four files costs about as much as a quarter of the load, on every load. So
+# `mnist_dir` remembers each verified file in a small JSON file in the cache folder (`verified.json`),
+# under its absolute path with its size and modification time in nanoseconds; while those are unchanged the
+# file is not read again. Anything that rewrites a file (an edit, a copy, a download) changes its mtime, so
+# it is hashed anew. The memo is written atomically, and a missing or corrupt memo only means hashing again.
+#
+# **Leftovers.** A download writes `.NAME.PID.xxxx.part` beside its target and renames it at the end; a
+# download killed outright (kill -9, power cut) leaves the `.part` behind. The next download of the same
+# file removes those whose process no longer runs, and nothing else.
+
+# %% tags=["active-ipynb"]
+# with tempfile.TemporaryDirectory() as tmp:
+#     tmp = Path(tmp)
+#     t0 = time.perf_counter(); mnist_dir(folder, cache_dir=tmp / "cache"); t_first = time.perf_counter() - t0
+#     t0 = time.perf_counter(); mnist_dir(folder, cache_dir=tmp / "cache"); t_again = time.perf_counter() - t0
+#     memo = json.loads((tmp / "cache" / VERIFIED_MEMO).read_text())
+#     print(f"verify the named folder: {t_first * 1000:.0f} ms the first time, {t_again * 1000:.1f} ms when remembered")
+#     entry = memo[str((folder / MNIST_FILES[0]).resolve())]
+#     print(f"{VERIFIED_MEMO}: {len(memo)} entries, e.g. {MNIST_FILES[0]}: size {entry['size']:,}, sha256 {entry['sha256'][:16]}...")
+#     assert len(memo) == 4 and all(e["sha256"] == MNIST_SHA256[Path(k).name] for k, e in memo.items())
+#
+#     # a named folder with one wrong file: refused, naming the file and both hashes
+#     mine = tmp / "mine"; mine.mkdir()
+#     for name in MNIST_FILES[:3]:
+#         (mine / name).symlink_to(folder / name)
+#     (mine / MNIST_FILES[3]).write_bytes(gzip.compress(b"not MNIST", mtime=0))
+#     try:
+#         mnist_dir(mine, cache_dir=tmp / "cache")
+#     except MNISTChecksumError as e:
+#         print("\nMNISTChecksumError:", str(e).replace(str(tmp), "<tmp>"))
+#     else:
+#         raise AssertionError("a wrong file was accepted")
+#
+#     # the .part file of a killed download of one file; another file's .part and a file of yours stay
+#     with no_data_dir_env(), download_log(tmp=tmp):
+#         cache = mnist_dir(mirrors=[folder.as_uri() + "/"], cache_dir=tmp / "dl")
+#         (cache / MNIST_FILES[1]).unlink()
+#         leftovers = [cache / f".{MNIST_FILES[1]}.99999999.k1ll3d.part", cache / f".{MNIST_FILES[2]}.99999999.abc.part",
+#                      cache / "my-notes.part"]
+#         for p in leftovers:
+#             p.write_bytes(b"half a download")
+#         mnist_dir(mirrors=[folder.as_uri() + "/"], cache_dir=cache)
+#     print("\nafter downloading", MNIST_FILES[1], "again:", sorted(p.name for p in cache.glob("*.part")))
+#     assert not leftovers[0].exists() and leftovers[1].exists() and leftovers[2].exists()
+
+# %% [markdown]
 # ## Summary
 #
 # * MNIST is four IDX files: a header (magic number 2049/2051 = type `0x08` unsigned bytes and the
 #   number of dimensions, then big-endian 32-bit sizes) and the raw bytes. `read_idx` checks that the
 #   data fill exactly the announced shape and names the file when they do not.
 # * `mnist_dir` finds the files: `data_dir=` → `DIYDNN_DATA_DIR` → the cache folder → the mirrors.
-#   Downloads go to a temporary file, are checked against SHA-256 and only then renamed, so a
-#   broken download leaves nothing behind; when all mirrors fail, the error lists every attempt and
-#   where to put the files by hand.
+#   Every file is checked against the published SHA-256, wherever it comes from (a verified file is
+#   remembered by path, size and mtime, so loading stays well under a second). Downloads go to a
+#   temporary file, are checked and only then renamed, so a broken download leaves nothing behind (and a
+#   killed one's `.part` is removed by the next download); when all mirrors fail, the error lists every
+#   attempt and where to put the files by hand.
 # * `load_mnist` gives the official 60,000/10,000 split as float32 rows of 784 pixels in $[0, 1]$
 #   and int64 labels, in well under a second (gunzip dominates; `np.frombuffer` copies nothing).
 # * Choices are made on a validation set drawn at random from the training data
@@ -814,12 +1031,13 @@ class BatchStream:
 #   (4,000 training + 10,000 test images, an unshuffled 80/20 split) mixed both roles.
 # * `batches` gives one epoch of contiguous batches of a fresh permutation; `BatchStream` gives
 #   endless epochs and a pickle-free `state_dict` with which a resumed run sees exactly the same batches.
+#   It never serves a batch of one sample: such a remainder joins the batch before it.
 #
 # ## Exercises
 #
 # 1. Fashion-MNIST uses the same four file names and the IDX format. What would you need to change
-#    to load it with `load_mnist`? Why does `mnist_dir` refuse to put a Fashion-MNIST file into the
-#    MNIST cache, but accept it from `DIYDNN_DATA_DIR`?
+#    to load it with `load_mnist`? Why does `mnist_dir` refuse a Fashion-MNIST file in the MNIST cache
+#    and in `DIYDNN_DATA_DIR`, and what does `checksums=None` change?
 # 2. Write `write_idx(path, array)`, the inverse of `read_idx` for all six IDX types, and test that
 #    `read_idx(write_idx(...))` gives the array back (mind the byte order of `>i4` and `>f4`).
 # 3. Make `train_val_split` *stratified*: every class gets the same share of validation samples.

@@ -18,6 +18,7 @@
 # %%
 """Chapter 09: training in the Trax manner: TrainTask, EvalTask, Loop, History, checkpoints, callbacks, tracking."""
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -553,21 +554,24 @@ class Loop:
             loss = task.loss(out, y)
         except NonFiniteError:
             return {"loss": float("nan")}          # diverged: no update, the loop stops
-        model.backward(task.loss.backward())
+        backward = getattr(model, "backward_params", model.backward)   # skips dX of the images: nobody uses it
+        backward(task.loss.backward())
         grads = model.grads
         per_layer = {}
         for key, g in grads.items():
             layer = key.split("/")[0]
             per_layer[layer] = per_layer.get(layer, 0.0) + float(np.vdot(g, g))
-        norm = float(np.sqrt(sum(per_layer.values())))    # global norm, before any clipping
-        if not np.isfinite(norm):
+        norm = math.sqrt(sum(per_layer.values()))         # global norm, before any clipping
+        if not math.isfinite(norm):
             return {"loss": loss, "grad_norm": norm}       # diverged: no update, the loop stops
         if task.clip_norm is not None:
-            clip_by_global_norm(grads, task.clip_norm)     # scales grads in place
+            clip_by_global_norm(grads, task.clip_norm, norm=norm)   # scales grads in place
         task.optimizer.step(model.params, grads)
-        logs = {"loss": loss, "accuracy": accuracy(out, y), "grad_norm": norm,
-                "lr": getattr(task.optimizer, "current_lr", getattr(task.optimizer, "lr", float("nan")))}
-        logs.update({f"grad_norm/{layer}": float(np.sqrt(s)) for layer, s in per_layer.items()})
+        # the batch accuracy without accuracy()'s label checks: the loss has just checked these labels
+        labels = y.argmax(axis=1) if np.ndim(y) == 2 else y
+        logs = {"loss": loss, "accuracy": np.count_nonzero(out.argmax(axis=1) == labels) / len(out), "grad_norm": norm,
+                "lr": getattr(task.optimizer, "current_lr", getattr(task.optimizer, "lr", float("nan")))}   # chapter 11
+        logs.update({f"grad_norm/{layer}": math.sqrt(s) for layer, s in per_layer.items()})
         return logs
 
     def evaluate(self):
@@ -611,7 +615,7 @@ class Loop:
                     self.history.append("train", metric, self.step, value)
                 for cb in self.callbacks:
                     cb.on_step_end(self, self.step, logs)
-                if not (np.isfinite(logs["loss"]) and np.isfinite(logs.get("grad_norm", 0.0))) and not self.diverged:
+                if not (math.isfinite(logs["loss"]) and math.isfinite(logs.get("grad_norm", 0.0))) and not self.diverged:
                     self.stop(f"training diverged: the loss is {logs['loss']} and the gradient norm "
                               f"{logs.get('grad_norm', float('nan'))} at step {self.step}. "
                               f"{self.last_good_checkpoint_message()}", diverged=True)

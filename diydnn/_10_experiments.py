@@ -16,8 +16,11 @@
 
 # %%
 """Chapter 10: the experiment toolkit: RUN_SETTINGS-style runs, run folders, results, interactive controls."""
+import contextlib
 import functools
+import glob
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -26,9 +29,11 @@ import numpy as np
 
 from diydnn._00_conventions import quick_mode, write_atomically
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
-from diydnn._06_optimisers import get_optimiser
+from diydnn._04_initialisers import INITIALISERS
+from diydnn._05_batchnorm import BatchNorm
+from diydnn._06_optimisers import OPTIMISERS, get_optimiser
 from diydnn._07_model import Sequential
-from diydnn._08_mnist import BatchStream, load_mnist, train_val_split
+from diydnn._08_mnist import BatchStream, _process_alive, load_mnist, train_val_split
 from diydnn._09_training import (CHECKPOINT_BEST, Callback, DivergenceGuard, EvalTask, History, Loop, TrainTask,
                                  load_checkpoint)
 
@@ -47,6 +52,11 @@ from diydnn._09_training import (CHECKPOINT_BEST, Callback, DivergenceGuard, Eva
 # four keys (weight decay and which parameters it spares, a learning-rate schedule, data augmentation) and
 # Dropout layers in the architecture come from [chapter 11](11_regularisation.ipynb); their defaults change
 # nothing.
+#
+# Every value is checked where it enters, so that a run never fails an hour in: optimiser and initialiser
+# names must be known, numbers must be finite and of the right kind (`True` is an `int` in Python, but it
+# is not a batch size), flags must be `True`/`False`. NumPy scalars are welcome (`np.float32(1e-3)` is a
+# learning rate) and stored as plain Python numbers, so that `settings.json` can hold them.
 
 # %%
 SETTINGS_DEFAULTS = {
@@ -71,28 +81,65 @@ SETTINGS_DEFAULTS = {
 }
 
 
+def _is_int(value):
+    """An integer (Python or NumPy), not a bool (True is an int in Python, but never a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    """A real number (Python or NumPy int/float), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_settings(settings):
-    """The settings with defaults filled in; unknown keys or bad values are a ValueError naming them."""
-    unknown = sorted(set(settings) - set(SETTINGS_DEFAULTS))
+    """The settings with defaults filled in; unknown keys or bad values are a ValueError naming them.
+
+    NumPy scalars are accepted (np.float32(1e-3) is a learning rate) and stored as plain Python
+    numbers, so that settings.json can hold them.
+    """
+    if not isinstance(settings, dict):
+        raise ValueError(f"run settings must be a dict, got {type(settings).__name__}")
+    unknown = sorted(set(settings) - set(SETTINGS_DEFAULTS), key=str)
     if unknown:
         raise ValueError(f"run settings: unknown key(s) {unknown}; known: {sorted(SETTINGS_DEFAULTS)}")
     s = {**SETTINGS_DEFAULTS, **settings}
     name = s["model_name"]
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name) or name[0] == ".":
-        raise ValueError(f"run settings: model_name must be a folder-safe name (letters, digits, - _ .), got {name!r}")
+        raise ValueError(f"run settings: model_name must be a folder-safe name (letters, digits, - _ ., not "
+                         f"starting with .), got {name!r}")
     for key in ("num_epochs", "batch_size", "seed", "n_val", "evals_per_epoch"):
-        if not isinstance(s[key], (int, np.integer)) or isinstance(s[key], bool) or s[key] < (0 if key == "seed" else 1):
-            raise ValueError(f"run settings {name!r}: {key} must be a positive integer, got {s[key]!r}")
+        low = 0 if key == "seed" else 1
+        if not _is_int(s[key]) or s[key] < low:
+            kind = "a non-negative integer" if key == "seed" else "a positive integer"
+            raise ValueError(f"run settings {name!r}: {key} must be {kind}, got {s[key]!r}")
+        s[key] = int(s[key])
     n = s["train_abs_samples"]
-    if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
-        raise ValueError(f"run settings {name!r}: train_abs_samples must be a positive integer or None, got {n!r}")
-    if not (isinstance(s["lr"], (int, float)) and s["lr"] > 0):
-        raise ValueError(f"run settings {name!r}: lr must be positive, got {s['lr']!r}")
+    if n is not None:
+        if not _is_int(n) or n < 1:
+            raise ValueError(f"run settings {name!r}: train_abs_samples must be a positive integer or None, got {n!r}")
+        s["train_abs_samples"] = int(n)
+    if not _is_real(s["lr"]) or not np.isfinite(s["lr"]) or not s["lr"] > 0:
+        raise ValueError(f"run settings {name!r}: lr must be positive and finite (a number, e.g. 1e-3), got {s['lr']!r}")
+    s["lr"] = float(s["lr"])
     c = s["clip_grads_norm"]
-    if c is not None and not (isinstance(c, (int, float)) and c > 0):
-        raise ValueError(f"run settings {name!r}: clip_grads_norm must be positive or None, got {c!r}")
-    if not isinstance(s["architecture"], list) or not s["architecture"]:
-        raise ValueError(f"run settings {name!r}: architecture must be a non-empty list of layer dicts")
+    if c is not None:
+        if not _is_real(c) or not np.isfinite(c) or not c > 0:
+            raise ValueError(f"run settings {name!r}: clip_grads_norm must be a positive finite number or None, got {c!r}")
+        s["clip_grads_norm"] = float(c)
+    if not isinstance(s["optimizer"], str) or s["optimizer"].lower() not in OPTIMISERS:
+        raise ValueError(f"run settings {name!r}: unknown optimizer {s['optimizer']!r}; known: {sorted(OPTIMISERS)}")
+    s["optimizer"] = s["optimizer"].lower()
+    if not isinstance(s["init"], str) or s["init"] not in INITIALISERS:
+        raise ValueError(f"run settings {name!r}: unknown init {s['init']!r}; known: {sorted(INITIALISERS)}")
+    if not isinstance(s["stop_on_divergence"], (bool, np.bool_)):
+        raise ValueError(f"run settings {name!r}: stop_on_divergence must be True or False, got "
+                         f"{s['stop_on_divergence']!r}")
+    s["stop_on_divergence"] = bool(s["stop_on_divergence"])
+    arch = s["architecture"]
+    if not isinstance(arch, list) or not arch or not all(isinstance(e, dict) and isinstance(e.get("layer"), str)
+                                                         for e in arch):
+        raise ValueError(f"run settings {name!r}: architecture must be a non-empty list of layer dicts such as "
+                         f"{{'layer': 'Dense', 'units': 50}}, got {arch!r}")
     _check_regularisation(s)
     return s
 
@@ -159,7 +206,9 @@ def build_model(settings, n_in=784, rng=None):
 # print(check_settings({"model_name": "dense50", "num_epochs": 5}))
 # print(mlp([100], batchnorm=True), describe_mlp(mlp([100], batchnorm=True)))
 # build_model({"architecture": mlp([50], batchnorm=True)}, rng=np.random.default_rng(0)).summary()
-# for bad in ({"num_epoch": 5}, {"lr": -1.0}, {"model_name": "../escape"}):
+# print(check_settings({"lr": np.float32(1e-3), "batch_size": np.int64(64)})["lr"])
+# for bad in ({"num_epoch": 5}, {"lr": -1.0}, {"lr": True}, {"optimizer": "adagrad"}, {"clip_grads_norm": float("inf")},
+#             {"stop_on_divergence": "no"}, {"model_name": "../escape"}):
 #     try:
 #         check_settings(bad)
 #     except ValueError as e:
@@ -199,6 +248,16 @@ def mnist_splits(n_val=5000):
 # `runs/<model_name>/` then holds `settings.json`, `history.json`, `checkpoint_last.npz`,
 # `checkpoint_best.npz` and `result.json`. A run that diverges is stopped by the divergence guard (unless
 # `stop_on_divergence` is off) and says so in its result.
+#
+# A run folder is a result: it is **never lost or mixed**. `run_experiment` checks everything (settings,
+# data, the model against the data) before it writes a byte; it refuses a name that already holds a run
+# (`RunExistsError`; `free_run_name` proposes the next free one, and `overwrite=True` replaces the old run
+# only once the new one is complete); and a second run of a name that is still training is refused
+# (`RunLockedError`). How, is the engineering section at the end of the chapter.
+#
+# Training keeps every sample (`drop_last=False`), and the batch stream never serves a batch of one sample
+# (chapter 08 folds it into the batch before): BatchNorm cannot train on one sample, so 129 images at batch
+# 128 would otherwise crash at the end of the first epoch.
 
 # %%
 def default_runs_dir():
@@ -249,59 +308,282 @@ def _regularise(s, optimizer, stream, n_steps, rng):
     return stream
 
 
+class RunExistsError(FileExistsError, ValueError):
+    """run_experiment refused to replace an existing run folder (pass overwrite=True to replace it).
+
+    Also a ValueError, like every other refusal of the toolkit, so `except ValueError` shows it too.
+    """
+
+
+class RunLockedError(FileExistsError, ValueError):
+    """Another process (alive) is writing the same run folder right now."""
+
+
+def _lock_path(runs_dir, name):
+    return Path(runs_dir) / f".{name}.lock"
+
+
+def _read_pid(path):
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+class RunLock:
+    """An exclusive lock on one run name: the file runs/.NAME.lock, created atomically, holding the PID.
+
+    Creating a file with O_EXCL succeeds for exactly one process, so two runs of one name cannot both
+    start. A lock whose process is gone (killed with kill -9, a power cut) is stale: the next run
+    removes it and goes on. An empty lock younger than a few seconds is being written right now and
+    counts as held.
+    """
+
+    def __init__(self, runs_dir, name):
+        self.path, self.name, self.held = _lock_path(runs_dir, name), name, False
+
+    def acquire(self):
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = _read_pid(self.path)
+                try:
+                    young = time.time() - self.path.stat().st_mtime < 5
+                except FileNotFoundError:
+                    continue                           # released in the meantime: try again
+                if (pid is not None and _process_alive(pid)) or (pid is None and young):
+                    who = f"process {pid}" if pid is not None else "a process that is starting"
+                    raise RunLockedError(
+                        f"run_experiment: the run {self.name!r} is being written by {who} right now (lock file "
+                        f"{self.path}); a second run of the same name would mix their files. Wait for it to "
+                        f"finish, or choose another model_name (free_run_name proposes one). If no such run is "
+                        f"going on, delete the lock file.") from None
+                # stale: its process is gone. (Two processes breaking the same stale lock at the same moment
+                # could both succeed; rare enough for a learner's notebook, and the swap below stays atomic.)
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            self.held = True
+            return self
+        raise RunLockedError(f"run_experiment: could not take the lock {self.path} for {self.name!r}; try again")
+
+    def release(self):
+        if self.held and _read_pid(self.path) == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _is_run_folder(folder):
+    """A folder that run_experiment wrote (or an empty one): the only kind overwrite=True may replace."""
+    return folder.is_dir() and ((folder / "settings.json").is_file() or not any(folder.iterdir()))
+
+
+def _tidy_leftovers(runs_dir, name):
+    """Under the lock: remove temporary folders of killed runs of `name`; finish a swap cut in half."""
+    runs_dir = Path(runs_dir)
+    for tmp in runs_dir.glob(f".{glob.escape(name)}.new-*"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp)                 # an incomplete run: never a user's result
+    folder = runs_dir / name
+    for old in runs_dir.glob(f".{glob.escape(name)}.old-*"):
+        if not folder.exists():
+            os.rename(old, folder)             # killed between the two renames of a swap: the old run comes back
+        elif old.is_dir():
+            shutil.rmtree(old)                 # killed after the swap: the replaced run was asked to go
+
+
+def free_run_name(name, runs_dir=None):
+    """`name` if no run of that name exists or is being written in runs_dir, else name-2, name-3, ...
+
+    A name that already ends in -N continues from N+1 ("lr-sweep-2" -> "lr-sweep-3"). The Train button
+    uses it, so a learner's run never replaces a stored one.
+    """
+    check_settings({"model_name": name})
+    runs_dir = Path(runs_dir if runs_dir is not None else default_runs_dir())
+
+    def taken(candidate):
+        return (runs_dir / candidate).exists() or _lock_path(runs_dir, candidate).exists()
+
+    if not taken(name):
+        return name
+    base, dash, number = name.rpartition("-")
+    base, k = (base, int(number) + 1) if dash and number.isdigit() and base else (name, 2)
+    while taken(f"{base}-{k}"):
+        k += 1
+    return f"{base}-{k}"
+
+
+def _check_split(who, X, y, n_features=None):
+    """X: a real-valued array of shape (m, ...) without NaN/inf; y: m integer labels >= 0, or (m, k) targets."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)) \
+            or X.dtype == bool:
+        raise ValueError(f"run_experiment: {who} X must hold real numbers (e.g. float32), got dtype {X.dtype}")
+    if X.ndim < 2 or len(X) == 0:
+        raise ValueError(f"run_experiment: {who} X must have shape (m, features) with m > 0, got {X.shape}")
+    if n_features is not None and X.shape[1:] != n_features:
+        raise ValueError(f"run_experiment: {who} X has samples of shape {X.shape[1:]}, the training data "
+                         f"{n_features}")
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        row = int(np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))[0])
+        raise ValueError(f"run_experiment: {who} X holds NaN or inf (first in sample {row}); clean the data first")
+    if y.ndim not in (1, 2) or len(y) != len(X):
+        raise ValueError(f"run_experiment: {who} y must be {len(X)} labels (shape ({len(X)},)) or one-hot targets "
+                         f"(shape ({len(X)}, classes)), got shape {y.shape}")
+    if y.ndim == 1 and (not np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise ValueError(f"run_experiment: {who} y must hold integer class labels, got dtype {y.dtype}")
+    if y.ndim == 1 and y.min() < 0:
+        raise ValueError(f"run_experiment: {who} y holds a negative label {y.min()}")
+    if y.ndim == 2 and not (np.issubdtype(y.dtype, np.number) and np.isfinite(y).all()):
+        raise ValueError(f"run_experiment: {who} targets y must be finite numbers")
+    return X, y
+
+
+def _check_data(data):
+    """((X_train, y_train), (X_val, y_val), (X_test, y_test)), each split checked, the same features everywhere."""
+    try:
+        (X_train, y_train), (X_val, y_val), (X_test, y_test) = data
+    except (TypeError, ValueError):
+        raise ValueError("run_experiment: data must be ((X_train, y_train), (X_val, y_val), (X_test, y_test))") from None
+    train = _check_split("training", X_train, y_train)
+    shape = train[0].shape[1:]
+    return train, _check_split("validation", X_val, y_val, shape), _check_split("test", X_test, y_test, shape)
+
+
+def _check_model_fits(model, data, has_batchnorm):
+    """The model accepts the data's samples and has an output for every label, checked before any file is written."""
+    (X_train, y_train), *_ = data
+    try:
+        width = model.predict(X_train[:2]).shape[-1]
+    except ValueError as e:
+        raise ValueError(f"run_experiment: the model does not accept the training samples of shape "
+                         f"{X_train.shape[1:]}: {e}") from None
+    for who, (_, y) in zip(("training", "validation", "test"), data):
+        classes = y.shape[1] if y.ndim == 2 else int(y.max()) + 1
+        if (y.ndim == 2 and classes != width) or (y.ndim == 1 and classes > width):
+            raise ValueError(f"run_experiment: the model has {width} outputs but the {who} labels need {classes} "
+                             f"(set the last Dense layer's units to the number of classes)")
+    if has_batchnorm and len(X_train) < 2:
+        raise ValueError(f"run_experiment: BatchNorm needs at least 2 training samples, got {len(X_train)}")
+
+
 def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=True, verbose=True,
-                   make_model=None, loss=None):
+                   make_model=None, loss=None, overwrite=False):
     """Train one run from its settings, write its run folder, and return its result dict.
+
+    Everything is checked before a file is written: the settings, the data (shapes, dtypes, NaN), the
+    model against the data, the optimiser and the clip value. An existing run of the same name is never
+    replaced unless overwrite=True; then the new run is written beside it and swapped in only when it is
+    complete. Two runs of one name at once: the second is refused (RunLockedError).
 
     The result holds the settings, the history (a History), the test accuracies and timings.
     make_model(settings, rng) builds the model instead of the settings' architecture (for a layer that
     LAYER_TYPES does not know); loss replaces the default SoftmaxCrossEntropy.
     """
     s = check_settings(settings)
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise ValueError(f"run_experiment: overwrite must be True or False, got {overwrite!r}")
+    runs_dir = Path(runs_dir if runs_dir is not None else default_runs_dir())
+    folder = runs_dir / s["model_name"]
+    if folder.exists() and not overwrite:         # the cheap refusal first, before loading data
+        raise _exists_error(folder)
     rng = np.random.default_rng(s["seed"])
-    (X_train, y_train), (X_val, y_val), (X_test, y_test) = data if data is not None else mnist_splits(s["n_val"])
+    data = _check_data(data if data is not None else mnist_splits(s["n_val"]))
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = data
     if s["train_abs_samples"] is not None:
+        if s["train_abs_samples"] > len(X_train):
+            raise ValueError(f"run settings {s['model_name']!r}: train_abs_samples {s['train_abs_samples']} > the "
+                             f"{len(X_train)} training samples")
         X_train, y_train = X_train[:s["train_abs_samples"]], y_train[:s["train_abs_samples"]]
     model = make_model(s, rng) if make_model is not None else build_model(s, n_in=X_train.shape[1], rng=rng)
+    has_batchnorm = any(isinstance(layer, BatchNorm) for layer in getattr(model, "layers", ()))
+    _check_model_fits(model, ((X_train, y_train), (X_val, y_val), (X_test, y_test)), has_batchnorm)
     loss = loss if loss is not None else SoftmaxCrossEntropy()
+    # drop_last=False keeps every sample; BatchStream folds a 1-sample remainder into the batch before it,
+    # so BatchNorm (which cannot train on one sample) never gets one (chapter 08, section 6)
     stream = BatchStream(X_train, y_train, batch_size=min(s["batch_size"], len(X_train)), rng=rng, drop_last=False)
     eval_every = max(1, stream.batches_per_epoch // s["evals_per_epoch"])
     n_steps = s["num_epochs"] * stream.batches_per_epoch
-    folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
-    if folder.exists():
-        shutil.rmtree(folder)          # a run folder always describes one complete run
-    folder.mkdir(parents=True)
-    _write_json(folder / "settings.json", s)
     optimizer = get_optimiser({"name": s["optimizer"], "lr": s["lr"]})
     stream = _regularise(s, optimizer, stream, n_steps, rng)
     task = TrainTask(stream, loss, optimizer, n_steps_per_checkpoint=eval_every, clip_norm=s["clip_grads_norm"])
     guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
-    loop = Loop(model, task, eval_tasks=[EvalTask((X_val, y_val), name="val", loss=loss)], output_dir=folder,
-                callbacks=guard + list(callbacks), progress=progress, verbose=verbose)
-    wall = time.perf_counter()
-    history = loop.run(n_steps)
-    wall = time.perf_counter() - wall
-    test = EvalTask((X_test, y_test), name="test", loss=loss)
-    final_finite = all(np.isfinite(p).all() for p in model.params.values())
-    test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
-    has_best = (folder / CHECKPOINT_BEST).exists()
-    test_best = _checkpoint_accuracy(model, folder / CHECKPOINT_BEST, test) if has_best else float("nan")
-    val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
-    result = {
-        "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,
-        "train_samples": len(X_train), "params": int(sum(p.size for p in model.params.values())),
-        "seconds": wall, "train_seconds": loop.train_seconds,
-        "samples_per_second": loop.step * stream.batch_size / max(loop.train_seconds, 1e-9),
-        "final_train_loss": history.last("train", "loss"),
-        "final_train_accuracy": history.last("train", "accuracy") if "accuracy" in history.metrics("train") else float("nan"),
-        "best_val_accuracy": float(np.max(val_acc)) if len(val_acc) else float("nan"),
-        "best_step": int(val_steps[int(np.argmax(val_acc))]) if len(val_acc) else None,
-        "final_val_accuracy": float(val_acc[-1]) if len(val_acc) else float("nan"),
-        "test_accuracy": test_best, "test_accuracy_final": test_final,
-        "diverged": loop.diverged, "stop_reason": loop.stop_reason,
-    }
-    _write_json(folder / "result.json", result)
+    eval_task, test = EvalTask((X_val, y_val), name="val", loss=loss), EvalTask((X_test, y_test), name="test", loss=loss)
+
+    # -- from here on the disk: one lock per run name, the run built in a temporary folder beside its place
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(runs_dir, s["model_name"]):
+        _tidy_leftovers(runs_dir, s["model_name"])
+        if folder.exists() and not overwrite:
+            raise _exists_error(folder)        # appeared while the data loaded
+        if folder.exists() and not _is_run_folder(folder):
+            raise RunExistsError(f"run_experiment: {folder} exists and is not a run folder (no settings.json); "
+                                 f"overwrite=True only replaces runs. Choose another model_name.")
+        tmp = runs_dir / f".{s['model_name']}.new-{os.getpid()}"
+        try:
+            tmp.mkdir()
+            _write_json(tmp / "settings.json", s)
+            loop = Loop(model, task, eval_tasks=[eval_task], output_dir=tmp, callbacks=guard + list(callbacks),
+                        progress=progress, verbose=verbose)
+            wall = time.perf_counter()
+            history = loop.run(n_steps)
+            wall = time.perf_counter() - wall
+            final_finite = all(np.isfinite(p).all() for p in model.params.values())
+            test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
+            has_best = (tmp / CHECKPOINT_BEST).exists()
+            test_best = _checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test) if has_best else float("nan")
+            val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
+            result = {
+                "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,
+                "train_samples": len(X_train), "params": int(sum(p.size for p in model.params.values())),
+                "seconds": wall, "train_seconds": loop.train_seconds,
+                "samples_per_second": loop.step * stream.batch_size / max(loop.train_seconds, 1e-9),
+                "final_train_loss": history.last("train", "loss"),
+                "final_train_accuracy": history.last("train", "accuracy") if "accuracy" in history.metrics("train")
+                else float("nan"),
+                "best_val_accuracy": float(np.max(val_acc)) if len(val_acc) else float("nan"),
+                "best_step": int(val_steps[int(np.argmax(val_acc))]) if len(val_acc) else None,
+                "final_val_accuracy": float(val_acc[-1]) if len(val_acc) else float("nan"),
+                "test_accuracy": test_best, "test_accuracy_final": test_final,
+                "diverged": loop.diverged,
+                "stop_reason": loop.stop_reason.replace(str(tmp), str(folder)) if loop.stop_reason else None,
+            }
+            _write_json(tmp / "result.json", result)
+            _swap_in(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)    # an incomplete run never takes the name; the old run stays
+            raise
     return {**result, "settings": s, "history": history, "folder": str(folder), "model": model}
+
+
+def _exists_error(folder):
+    return RunExistsError(
+        f"run_experiment: a run named {folder.name!r} already exists in {folder.parent}; nothing was changed. "
+        f"Choose another model_name (free_run_name({folder.name!r}) proposes a free one), read the stored run "
+        f"with load_runs / load_model, or pass overwrite=True to replace it (the old run is kept until the new "
+        f"one is complete).")
+
+
+def _swap_in(tmp, folder):
+    """Put the complete run `tmp` at `folder`: a rename; an existing run is renamed away first, then removed."""
+    if not folder.exists():
+        os.rename(tmp, folder)
+        return
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    os.rename(folder, old)       # if killed right here, the next run of this name renames `old` back
+    os.rename(tmp, folder)
+    shutil.rmtree(old)
 
 
 # %% [markdown]
@@ -314,6 +596,16 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
 # print({k: demo[k] for k in ("steps", "best_val_accuracy", "test_accuracy", "seconds")})
 # print(sorted(p.name for p in Path(demo["folder"]).iterdir()))
 # assert demo["test_accuracy"] > 0.7 and (Path(demo["folder"]) / "result.json").exists()
+#
+# # the same name again: refused, the stored run untouched; free_run_name proposes a new name
+# try:
+#     run_experiment({"model_name": "demo", "lr": 1e-2}, runs_dir=scratch)
+# except RunExistsError as e:
+#     print("RunExistsError:", str(e).replace(str(scratch), "<runs>"))
+# else:
+#     raise AssertionError("an existing run was replaced")
+# print("free_run_name('demo') ->", free_run_name("demo", scratch))
+# assert free_run_name("demo", scratch) == "demo-2" and json.loads((scratch / "demo" / "settings.json").read_text())["lr"] == 3e-3
 
 # %% [markdown]
 # ## 4. Reading runs back
@@ -331,10 +623,15 @@ def load_runs(runs_dir=None):
     """One dict per complete run folder under runs_dir (settings + result + history), sorted by name."""
     runs_dir = Path(runs_dir if runs_dir is not None else default_runs_dir())
     runs = []
-    for folder in sorted(p for p in runs_dir.glob("*") if (p / "result.json").exists()):
-        run = json.loads((folder / "result.json").read_text())
-        run["settings"] = json.loads((folder / "settings.json").read_text())
-        run["history"] = History.load(folder / "history.json")
+    # hidden folders (.NAME.new-PID) are runs still being written, or left by a killed one: not results
+    for folder in sorted(p for p in runs_dir.glob("*") if not p.name.startswith(".") and (p / "result.json").exists()):
+        try:
+            run = json.loads((folder / "result.json").read_text())
+            run["settings"] = json.loads((folder / "settings.json").read_text())
+            run["history"] = History.load(folder / "history.json")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"load_runs: the run folder {folder} is damaged ({type(e).__name__}: {e}); "
+                             f"move it out of {runs_dir} to read the other runs") from None
         run["folder"] = str(folder)
         runs.append(run)
     return runs
@@ -529,12 +826,65 @@ def experiment_controls(defaults, run=None, runs_dir=None):
 # assert from_panel["architecture"] == mlp([50]) and from_panel["train_abs_samples"] == 1000 and from_panel["clip_grads_norm"] is None
 
 # %% [markdown]
+# ## 6. Engineering: run folders are never lost or mixed
+#
+# Three mechanisms, in the order `run_experiment` uses them:
+#
+# 1. **Validate before the disk.** Settings (`check_settings`), data (three splits; `X` real-valued, the same
+#    sample shape everywhere, no NaN/inf, naming the split and the first bad sample; `y` integer labels of the
+#    right length, or targets), the model against the data (one `predict` on two samples: does it accept
+#    them, does it have an output for every label?), the optimiser and the clip value. A mistake costs no
+#    file and no half-written folder.
+# 2. **One writer per name.** The file `runs/.NAME.lock` is created with `O_CREAT | O_EXCL`, which
+#    succeeds for exactly one process, and holds its PID. A second run of the name finds the lock and a
+#    living process behind it and is refused (`RunLockedError`): without it, two runs would write their
+#    checkpoints into one folder and mix settings and weights. A process killed with `kill -9` cannot
+#    remove its lock; its PID no longer runs, so the next run treats the lock as stale and takes it.
+# 3. **Build beside, then rename.** The run is written into `runs/.NAME.new-PID/` and renamed to
+#    `runs/NAME/` only when `result.json` is written: an interrupted run never occupies the name (and
+#    `load_runs` skips the hidden folders). With `overwrite=True` the old run is renamed away
+#    (`.NAME.old-PID`), the new one renamed into place, and only then the old one removed; a run killed
+#    between the two renames is repaired by the next run of the name (the old run comes back).
+#
+# A new name for each press of a *Train* button comes from `free_run_name(name)`: `name`, else `name-2`,
+# `name-3`, ... (a name being written counts as taken).
+
+# %% tags=["active-ipynb"]
+# import subprocess, sys
+# # overwrite=True: the old run stays whole until the new one is complete
+# class Peek(Callback):
+#     def on_step_end(self, loop, step, logs):
+#         if step == 1:
+#             names = sorted(p.name.replace(str(os.getpid()), "<pid>") for p in scratch.iterdir() if "demo" in p.name)
+#             print("while the new run trains:", names)
+# small = {"model_name": "demo", "architecture": mlp([50]), "train_abs_samples": 500, "batch_size": 64, "lr": 3e-3}
+# again = run_experiment(small, runs_dir=scratch, callbacks=[Peek()], overwrite=True, progress=False, verbose=False)
+# print("after:", sorted(p.name for p in scratch.iterdir() if "demo" in p.name), " train_samples:", again["train_samples"])
+# assert json.loads((scratch / "demo" / "result.json").read_text())["train_samples"] == 500
+#
+# # a lock held by a living process refuses a second run; the lock of a killed one is stale
+# with RunLock(scratch, "demo"):
+#     try:
+#         run_experiment(small, runs_dir=scratch, overwrite=True)
+#     except RunLockedError as e:
+#         print("\nRunLockedError:", str(e).replace(str(scratch), "<runs>").replace(str(os.getpid()), "<pid>"))
+#     else:
+#         raise AssertionError("two runs of one name at once")
+# gone = subprocess.Popen([sys.executable, "-c", "pass"]); gone.wait()      # a process id that no longer runs
+# (scratch / ".demo.lock").write_text(f"{gone.pid}\n")                      # as if killed with kill -9
+# again = run_experiment(small, runs_dir=scratch, overwrite=True, progress=False, verbose=False)
+# print("a stale lock (its process is gone) is taken over:", sorted(p.name for p in scratch.iterdir() if "demo" in p.name))
+# assert sorted(p.name for p in scratch.iterdir() if "demo" in p.name) == ["demo"]
+
+# %% [markdown]
 # ## Summary
 #
 # * A run is a settings dict in the original's `RUN_SETTINGS` style, with every hidden knob made explicit
 #   and checked (`check_settings`); `mlp(hidden, batchnorm)` writes the usual architectures.
 # * `run_experiment` trains it, writes a run folder (settings, history, best/last checkpoints, result), and
-#   reports the test accuracy of the checkpoint chosen by validation.
+#   reports the test accuracy of the checkpoint chosen by validation. It validates everything before it
+#   writes, never replaces a run unless asked (`overwrite=True`, atomically), and refuses a second run of a
+#   name in progress (a lock file with the PID); `free_run_name` proposes a new name.
 # * `load_runs`, `results_table`, `to_markdown` and `to_csv` read the folders back; `load_model` restores a
 #   checkpoint.
 # * `experiment_controls` gives every experiment the same sliders and Train button, with live curves.

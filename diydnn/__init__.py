@@ -8,19 +8,21 @@ from diydnn._01_dense import Dense, Layer, NonFiniteError
 from diydnn._02_activations import ReLU, Softmax
 from diydnn._03_cross_entropy import (CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy,
                                       one_hot)
+from diydnn._03a_computational_graph import Value, data_of, grad_of, to_values
 from diydnn._04_initialisers import (GlorotUniform, HeNormal, Initialiser, RandomNormal,
                                      get_initialiser)
 from diydnn._05_batchnorm import BatchNorm
 from diydnn._06_optimisers import (SGD, Adam, AdamW, Optimiser, clip_by_global_norm, get_optimiser,
                                    global_norm)
 from diydnn._07_model import LAYER_TYPES, Sequential, register_layer
-from diydnn._08_mnist import (BatchStream, MNISTDownloadError, batches, load_mnist, mnist_dir, read_idx,
-                              train_val_split)
+from diydnn._08_mnist import (BatchStream, MNISTChecksumError, MNISTDownloadError, batches, load_mnist, mnist_dir,
+                              read_idx, train_val_split)
 from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalTask, History, Loop, TrainTask,
                                  WandbLogger, load_checkpoint, save_checkpoint)
-from diydnn._10_experiments import (check_settings, experiment_controls, load_model, load_runs, mlp, results_table,
-                                    run_experiment)
+from diydnn._10_experiments import (RunExistsError, RunLockedError, check_settings, experiment_controls,
+                                    free_run_name, load_model, load_runs, mlp, results_table, run_experiment)
 from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
                                        LinearWarmup, Schedule, StepDecay, get_schedule)
+from diydnn._14_performance import matmul_flops, set_threads
 
 __version__ = "0.1.0"

@@ -1,11 +1,13 @@
 """Tests of chapter 08: IDX reading, the verified/cached download (loopback server only), load_mnist, split, batches.
 
 No test touches the internet: downloads come from an http.server on 127.0.0.1 serving tiny IDX files
-the tests build themselves, with their own checksums. The real MNIST is read only from DIYDNN_DATA_DIR.
+the tests build themselves, with their own checksums. The real MNIST is read from wherever
+mnist_dir() finds it in this session (conftest.py resolves it once, up front).
 """
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import socket
 import struct
@@ -15,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diydnn._08_mnist import (MNIST_FILES, MNIST_MIRRORS, MNIST_SHA256, BatchStream, MNISTDownloadError, batches,
-                              default_cache_dir, load_mnist, mnist_dir, read_idx, train_val_split)
+import diydnn._08_mnist as ch08
+from diydnn._08_mnist import (MNIST_FILES, MNIST_MIRRORS, MNIST_SHA256, VERIFIED_MEMO, BatchStream, MNISTChecksumError,
+                              MNISTDownloadError, batches, default_cache_dir, load_mnist, mnist_dir, read_idx,
+                              train_val_split)
 
 
 def idx_bytes(array, type_code=0x08):
@@ -166,8 +170,9 @@ def server(tiny):
 
 @pytest.fixture
 def no_env(monkeypatch):
-    """mnist_dir must go past DIYDNN_DATA_DIR to the cache."""
+    """mnist_dir must go past DIYDNN_DATA_DIR to the cache, and may download (from the loopback server)."""
     monkeypatch.delenv("DIYDNN_DATA_DIR", raising=False)
+    monkeypatch.delenv("DIYDNN_OFFLINE", raising=False)
 
 
 @pytest.fixture
@@ -330,16 +335,37 @@ def test_constants():
 
 @pytest.fixture(scope="module")
 def real():
-    if not os.environ.get("DIYDNN_DATA_DIR"):
-        pytest.skip("DIYDNN_DATA_DIR not set (tests/conftest sets it to the shared MNIST folder)")
+    # conftest.py has already found MNIST for this session (or skipped these tests with one message)
     return load_mnist()
 
 
-def test_real_files_match_the_published_checksums():
-    folder = Path(os.environ["DIYDNN_DATA_DIR"])
+@pytest.mark.mnist
+def test_real_files_match_the_published_checksums(real):
+    folder = mnist_dir()            # wherever this session finds MNIST (conftest), never a hard-coded path
     assert {n: sha((folder / n).read_bytes()) for n in MNIST_FILES} == MNIST_SHA256
 
 
+@pytest.mark.mnist
+def test_full_load_stays_under_a_second(real):
+    """Verification by SHA-256 on every load must not make loading slow: the memo skips the hashing.
+
+    Measured in CPU time of this process (median of 5): on a machine shared with other jobs the wall
+    time also counts the time the process waited for a core, which says nothing about the loader.
+    """
+    import time
+    cpu, verify = [], []
+    for _ in range(5):
+        t0 = time.process_time()
+        load_mnist()
+        cpu.append(time.process_time() - t0)
+        t0 = time.process_time()
+        mnist_dir()
+        verify.append(time.process_time() - t0)
+    assert np.median(cpu) < 1.0, f"load_mnist took a median {np.median(cpu):.2f} s CPU over 5 loads: {cpu}"
+    assert np.median(verify) < 0.05, f"finding + verifying the files took {np.median(verify):.3f} s: {verify}"
+
+
+@pytest.mark.mnist
 def test_load_mnist_real(real):
     (X, y), (Xt, yt) = real
     assert X.shape == (60000, 784) and Xt.shape == (10000, 784) and y.shape == (60000,) and yt.shape == (10000,)
@@ -350,6 +376,7 @@ def test_load_mnist_real(real):
     assert y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4] and yt[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
+@pytest.mark.mnist
 def test_load_mnist_raw_and_unflattened(real):
     (X8, y8), (Xt8, _) = load_mnist(scale=False, flatten=False)
     assert X8.shape == (60000, 28, 28) and Xt8.shape == (10000, 28, 28) and X8.dtype == np.uint8
@@ -362,7 +389,7 @@ def test_load_mnist_checks_label_count(tmp_path, tiny, no_env):
     files = dict(files, **{"t10k-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(np.zeros(2, np.uint8)))})
     folder = write_folder(tmp_path / "d", files)
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz"):
-        load_mnist(folder)
+        load_mnist(folder, checksums=None, cache_dir=tmp_path / "cache")   # own files: taken unverified
 
 
 # ---------------------------------------------------------------- train_val_split
@@ -523,3 +550,133 @@ def test_stream_validation():
         BatchStream(X, y, 2, None)
     with pytest.raises(ValueError, match=r"\(5, 3\).*\(4,\)"):
         BatchStream(X, y[:4], 2, np.random.default_rng(0))
+
+
+def test_stream_folds_a_one_sample_remainder_into_the_last_batch():
+    X, y = _data(129)
+    stream = BatchStream(X, y, 128, np.random.default_rng(0), drop_last=False)
+    assert stream.batches_per_epoch == 1
+    for epoch in range(3):
+        Xb, yb = next(stream)
+        assert len(yb) == 129 and sorted(yb) == list(range(129)) and stream.epoch == epoch + 1
+    stream = BatchStream(*_data(10), 3, np.random.default_rng(1), drop_last=False)
+    sizes = [len(next(stream)[1]) for _ in range(6)]
+    assert sizes == [3, 3, 4, 3, 3, 4] and stream.batches_per_epoch == 3
+    # other remainders are kept as they are, and drop_last=True still drops
+    assert [len(next(BatchStream(*_data(11), 3, np.random.default_rng(1), drop_last=False))[1]) for _ in range(1)] == [3]
+    keep = BatchStream(*_data(11), 3, np.random.default_rng(1), drop_last=False)
+    assert [len(next(keep)[1]) for _ in range(4)] == [3, 3, 3, 2]
+    drop = BatchStream(*_data(10), 3, np.random.default_rng(1))
+    assert [len(next(drop)[1]) for _ in range(3)] == [3, 3, 3] and drop.batches_per_epoch == 3
+
+
+def test_stream_with_fold_resumes_bit_exactly():
+    X, y = _data(25)
+    original = BatchStream(X, y, 8, np.random.default_rng(3), drop_last=False)   # 8, 8, 9
+    for _ in range(4):
+        next(original)
+    restored = BatchStream(X, y, 8, np.random.default_rng(0), drop_last=False)
+    restored.load_state_dict(original.state_dict())
+    assert all(np.array_equal(next(original)[1], next(restored)[1]) for _ in range(10))
+
+
+# ---------------------------------------------------------------- verification of named folders, the memo
+
+def test_a_wrong_file_in_a_named_folder_is_refused(tmp_path, tiny, monkeypatch):
+    files, _ = tiny
+    sums = {n: sha(d) for n, d in files.items()}
+    folder = write_folder(tmp_path / "mine", files)
+    bad = folder / "t10k-images-idx3-ubyte.gz"
+    good = files["t10k-images-idx3-ubyte.gz"]
+    bad.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))          # one bit pattern flipped
+    with pytest.raises(MNISTChecksumError) as info:
+        mnist_dir(folder, cache_dir=tmp_path / "cache", checksums=sums)
+    msg = str(info.value)
+    assert str(bad) in msg and sums[bad.name] in msg and sha(bad.read_bytes()) in msg
+    assert "data_dir argument" in msg and "checksums=None" in msg and isinstance(info.value, ValueError)
+    monkeypatch.setenv("DIYDNN_DATA_DIR", str(folder))
+    with pytest.raises(MNISTChecksumError, match="environment variable DIYDNN_DATA_DIR"):
+        mnist_dir(cache_dir=tmp_path / "cache", checksums=sums)
+    # the real checksums refuse these tiny files too; checksums=None takes your own files as they are
+    with pytest.raises(MNISTChecksumError, match=MNIST_SHA256["train-images-idx3-ubyte.gz"]):
+        mnist_dir(cache_dir=tmp_path / "cache")
+    assert mnist_dir(cache_dir=tmp_path / "cache", checksums=None) == folder
+
+
+def test_checksums_none_never_applies_to_the_cache(tmp_path, no_env):
+    with pytest.raises(ValueError, match="always verified"):
+        mnist_dir(mirrors=[], cache_dir=tmp_path / "cache", checksums=None)
+
+
+def test_verified_files_are_remembered_by_path_size_and_mtime(tmp_path, tiny, monkeypatch):
+    files, _ = tiny
+    sums = {n: sha(d) for n, d in files.items()}
+    folder, cache = write_folder(tmp_path / "mine", files), tmp_path / "cache"
+    hashed = []
+    real_sha256 = ch08._sha256
+    monkeypatch.setattr(ch08, "_sha256", lambda path: hashed.append(Path(path).name) or real_sha256(path))
+    mnist_dir(folder, cache_dir=cache, checksums=sums)
+    assert sorted(hashed) == sorted(MNIST_FILES)
+    memo = json.loads((cache / VERIFIED_MEMO).read_text())
+    entry = memo[str((folder / MNIST_FILES[0]).resolve())]
+    assert entry["sha256"] == sums[MNIST_FILES[0]] and entry["size"] == len(files[MNIST_FILES[0]])
+    assert sorted(p.name for p in cache.iterdir()) == [VERIFIED_MEMO]          # written atomically: no temp file
+    hashed.clear()
+    mnist_dir(folder, cache_dir=cache, checksums=sums)
+    assert hashed == []                                                         # remembered: nothing re-read
+    st = (folder / MNIST_FILES[1]).stat()
+    os.utime(folder / MNIST_FILES[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # "touched": hashed again
+    mnist_dir(folder, cache_dir=cache, checksums=sums)
+    assert hashed == [MNIST_FILES[1]]
+    # a changed file with a new mtime is caught even though the memo knew the old one
+    (folder / MNIST_FILES[2]).write_bytes(files[MNIST_FILES[2]] + b"x")
+    with pytest.raises(MNISTChecksumError, match=MNIST_FILES[2]):
+        mnist_dir(folder, cache_dir=cache, checksums=sums)
+    # a corrupt memo is only a cache: it is rebuilt
+    (folder / MNIST_FILES[2]).write_bytes(files[MNIST_FILES[2]])
+    (cache / VERIFIED_MEMO).write_text("{not json")
+    hashed.clear()
+    assert mnist_dir(folder, cache_dir=cache, checksums=sums) == folder and sorted(hashed) == sorted(MNIST_FILES)
+    assert json.loads((cache / VERIFIED_MEMO).read_text())
+
+
+def test_offline_mode_never_downloads(tmp_path, tiny, server, no_env, monkeypatch):
+    files, _ = tiny
+    sums = {n: sha(d) for n, d in files.items()}
+    monkeypatch.setenv("DIYDNN_OFFLINE", "1")
+    with pytest.raises(MNISTDownloadError) as info:
+        mnist_dir(mirrors=[server.url + "/good/"], cache_dir=tmp_path / "cache", checksums=sums, timeout=5)
+    assert server.requests == [] and "DIYDNN_OFFLINE" in str(info.value) and "DIYDNN_DATA_DIR" in str(info.value)
+    monkeypatch.setenv("DIYDNN_OFFLINE", "0")
+    assert mnist_dir(mirrors=[server.url + "/good/"], cache_dir=tmp_path / "cache", checksums=sums, timeout=5)
+
+
+def test_leftover_part_files_of_a_killed_download_are_removed_only_those(tmp_path, tiny, server, no_env):
+    import subprocess
+    import sys
+    files, _ = tiny
+    sums = {n: sha(d) for n, d in files.items()}
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                              # its pid is now free: a killed download's leftover
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        name = "train-labels-idx1-ubyte.gz"
+        stale = cache / f".{name}.{dead.pid}.abc123.part"
+        legacy = cache / f".{name}.x7f3k2q.part"             # the old naming, without a pid
+        running = cache / f".{name}.{alive.pid}.def456.part"  # another process downloading right now
+        other_target = cache / f".t10k-labels-idx1-ubyte.gz.{dead.pid}.zzz.part"
+        users = [cache / "notes.part", cache / f"{name}.part", cache / "my.tmp"]
+        for p in [stale, legacy, running, other_target, *users]:
+            p.write_bytes(b"half")
+        write_folder(cache, {n: d for n, d in files.items() if n != name})
+        (cache / "t10k-labels-idx1-ubyte.gz").unlink()        # this one is downloaded too, its leftover goes
+        mnist_dir(mirrors=[server.url + "/good/"], cache_dir=cache, checksums=sums, timeout=5)
+        left = {p.name for p in cache.iterdir()}
+        assert stale.name not in left and legacy.name not in left and other_target.name not in left
+        assert running.name in left and all(p.name in left for p in users)
+        assert (cache / name).read_bytes() == files[name]
+    finally:
+        alive.kill()
+        alive.wait()

@@ -23,7 +23,7 @@ def notebooks(root):
 
 
 def modules(root):
-    return sorted((root / "diydnn").glob("_[0-9][0-9]_*.py"))
+    return sorted((root / "diydnn").glob("_[0-9][0-9]*_*.py"))
 
 
 def paired_file(root, notebook):

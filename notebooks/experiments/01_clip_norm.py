@@ -160,7 +160,8 @@ NUM_STEPS = 30 if QUICK else 100
 results = {}
 for settings in RUN_SETTINGS:
     recorder = StepLength()
-    result = run_experiment(dict(settings, num_epochs=NUM_STEPS), callbacks=[recorder], progress=False)
+    # overwrite=True: these are this notebook's own runs, so running it again replaces them (atomically, see chapter 10)
+    result = run_experiment(dict(settings, num_epochs=NUM_STEPS), callbacks=[recorder], progress=False, overwrite=True)
     result["step_lengths"] = np.array(recorder.lengths)
     results[settings["model_name"]] = result
 print(to_markdown(results_table(results.values(), columns=("model_name", "steps", "final_train_loss",

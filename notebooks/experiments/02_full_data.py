@@ -80,7 +80,8 @@ experiment_controls(DEFAULTS)
 SHRINK = {"train_abs_samples": 6000, "num_epochs": 2} if QUICK else {}
 results = {}
 for settings in RUN_SETTINGS:
-    results[settings["model_name"]] = run_experiment(dict(settings, **SHRINK), progress=False)
+    # overwrite=True: these are this notebook's own runs, so running it again replaces them (atomically, see chapter 10)
+    results[settings["model_name"]] = run_experiment(dict(settings, **SHRINK), progress=False, overwrite=True)
 print(to_markdown(results_table(results.values(), columns=(
     "model_name", "steps", "train_samples", "best_val_accuracy", "final_val_accuracy", "test_accuracy",
     "test_accuracy_final", "seconds", "diverged"))))

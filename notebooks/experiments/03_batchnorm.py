@@ -74,7 +74,8 @@ experiment_controls(DEFAULTS)
 # The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam.
 
 # %%
-default_run = run_experiment(DEFAULTS, progress=False, verbose=False)
+# overwrite=True: these are this notebook's own runs, so running it again replaces them (atomically, see chapter 10)
+default_run = run_experiment(DEFAULTS, progress=False, verbose=False, overwrite=True)
 bn_test = default_run["test_accuracy"]
 print(f"Dense 50 + BatchNorm: best validation accuracy {default_run['best_val_accuracy']:.4f}, "
       f"official TEST accuracy {bn_test:.4f} ({default_run['steps']} steps, {default_run['seconds']:.1f} s)")
@@ -91,7 +92,7 @@ assert bn_test >= (0.85 if QUICK else 0.96), bn_test
 results = {DEFAULTS["model_name"]: default_run}
 for s in RUN_SETTINGS:
     if s["model_name"] not in results:
-        results[s["model_name"]] = run_experiment(s, progress=False, verbose=False)
+        results[s["model_name"]] = run_experiment(s, progress=False, verbose=False, overwrite=True)
 
 
 def run_of(recipe, bn):

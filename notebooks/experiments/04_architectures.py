@@ -91,7 +91,8 @@ experiment_controls(DEFAULTS)
 # test set** (in quick mode, ≥ 90 % on the slice after 3 epochs on 8,000 images).
 
 # %%
-default_run = run_experiment(DEFAULTS, data=DATA, progress=False, verbose=False)
+# overwrite=True: these are this notebook's own runs, so running it again replaces them (atomically, see chapter 10)
+default_run = run_experiment(DEFAULTS, data=DATA, progress=False, verbose=False, overwrite=True)
 print(f"{label(DEFAULTS['architecture'])}: best validation accuracy {default_run['best_val_accuracy']:.4f} "
       f"(epoch {default_run['best_step'] * default_run['epochs'] / default_run['steps']:.0f} of {DEFAULTS['num_epochs']}), "
       f"official TEST accuracy {default_run['test_accuracy']:.4f}; {default_run['seconds']:.0f} s wall-clock")
@@ -105,7 +106,7 @@ print(f"load average of the machine before the scan (1, 5, 15 min): {tuple(round
 results = {DEFAULTS["model_name"]: default_run}
 for s in RUN_SETTINGS:
     if s["model_name"] not in results:
-        results[s["model_name"]] = run_experiment(s, data=DATA, progress=False, verbose=False)
+        results[s["model_name"]] = run_experiment(s, data=DATA, progress=False, verbose=False, overwrite=True)
         r = results[s["model_name"]]
         print(f"{s['model_name']:20s} test {r['test_accuracy']:.4f}  ({r['seconds']:.0f} s)")
 runs = [results[s["model_name"]] for s in RUN_SETTINGS]          # in the order of RUN_SETTINGS

@@ -192,10 +192,12 @@ def make_model(settings, softmax_class, rng):
     return Sequential([*body.layers, softmax_class()], n_in=body.n_in, rng=rng)
 
 
-def run_bug(settings, callbacks=(), softmax_class=BatchMeanJacobianSoftmax, runs_dir=None, progress=False):
+def run_bug(settings, callbacks=(), softmax_class=BatchMeanJacobianSoftmax, runs_dir=None, progress=False,
+            overwrite=False):
     """run_experiment for a model ending in `softmax_class`, trained with the cross-entropy on probabilities."""
     recorded = dict(settings, architecture=check_settings(settings)["architecture"] + [{"layer": softmax_class.__name__}])
     return run_experiment(recorded, runs_dir=runs_dir, callbacks=callbacks, progress=progress, verbose=False,
+                          overwrite=overwrite,
                           make_model=lambda s, rng: make_model(settings, softmax_class, rng),
                           loss=CategoricalCrossEntropy())
 
@@ -254,7 +256,9 @@ if QUICK:
     RUN_SETTINGS = [dict(s, train_abs_samples=8000, num_epochs=1, evals_per_epoch=5) for s in RUN_SETTINGS]
 results = {}
 for settings in RUN_SETTINGS:
-    results[settings["model_name"]] = run_bug(settings, softmax_class=SOFTMAX_OF_RUN[settings["model_name"]])
+    # overwrite=True: these are this notebook's own runs, so running it again replaces them (atomically, see chapter 10)
+    results[settings["model_name"]] = run_bug(settings, softmax_class=SOFTMAX_OF_RUN[settings["model_name"]],
+                                              overwrite=True)
 
 print(f"{'run':<16}{'steps':>6}{'best val':>10}{'final val':>10}{'test':>8}{'max |g|':>11}{'steps |g|=0':>12}{'seconds':>9}")
 for name, r in results.items():

@@ -110,7 +110,7 @@ def run_or_load(s):
         timing = json.loads((folder / "timing.json").read_text()) if (folder / "timing.json").exists() else {}
         return {**result, **timing, "settings": s, "folder": str(folder), "loaded": True}
     wall, cpu = time.perf_counter(), time.process_time()
-    result = run_experiment(s, runs_dir=RUNS_DIR, data=DATA, progress=False, verbose=False)
+    result = run_experiment(s, runs_dir=RUNS_DIR, data=DATA, progress=False, verbose=False, overwrite=True)
     timing = {"wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
               "load_average": os.getloadavg()[0]}
     write_atomically(folder / "timing.json", lambda f: f.write(json.dumps(timing).encode()))

@@ -1,0 +1,383 @@
+"""Benchmark: seconds per epoch of MNIST training, diydnn against hand-written NumPy and PyTorch (CPU).
+
+Every implementation trains the same network from the same initial weights on the same batches
+(the order diydnn's BatchStream draws) with the same optimiser, float32, one epoch = 60,000 images.
+Each runs in its own worker process (so its peak RSS is its own); the parent interleaves them finely:
+a round is one epoch of each, cut into --chunks pieces, and the implementations take turns piece by
+piece (rotating who goes first), so that a busy machine slows all of them alike; the sgemm peak is
+measured after every round. Reported: medians over the
+rounds, GFLOP/s of the matrix products (counted from the shapes) against the measured sgemm peak, peak
+RSS, and how far the weights after the first epoch are from the hand-written NumPy ones.
+
+    python benchmarks/bench_training.py                  # all rows, 5 rounds, 1 BLAS thread
+    python benchmarks/bench_training.py --rows 784-50-10/64 --rounds 3
+    python benchmarks/bench_training.py --readme README.md   # also regenerate the README paragraph
+
+The Markdown table is written (atomically) to media/bench_training.md. PyTorch is optional: without it
+its column stays empty. BLAS threads are capped with diydnn.set_threads (threadpoolctl; see chapter 14).
+
+Adding a row (e.g. the CNN of chapters 12-13): append a Row to ROWS (or EXTRA_ROWS) whose `make`
+maps implementation names to factories `f(weights, optimiser, lr, batch_size, X, y, order_seed) -> object
+with train_steps(n) and weights()`, and whose `flops` counts the FLOPs of one training step.
+"""
+import argparse
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))              # handwritten.py
+sys.path.insert(0, str(HERE.parent))       # diydnn from this checkout
+
+MEDIA = HERE.parent / "media"
+TABLE_FILE = "bench_training.md"
+README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+# ----------------------------------------------------------------------------- rows
+def mlp_flops(widths, m):
+    """FLOPs of the matrix products of one training step: forward, dW, and dX for all but the first layer."""
+    pairs = list(zip(widths[:-1], widths[1:]))
+    return sum(2 * m * n_in * n_out * (2 if i == 0 else 3) for i, (n_in, n_out) in enumerate(pairs))
+
+
+def he_weights(widths, seed):
+    rng = np.random.default_rng(seed)
+    return [((rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)).astype(np.float32),
+             np.zeros(n_out, dtype=np.float32)) for n_in, n_out in zip(widths[:-1], widths[1:])]
+
+
+class DiydnnMLP:
+    """diydnn through its public API: Sequential + TrainTask + Loop, weights loaded from `weights`."""
+
+    def __init__(self, weights, optimiser, lr, batch_size, X, y, order_seed):
+        import diydnn as dd
+        layers = []
+        for W, _ in weights[:-1]:
+            layers += [dd.Dense(W.shape[1]), dd.ReLU()]
+        self.model = dd.Sequential(layers + [dd.Dense(weights[-1][0].shape[1])], n_in=weights[0][0].shape[0],
+                                   rng=np.random.default_rng(0))
+        state = {}
+        for i, (W, b) in enumerate(weights):
+            state[f"params/dense_{i}/W"], state[f"params/dense_{i}/b"] = W, b
+        self.model.load_state_dict(state)
+        opt = dd.Adam(lr=lr) if optimiser == "adam" else dd.SGD(lr=lr)
+        self.stream = dd.BatchStream(X, y, batch_size=batch_size, rng=np.random.default_rng(order_seed))
+        self.loop = dd.Loop(self.model, dd.TrainTask(self.stream, dd.SoftmaxCrossEntropy(), opt,
+                                                     n_steps_per_checkpoint=10 ** 9), progress=False, verbose=False)
+
+    def train_steps(self, n):
+        self.loop.run(n)
+
+    def weights(self):
+        p = self.model.params
+        return [(p[f"dense_{i}/W"].copy(), p[f"dense_{i}/b"].copy()) for i in range(len(self.model.layers) // 2 + 1)]
+
+
+class _Reference:
+    """Hand-written NumPy or PyTorch, fed the permutations BatchStream would draw from the same seed."""
+
+    def __init__(self, cls, weights, optimiser, lr, batch_size, X, y, order_seed):
+        self.net, self.X, self.y, self.batch_size = cls(weights, optimiser, lr), X, y, batch_size
+        self.rng = np.random.default_rng(order_seed)
+        self.order = self.rng.permutation(len(X))         # BatchStream draws one permutation per epoch
+        self.position, self.per_epoch = 0, len(X) // batch_size
+
+    def train_steps(self, n):
+        while n > 0:
+            last = min(self.position + n, self.per_epoch)
+            self.net.train_epoch(self.X, self.y, self.order, self.batch_size, self.position, last)
+            n -= last - self.position
+            self.position = last
+            if self.position == self.per_epoch:             # epoch used up: the next permutation, as BatchStream
+                self.order, self.position = self.rng.permutation(len(self.X)), 0
+
+    def weights(self):
+        return self.net.weights()
+
+
+def make_numpy(*args):
+    from handwritten import NumpyMLP
+    return _Reference(NumpyMLP, *args)
+
+
+def make_torch(*args):
+    from handwritten import TorchMLP
+    return _Reference(TorchMLP, *args)
+
+
+IMPLEMENTATIONS = {"diydnn": DiydnnMLP, "numpy": make_numpy, "torch": make_torch}
+
+
+@dataclass
+class Row:
+    widths: tuple
+    batch_size: int
+    optimiser: str
+    lr: float
+    make: dict = field(default_factory=lambda: dict(IMPLEMENTATIONS))
+    flops: object = None          # flops(row) -> FLOPs of one training step; default: the MLP count
+
+    @property
+    def name(self):
+        return "-".join(map(str, self.widths)) + f"/{self.batch_size} {self.optimiser}"
+
+    def step_flops(self):
+        return self.flops(self) if self.flops else mlp_flops(self.widths, self.batch_size)
+
+
+ROWS = [Row(widths, bs, opt, lr) for widths, bs in [((784, 50, 10), 64), ((784, 256, 128, 10), 128),
+                                                    ((784, 512, 512, 10), 128)]
+        for opt, lr in [("sgd", 0.05), ("adam", 1e-3)]]
+EXTRA_ROWS = []                   # the CNN benchmark of chapters 12-13 can append here
+# Equal results are compared after this many steps. Over a whole epoch float32 round-off is amplified by
+# the dynamics (ReLU units flipping, Adam dividing tiny gradients by their own scale): on 784-256-128-10,
+# hand-written NumPy against itself with a 1e-7 relative change of the initial weights differs by 1.4e-2
+# (SGD) and 0.38 (Adam) of the largest weight after one epoch, as much as diydnn differs from it.
+CHECK_STEPS = 20
+
+
+# ----------------------------------------------------------------------------- workers
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def _worker(conn, row, impl, threads, seed):
+    """One implementation of one row in its own process: build, then train an epoch on each request."""
+    import diydnn as dd
+    dd.set_threads(threads)
+    if impl == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    (X, y), _ = dd.load_mnist()
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    make = lambda: row.make[impl](he_weights(row.widths, seed), row.optimiser, row.lr, row.batch_size, X, y, seed + 1)
+    probe = make()                   # the check of equal results: CHECK_STEPS steps from the common start
+    probe.train_steps(CHECK_STEPS)
+    probe_weights = probe.weights()
+    del probe
+    net = make()                     # the timed one
+    rss_ready = _rss_mb()
+    conn.send("ready")
+    while True:
+        command = conn.recv()
+        if isinstance(command, int):                    # train this many steps, report wall and CPU seconds
+            t0, c0 = time.perf_counter(), time.process_time()
+            net.train_steps(command)
+            conn.send((time.perf_counter() - t0, time.process_time() - c0))
+        elif command == "weights":
+            conn.send(probe_weights)
+        else:
+            conn.send({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                       "rss_ready_mb": rss_ready})
+            return
+
+
+def sgemm_peak(sizes=(512, 1024, 2048), repeats=3):
+    """The best float32 matrix-product rate over square sizes, best of `repeats` each: (per wall second,
+    per CPU second). On a shared machine the CPU-second rate is the one to compare training with: it does
+    not count the time the process waits for a core."""
+    rng = np.random.default_rng(0)
+    best_wall = best_cpu = 0.0
+    for n in sizes:
+        A, B = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+        C = np.empty((n, n), dtype=np.float32)
+        np.matmul(A, B, out=C)                         # warm up
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            np.matmul(A, B, out=C)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            best_wall = max(best_wall, 2 * n ** 3 / wall)
+            best_cpu = max(best_cpu, 2 * n ** 3 / max(cpu, 1e-9))
+    return best_wall, best_cpu
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def benchmark_row(row, impls, rounds, threads, chunks=8, seed=0, say=print):
+    """Interleaved rounds for one row; returns a dict of medians and checks."""
+    ctx = mp.get_context("spawn")
+    workers = {}
+    for impl in impls:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, row, impl, threads, seed), daemon=True)
+        proc.start()
+        workers[impl] = (proc, parent)
+    try:
+        for impl, (_, conn) in workers.items():
+            assert conn.recv() == "ready", impl
+        times, cpu_times, peaks = {impl: [] for impl in impls}, {impl: [] for impl in impls}, []
+        first_weights = {}
+        steps = 60000 // row.batch_size
+        cuts = [steps * c // chunks for c in range(chunks + 1)]
+        for r in range(rounds):
+            seconds, cpu = {impl: 0.0 for impl in impls}, {impl: 0.0 for impl in impls}
+            for c in range(chunks):
+                turn = (r + c) % len(impls)
+                for impl in impls[turn:] + impls[:turn]:   # rotate who goes first
+                    conn = workers[impl][1]
+                    conn.send(cuts[c + 1] - cuts[c])
+                    wall, cpu_s = conn.recv()
+                    seconds[impl] += wall
+                    cpu[impl] += cpu_s
+            for impl in impls:
+                times[impl].append(seconds[impl])
+                cpu_times[impl].append(cpu[impl])
+                if r == 0:                                  # weights after CHECK_STEPS steps from the same start
+                    workers[impl][1].send("weights")
+                    first_weights[impl] = workers[impl][1].recv()
+            peaks.append(sgemm_peak())
+            say(f"  round {r + 1}/{rounds}: " + ", ".join(f"{impl} {times[impl][-1]:.3f} s ({cpu_times[impl][-1]:.3f} s CPU)"
+                                                         for impl in impls)
+                + f"; sgemm {peaks[-1][0] / 1e9:.1f} GFLOP/s ({peaks[-1][1] / 1e9:.1f} per CPU-second)")
+        memory = {}
+        for impl, (proc, conn) in workers.items():
+            conn.send("stop")
+            memory[impl] = conn.recv()
+    finally:
+        for proc, _ in workers.values():
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+    result = {"row": row, "seconds": {k: statistics.median(v) for k, v in times.items()},
+              "cpu_seconds": {k: statistics.median(v) for k, v in cpu_times.items()},
+              "all_seconds": times, "all_cpu_seconds": cpu_times, "memory": memory,
+              "peak": statistics.median(p[0] for p in peaks), "peak_cpu": statistics.median(p[1] for p in peaks),
+              "ratios": {}, "cpu_ratios": {}, "weight_gap": {}}
+    # ratios per round (the rounds are interleaved: same machine state), then their median
+    for other in impls:
+        if other != "diydnn" and "diydnn" in impls:
+            result["ratios"][other] = statistics.median(a / b for a, b in zip(times["diydnn"], times[other]))
+            result["cpu_ratios"][other] = statistics.median(a / b for a, b in zip(cpu_times["diydnn"], cpu_times[other]))
+            gap = max(float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
+                      for pa, pb in zip(first_weights["diydnn"], first_weights[other]) for a, b in zip(pa, pb))
+            result["weight_gap"][other] = gap
+    steps = 60000 // row.batch_size
+    result["gflops"] = {k: steps * row.step_flops() / s / 1e9 for k, s in result["seconds"].items()}
+    result["gflops_cpu"] = {k: steps * row.step_flops() / s / 1e9 for k, s in result["cpu_seconds"].items()}
+    return result
+
+
+# ----------------------------------------------------------------------------- report
+def _fmt(x, spec):
+    return "—" if x is None else format(x, spec)
+
+
+def markdown(results, meta):
+    lines = [f"Seconds per epoch (60,000 MNIST images, float32), median of {meta['rounds']} rounds, each epoch "
+             f"interleaved with the others in {meta['chunks']} pieces; {meta['threads']} BLAS thread(s); sgemm peak "
+             f"measured in the same run: {meta['peak'] / 1e9:.0f} GFLOP/s per wall second, "
+             f"**{meta['peak_cpu'] / 1e9:.0f} GFLOP/s per CPU second**. {meta['machine']}.", "",
+             "| network/batch, optimiser | diydnn | NumPy by hand | PyTorch | diydnn ÷ NumPy (CPU time) "
+             "| diydnn ÷ PyTorch (CPU time) | diydnn GFLOP/s per CPU s (% of sgemm peak) "
+             f"| peak RSS MB diydnn / NumPy / PyTorch | weights vs NumPy after {CHECK_STEPS} steps |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        s, ratio, cpu_ratio, mem = res["seconds"], res["ratios"], res["cpu_ratios"], res["memory"]
+        g = res["gflops_cpu"].get("diydnn")
+        rss = " / ".join(_fmt(mem.get(k, {}).get("peak_rss_mb"), ".0f") for k in ("diydnn", "numpy", "torch"))
+        lines.append(f"| {res['row'].name} | {_fmt(s.get('diydnn'), '.2f')} s | {_fmt(s.get('numpy'), '.2f')} s "
+                     f"| {_fmt(s.get('torch'), '.2f')} s | {_fmt(ratio.get('numpy'), '.2f')}× ({_fmt(cpu_ratio.get('numpy'), '.2f')}×) "
+                     f"| {_fmt(ratio.get('torch'), '.2f')}× ({_fmt(cpu_ratio.get('torch'), '.2f')}×) "
+                     f"| {_fmt(g, '.1f')} ({_fmt(g and 100e9 * g / res['peak_cpu'], '.0f')} %) "
+                     f"| {rss} | {_fmt(res['weight_gap'].get('numpy'), '.1e')} |")
+    lines += ["", "Ratios are medians of the per-round ratios (within a round the implementations take turns piece by piece). "
+              "Times are wall-clock seconds; in brackets the same ratio in CPU seconds of the process, which does not "
+              "count the time spent waiting for a core on a shared machine. "
+              "GFLOP/s counts only the matrix products of a step (forward, dW, and dX except for the first layer), "
+              "per CPU second, against the sgemm peak per CPU second: the fraction of the peak a step reaches. Peak RSS includes the 188 MB of MNIST "
+              "as float32 (and, for PyTorch, its own libraries). The weight column is the largest difference "
+              f"after {CHECK_STEPS} steps from the same start, relative to the largest weight (float32 round-off; "
+              "over a whole epoch the training dynamics amplify round-off, for NumPy against itself too). "
+              "Regenerate with `python benchmarks/bench_training.py --readme README.md`."]
+    return "\n".join(lines) + "\n"
+
+
+def machine_description():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    versions = f"NumPy {np.__version__}"
+    try:
+        import torch
+        versions += f", PyTorch {torch.__version__}"
+    except ImportError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, {versions}; load average {load:.1f} at the start "
+            f"(the machine was shared with other processes)")
+
+
+def update_readme(readme, table):
+    """Replace the text between the README's benchmark markers by the table (atomically)."""
+    from diydnn._00_conventions import write_atomically
+    text = Path(readme).read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme}: no {README_START} ... {README_END} markers to replace")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = head + README_START + "\n" + table + README_END + tail
+    write_atomically(readme, lambda f: f.write(new.encode()))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="*", help="row names like 784-50-10/64 (all optimisers) or '784-50-10/64 adam'")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads per process (default 1)")
+    parser.add_argument("--chunks", type=int, default=8, help="pieces per epoch the implementations take turns on")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--out", default=str(MEDIA / TABLE_FILE))
+    parser.add_argument("--readme", help="README file whose benchmark paragraph to regenerate")
+    args = parser.parse_args(argv)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)        # inherited by the workers, before they load BLAS
+    import diydnn as dd
+    dd.set_threads(args.threads)
+    rows = ROWS + EXTRA_ROWS
+    if args.rows:
+        rows = [r for r in rows if any(r.name == sel or r.name.split()[0] == sel for sel in args.rows)]
+        if not rows:
+            parser.error(f"no row matches {args.rows}; rows: {[r.name for r in ROWS + EXTRA_ROWS]}")
+    use_torch = have_torch() and not args.no_torch
+    machine = machine_description()
+    print(machine)
+    results = []
+    for row in rows:
+        impls = [k for k in row.make if k != "torch" or use_torch]
+        print(f"{row.name}: {', '.join(impls)}")
+        results.append(benchmark_row(row, impls, args.rounds, args.threads, args.chunks))
+    meta = {"rounds": args.rounds, "threads": args.threads, "chunks": args.chunks, "machine": machine,
+            "peak": statistics.median(r["peak"] for r in results),
+            "peak_cpu": statistics.median(r["peak_cpu"] for r in results)}
+    table = markdown(results, meta)
+    print(table)
+    from diydnn._00_conventions import write_atomically
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(args.out, lambda f: f.write(table.encode()))
+    if args.readme:
+        update_readme(args.readme, table)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Speed must not change the maths: diydnn equals hand-written NumPy, and reused buffers leave no stale state.
+
+Nothing here measures time. The hand-written reference is the benchmark's (benchmarks/handwritten.py).
+"""
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import diydnn as dd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from handwritten import NumpyMLP  # noqa: E402
+
+
+def small_problem(seed=0, m=96, widths=(12, 16, 8, 3)):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, widths[0])).astype(np.float32)
+    y = rng.integers(0, widths[-1], size=m)
+    weights = [((rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32),
+                (0.1 * rng.standard_normal(b)).astype(np.float32)) for a, b in zip(widths[:-1], widths[1:])]
+    return X, y, weights
+
+
+def diydnn_loop(X, y, weights, optimiser, batch_size, order_seed, clip_norm=None):
+    layers = []
+    for W, _ in weights[:-1]:
+        layers += [dd.Dense(W.shape[1]), dd.ReLU()]
+    model = dd.Sequential(layers + [dd.Dense(weights[-1][0].shape[1])], n_in=X.shape[1], rng=np.random.default_rng(9))
+    model.load_state_dict({f"params/dense_{i}/{k}": a for i, (W, b) in enumerate(weights) for k, a in (("W", W), ("b", b))})
+    stream = dd.BatchStream(X, y, batch_size=batch_size, rng=np.random.default_rng(order_seed))
+    task = dd.TrainTask(stream, dd.SoftmaxCrossEntropy(), optimiser, n_steps_per_checkpoint=10 ** 6, clip_norm=clip_norm)
+    return dd.Loop(model, task, progress=False, verbose=False), stream
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_same_weights_as_handwritten_numpy(name):
+    X, y, weights = small_problem()
+    batch_size, epochs = 8, 3
+    opt = dd.SGD(lr=0.05) if name == "sgd" else dd.Adam(lr=1e-2)
+    loop, stream = diydnn_loop(X, y, weights, opt, batch_size, order_seed=5)
+    loop.run(epochs * stream.batches_per_epoch)
+
+    ref = NumpyMLP(weights, name, lr=0.05 if name == "sgd" else 1e-2)
+    order_rng = np.random.default_rng(5)             # BatchStream draws one permutation per epoch from its rng
+    for _ in range(epochs):
+        ref.train_epoch(X, y, order_rng.permutation(len(X)), batch_size)
+    moved = 0.0
+    for i, (W_ref, b_ref) in enumerate(ref.weights()):
+        for key, expected in (("W", W_ref), ("b", b_ref)):
+            ours = loop.model.params[f"dense_{i}/{key}"]
+            assert ours.dtype == np.float32
+            np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-5 * np.abs(expected).max())
+            moved = max(moved, np.abs(expected - weights[i][0 if key == "W" else 1]).max())
+    assert moved > 1e-2       # training changed the weights: the comparison is not of two untouched copies
+
+
+def test_backward_params_equals_backward_without_dx():
+    rng = np.random.default_rng(1)
+    model = dd.Sequential([dd.Dense(6), dd.ReLU(), dd.Dense(4), dd.ReLU(), dd.Dense(3)], n_in=5, rng=rng)
+    X, G = rng.standard_normal((7, 5)).astype(np.float32), rng.standard_normal((7, 3)).astype(np.float32)
+    model.forward(X, training=True)
+    dX = model.backward(G)
+    full = {k: g.copy() for k, g in model.grads.items()}
+    for g in model.grads.values():
+        g[...] = np.nan                                  # backward_params must overwrite every gradient
+    assert model.backward_params(G) is None
+    assert dX.shape == X.shape
+    for k, g in model.grads.items():
+        np.testing.assert_array_equal(g, full[k])
+    # a layer without its own backward_params falls back to backward and drops dX
+    relu_first = dd.Sequential([dd.ReLU(), dd.Dense(2)], n_in=3, rng=rng)
+    relu_first.forward(np.ones((2, 3), np.float32), training=True)
+    assert relu_first.backward_params(np.ones((2, 2), np.float32)) is None
+
+
+def test_grads_are_reused_buffers_and_nothing_holds_a_stale_one():
+    X, y, weights = small_problem(2)
+    opt = dd.Adam(lr=1e-2)
+    loop, stream = diydnn_loop(X, y, weights, opt, batch_size=16, order_seed=3, clip_norm=0.5)
+    loop.run(1)
+    before = loop.model.grads
+    first = {k: g.copy() for k, g in before.items()}
+    loop.run(1)
+    after = loop.model.grads
+    for k in after:
+        assert after[k] is before[k]                     # the same array, overwritten in place
+        assert not np.array_equal(after[k], first[k])    # ... with the second step's values
+    # the optimiser's own arrays never alias a gradient or a parameter
+    own = [a for slot in opt.slots.values() for a in slot.values()]
+    for a in own:
+        for g in list(after.values()) + list(loop.model.params.values()):
+            assert not np.shares_memory(a, g)
+    # history holds plain floats, not views of the buffers
+    assert all(isinstance(v, float) for _, v in loop.history.get("train", "grad_norm"))
+    # clipping scaled the very arrays the optimiser read: with the norm above 0.5, the logged norm is
+    # the one before clipping, and the buffers now hold the clipped gradient of norm 0.5
+    norm_before = loop.history.last("train", "grad_norm")
+    assert norm_before > 0.5
+    assert dd.global_norm(after) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_optimiser_steps_allocate_no_parameter_sized_arrays():
+    rng = np.random.default_rng(4)
+    params = {"W": rng.standard_normal((300, 200)).astype(np.float32), "b": np.zeros(200, np.float32)}
+    grads = {k: rng.standard_normal(p.shape).astype(np.float32) for k, p in params.items()}
+    size = params["W"].nbytes
+    for opt in (dd.SGD(lr=0.1), dd.SGD(lr=0.1, momentum=0.9), dd.Adam(), dd.AdamW()):
+        opt.step(params, grads)                          # the first step creates slots and the work array
+        tracemalloc.start()
+        opt.step(params, grads)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < size / 4, f"{opt!r} allocated {peak} bytes in a step (parameters: {size} bytes)"
+
+
+def test_in_place_adam_matches_the_textbook_formula():
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((4, 3))
+    W_ref, m, v = W.copy(), np.zeros_like(W), np.zeros_like(W)
+    opt = dd.AdamW(lr=0.01, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.1)
+    for t in range(1, 8):
+        g = rng.standard_normal(W.shape)
+        opt.step({"W": W}, {"W": g})
+        m = 0.8 * m + 0.2 * g
+        v = 0.95 * v + 0.05 * g * g
+        W_ref = W_ref - 0.01 * ((m / (1 - 0.8 ** t)) / (np.sqrt(v / (1 - 0.95 ** t)) + 1e-6) + 0.1 * W_ref)
+    np.testing.assert_allclose(W, W_ref, rtol=1e-13, atol=0)
+
+
+def test_clip_uses_a_given_norm_and_float32_norms_do_not_overflow():
+    g = {"a": np.full(4, 3.0, np.float32), "b": np.full(3, 4.0, np.float32)}
+    assert dd.global_norm(g) == pytest.approx(np.sqrt(4 * 9 + 3 * 16), rel=1e-6)
+    huge = {"a": np.full(4, 1e20, np.float32)}          # squares overflow float32; the float64 recount does not
+    assert dd.global_norm(huge) == pytest.approx(2e20, rel=1e-6)
+    returned = dd.clip_by_global_norm(g, 1.0, norm=10.0)     # told the norm: scales by 1/10 without recounting
+    assert returned == 10.0
+    np.testing.assert_allclose(g["a"], 0.3, rtol=1e-6)
+
+
+def test_set_threads_validates_and_caps_blas():
+    for bad in (0, -1, 1.5, "two", [2]):
+        with pytest.raises(ValueError, match="positive integer"):
+            dd.set_threads(bad)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with dd.set_threads(1):
+        blas = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+        assert blas and all(info["num_threads"] == 1 for info in blas)
+
+
+def test_benchmark_counts_flops_like_the_chapter_and_rewrites_only_its_readme_block(tmp_path):
+    import bench_training as bench
+    for row in bench.ROWS:
+        model = dd.Sequential([layer for k in row.widths[1:-1] for layer in (dd.Dense(k), dd.ReLU())]
+                              + [dd.Dense(row.widths[-1])], n_in=row.widths[0], rng=np.random.default_rng(0))
+        assert row.step_flops() == dd.matmul_flops(model, row.batch_size)
+    assert {row.name for row in bench.ROWS} >= {"784-50-10/64 sgd", "784-256-128-10/128 adam", "784-512-512-10/128 adam"}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.README_START}\nold table\n{bench.README_END}\noutro\n")
+    bench.update_readme(readme, "| new | table |\n")
+    assert readme.read_text() == f"intro\n{bench.README_START}\n| new | table |\n{bench.README_END}\noutro\n"
+    no_markers = tmp_path / "other.md"
+    no_markers.write_text("nothing to replace\n")
+    with pytest.raises(ValueError, match="markers"):
+        bench.update_readme(no_markers, "x")
+    assert no_markers.read_text() == "nothing to replace\n"
+
+
+def test_a_subclass_with_its_own_backward_is_honoured_by_the_training_step():
+    """A Dense variant that changes backward (as the bug zoo's do) must run in training, first layer included."""
+    calls = []
+
+    class HalfGradientDense(dd.Dense):
+        def backward(self, dY):
+            calls.append(self.name)
+            dX = super().backward(dY)
+            for g in self.grads.values():
+                g *= 0.5
+            return dX
+
+    rng = np.random.default_rng(7)
+    model = dd.Sequential([HalfGradientDense(4), dd.ReLU(), HalfGradientDense(3)], n_in=5, rng=rng)
+    X, G = rng.standard_normal((6, 5)).astype(np.float32), rng.standard_normal((6, 3)).astype(np.float32)
+    model.forward(X, training=True)
+    model.backward_params(G)
+    assert calls == ["halfgradientdense_1", "halfgradientdense_0"]
+    halved = {k: g.copy() for k, g in model.grads.items()}
+    plain = dd.Sequential([dd.Dense(4), dd.ReLU(), dd.Dense(3)], n_in=5, rng=np.random.default_rng(0))
+    plain.load_state_dict({k.replace("halfgradientdense", "dense"): v for k, v in model.state_dict().items()})
+    plain.forward(X, training=True)
+    plain.backward_params(G)
+    for k, g in plain.grads.items():
+        np.testing.assert_allclose(halved[k.replace("dense", "halfgradientdense")], 0.5 * g, rtol=1e-6)
