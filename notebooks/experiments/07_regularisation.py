@@ -252,3 +252,23 @@ if not QUICK:
     assert median["all"] >= 0.985
     assert median["all"] > median["none"]
     assert all(c <= 120 for c in cpu), cpu                       # CPU time of each run (wall: see above)
+
+# %% [markdown]
+# ## 7. Reading the numbers
+#
+# In the full run (the numbers above; the quick run of the test suite prints smaller ones):
+#
+# * **Without regularisation the validation loss rises**: for seed 0 it is lowest after epoch 5 (0.079)
+#   and ends 60 % higher (0.127), while the training loss keeps falling towards 0.005. The test accuracy of
+#   "none" is 98.28 % (median), the classic ceiling of a plain MLP.
+# * **Each remedy alone helps a little**, and three seeds are barely enough to tell: dropout 0.2 98.42 %,
+#   warm-up + cosine 98.48 %, shifts 98.53 %; decoupled decay 0.05 alone changes nothing measurable (98.28 %).
+#   The intervals of the single remedies overlap each other and that of "none".
+# * **Together they are far better than any alone: 99.02 %** (98.87–99.03 % over the seeds, interval
+#   98.75–99.20 %), beyond both the 98.5 % target and the 98.8 % stretch, with a validation loss that falls to
+#   the last epoch (0.032). The remedies work on different things — shifts add data, dropout adds noise to
+#   the units, the cosine schedule settles the weights at the end, decay keeps them small — and the
+#   schedule's low final rate lets the network use the regularised, noisier training signal.
+# * **Time**: every run cost 83–93 s of CPU time (one BLAS thread, so about the wall time on an idle
+#   core: within the 120 s budget). The wall times printed above (185–1644 s) are not the runs' cost: the
+#   machine was shared with up to 16 runnable jobs while they ran, and they ran at `nice 5`.
