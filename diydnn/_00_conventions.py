@@ -337,15 +337,57 @@ def media_dir():
     return Path(__file__).resolve().parent.parent / "media"
 
 
+def _temporary_name(path, pid):
+    """The temporary file write_atomically uses for `path` in process `pid`: .<name>.<pid>.tmp beside it."""
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)            # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                # exists but belongs to someone else, or we cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Delete temporary files of `path` left by a write_atomically that was killed; return their names.
+
+    Only files named exactly .<name>.<pid>.tmp beside `path` whose process no longer runs: another
+    target's temporaries, and a save in progress in a live process, are never touched.
+    """
+    path = Path(path)
+    prefix, removed = f".{path.name}.", []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for p in candidates:
+        pid = p.name[len(prefix):-len(".tmp")]
+        if not pid.isdigit() or p != _temporary_name(path, int(pid)):
+            continue               # e.g. .a.npz.old.7.tmp belongs to the target a.npz.old, not to a.npz
+        if int(pid) == os.getpid() or not _process_alive(int(pid)):
+            try:
+                p.unlink()
+                removed.append(p.name)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def write_atomically(path, write):
     """Create or replace the file `path` so that nobody ever sees half of it.
 
     write(f) fills a temporary file beside `path` (opened "wb"); it is flushed to disk and then
     renamed over `path` with os.replace, which is atomic. If anything fails, the temporary file is
-    removed and the old file, if there was one, is untouched.
+    removed and the old file, if there was one, is untouched. Temporary files of the same `path`
+    left by a killed process are removed first (remove_stale_temporaries).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    tmp = _temporary_name(path, os.getpid())
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -373,7 +415,9 @@ def save_figure(fig, filename):
 # %% [markdown]
 # `write_atomically` is what every file the library writes goes through (figures, model files,
 # checkpoints, run results). The check: a write that fails half-way leaves the old file as it was,
-# and no temporary file behind.
+# and no temporary file behind. A process that is *killed* mid-write cannot clean up, and leaves
+# `.data.bin.<pid>.tmp`; the next save of the same file removes such leftovers — only files named exactly
+# so, whose process no longer runs, so another file's temporaries and a save in progress are never touched.
 
 # %% tags=["active-ipynb"]
 # import tempfile
@@ -389,6 +433,16 @@ def save_figure(fig, filename):
 #     pass
 # print(target.read_bytes(), sorted(p.name for p in folder.iterdir()))
 # assert target.read_bytes() == b"old contents" and [p.name for p in folder.iterdir()] == ["data.bin"]
+#
+# import subprocess, sys
+# killed = subprocess.Popen([sys.executable, "-c", "pass"]); killed.wait()   # a process id that no longer runs
+# leftovers = [f".data.bin.{killed.pid}.tmp", f".other.bin.{killed.pid}.tmp", f".data.bin.{os.getpid()}x.tmp"]
+# for name in leftovers:
+#     (folder / name).write_bytes(b"half")
+# write_atomically(target, lambda f: f.write(b"new contents"))
+# remaining = sorted(p.name for p in folder.iterdir())
+# print("after the next save:", [name.replace(str(killed.pid), "<dead pid>").replace(str(os.getpid()), "<pid>") for name in remaining])
+# assert remaining == sorted(["data.bin", *leftovers[1:]]) and target.read_bytes() == b"new contents"
 
 # %% [markdown]
 # ## Summary

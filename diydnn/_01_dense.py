@@ -42,6 +42,8 @@ class NonFiniteError(ValueError):
 class Layer:
     """Base class of all layers: the contract of chapter 01 and the input checks."""
 
+    input_ndim = (2,)                   # the ndims of batch it takes; (2, 4) also takes images (chapter 12)
+    input_layout = "(m, n_features)"    # how the error messages describe such a batch
     checks_input = False   # True for a layer whose forward() runs _check_input (a model then need not repeat it)
 
     def __init__(self, name=None):
@@ -61,8 +63,9 @@ class Layer:
         return self.n_in is not None
 
     def build(self, n_in, rng=None, dtype=np.float32):
-        """Record the input width; layers with parameters create them here."""
-        self.n_in = int(n_in)
+        """Record the input width (an int; for images, chapter 12, the shape of one sample as a tuple);
+        layers with parameters create them here."""
+        self.n_in = int(n_in) if np.ndim(n_in) == 0 else tuple(int(d) for d in n_in)
 
     def output_width(self, n_in):
         """Width of the output for an input of width n_in (most layers keep it)."""
@@ -82,16 +85,19 @@ class Layer:
 
         finite=False skips the scan for NaN/inf (a model whose first layer scans the same batch anyway)."""
         X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"{self!r}: expected a 2-D batch of shape (m, n_features), got shape {X.shape}")
+        if X.ndim not in self.input_ndim:
+            ndim = " or ".join(f"{n}-D" for n in self.input_ndim)
+            raise ValueError(f"{self!r}: expected a {ndim} batch of shape {self.input_layout}, got shape {X.shape}")
         if X.shape[0] == 0:
             raise ValueError(f"{self!r}: got an empty batch, shape {X.shape}")
         if X.dtype.kind != "f":                   # (a plain attribute test: this runs for every layer, every step)
             X = X.astype(np.float32)
-        if not self.built or (X.shape[1] != self.n_in and not self.params):
-            self.build(X.shape[1], dtype=X.dtype)   # a layer without weights adapts to any width
-        elif X.shape[1] != self.n_in:
-            raise ValueError(f"{self!r}: expected input of width {self.n_in}, got shape {X.shape}")
+        n_in = X.shape[1] if X.ndim == 2 else X.shape[1:]    # one sample: a width, or an image's shape
+        if not self.built or (n_in != self.n_in and not self.params):
+            self.build(n_in, dtype=X.dtype)   # a layer without weights adapts to any width
+        elif n_in != self.n_in:
+            what = f"width {self.n_in}" if isinstance(self.n_in, int) else f"shape (m, {', '.join(map(str, self.n_in))})"
+            raise ValueError(f"{self!r}: expected input of {what}, got shape {X.shape}")
         # max/min propagate NaN and show +-inf, and cost far less than isfinite(X).all()
         if finite and not (np.isfinite(X.max()) and np.isfinite(X.min())):
             raise NonFiniteError(f"{self!r}: input batch of shape {X.shape} contains NaN or inf")
@@ -228,8 +234,9 @@ class Dense(Layer):
 
     def build(self, n_in, rng=None, dtype=np.float32):
         from diydnn._04_initialisers import get_initialiser  # chapter 04; imported late to keep chapter order
-        if int(n_in) != n_in or n_in < 1:
-            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
+        if np.ndim(n_in) != 0 or int(n_in) != n_in or n_in < 1:
+            hint = " (an image: put a Flatten() before a Dense, chapter 12)" if np.ndim(n_in) else ""
+            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}{hint}")
         super().build(n_in)
         rng = rng if rng is not None else (self.rng if self.rng is not None else np.random.default_rng())
         W = get_initialiser(self.init)(self.n_in, self.units, rng)

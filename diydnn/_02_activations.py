@@ -34,6 +34,8 @@ from diydnn._01_dense import Layer
 class ReLU(Layer):
     """Element-wise max(0, x); the subgradient at 0 is taken as 0."""
 
+    input_ndim, input_layout = (2, 4), "(m, n_features) or (m, H, W, C)"   # element-wise: images too (ch. 12)
+
     def forward(self, X, training=False):
         X = self._check_input(X)
         mask = X > 0
@@ -82,6 +84,9 @@ class ReLU(Layer):
 #     print("naive softmax of [1000, -1000, 0]:", sm(np.array([[1000.0, -1000.0, 0.0]])))
 
 # %%
+PROBABILITY_FLOOR = 1e-12   # Softmax.backward uses max(y_hat, this); the cross-entropy's backward divides by the same
+
+
 class Softmax(Layer):
     """Row-wise softmax over the last axis, computed with the row maximum subtracted."""
 
@@ -93,7 +98,9 @@ class Softmax(Layer):
         return Y_hat
 
     def backward(self, dY):
-        Y_hat = self._cached()
+        # The Jacobian at an exactly one-hot output is 0: a probability that underflowed to 0 would stop all
+        # learning from that sample. The backward sees at least PROBABILITY_FLOOR instead (chapter 03, section 3).
+        Y_hat = np.maximum(self._cached(), PROBABILITY_FLOOR)
         dY = self._check_upstream(dY, Y_hat.shape)
         # per-sample vector-Jacobian product: y_hat * (dy - <dy, y_hat>)
         return Y_hat * (dY - np.sum(dY * Y_hat, axis=1, keepdims=True))
@@ -148,6 +155,11 @@ class Softmax(Layer):
 #
 # This costs $O(mk)$ instead of building $m$ Jacobians of size $k\times k$. The cell compares it
 # with the explicit per-sample products $J_i^\top d\hat y_i$ on random data.
+#
+# One guard in the code: the backward uses $\max(\hat Y, 10^{-12})$ for $\hat Y$. When a probability underflows
+# to exactly 0, $J$ at the one-hot output is the zero matrix and a confidently wrong sample would get no gradient
+# at all; chapter 03 (section 3) derives the fix together with the cross-entropy, whose backward divides by the
+# same $\max(\hat Y, 10^{-12})$. Probabilities above $10^{-12}$ — all of them, on random data — are untouched.
 
 # %% tags=["active-ipynb"]
 # Zb = rng.standard_normal((8, 5)); dYb = rng.standard_normal((8, 5))

@@ -12,10 +12,13 @@
 """Chapter 03: categorical cross-entropy (from probabilities, and fused with softmax from logits) and accuracy."""
 import numpy as np
 
+from diydnn._01_dense import NonFiniteError
+from diydnn._02_activations import PROBABILITY_FLOOR
+
 
 # %% tags=["active-ipynb"]
 # import matplotlib.pyplot as plt
-# from diydnn._00_conventions import check_loss, check_layer, rel_error
+# from diydnn._00_conventions import check_loss, check_layer, numerical_gradient, rel_error
 # from diydnn._01_dense import Dense
 # from diydnn._02_activations import ReLU, Softmax
 # rng = np.random.default_rng(3)
@@ -57,17 +60,41 @@ import numpy as np
 #
 # Here is the **one $1/m$** of the whole backward pass. (The original also clipped this gradient
 # to $[-1, 1]$, which cuts off exactly the large gradients of confidently wrong samples.)
-# `CategoricalCrossEntropy` takes probabilities; to keep $\log$ finite it clips them to
-# $[10^{-12}, 1]$, which changes nothing for probabilities a softmax produces in float64 unless the model
-# is absurdly sure and wrong.
+# `CategoricalCrossEntropy` takes probabilities. To keep $\log$ finite its loss clips them to $[\epsilon_0, 1]$ with
+# $\epsilon_0$ the smallest positive normal number of the dtype ($1.2\cdot 10^{-38}$ in float32, $2.2\cdot 10^{-308}$ in
+# float64), which changes only a probability that underflowed; its gradient divides by $\max(\hat Y, 10^{-12})$,
+# for a reason section 3 gives.
 #
 # Labels come either as integers of shape $(m,)$ in $[0, k)$ or one-hot of shape $(m, k)$;
-# anything else is a `ValueError` that names the loss and the shapes or values.
+# anything else is a `ValueError` that names the loss and the shapes or values. A 2-D target must be
+# rows of probabilities — entries in $[0, 1]$, each row summing to 1: one-hot rows, or smoothed ones
+# (exercise 2) — since section 3's simplification uses $\sum_j Y_{ij} = 1$; a two-hot or all-zero row is refused.
 
 # %%
+def _integer_labels(y, k, who):
+    """y as a 1-D integer array with every label in [0, k), or a ValueError naming `who` and the bad labels."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{who}: integer labels must have shape (m,), got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{who}: labels must be integers, got dtype {y.dtype} (first values {y[:5].tolist()}); "
+                         f"whole numbers stored as floats can be converted with y.astype(int)")
+    if y.size and (y.min() < 0 or y.max() >= k):          # two O(m) passes; the fancy indexing only on failure
+        bad = np.unique(y[(y < 0) | (y >= k)])
+        raise ValueError(f"{who}: labels must lie in [0, {k}), got {bad[:5].tolist()}"
+                         f"{' and more' if bad.size > 5 else ''}")
+    return y
+
+
 def one_hot(y, n_classes, dtype=np.float32):
-    """Integer labels of shape (m,) -> one-hot rows of shape (m, n_classes)."""
-    Y = np.zeros((len(y), n_classes), dtype=dtype)
+    """Integer labels of shape (m,), each in [0, n_classes) -> one-hot rows of shape (m, n_classes)."""
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"one_hot: n_classes must be a positive integer, got {n_classes!r}")
+    return _one_hot(_integer_labels(y, n_classes, "one_hot"), n_classes, dtype)
+
+
+def _one_hot(y, k, dtype):
+    Y = np.zeros((len(y), k), dtype=dtype)
     Y[np.arange(len(y)), y] = 1
     return Y
 
@@ -81,27 +108,47 @@ def _targets(y, shape, who, dtype):
             raise ValueError(f"{who}: {y.shape[0]} labels for {m} predictions (labels shape {y.shape}, predictions shape {shape})")
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"{who}: integer labels expected, got dtype {y.dtype}; pass one-hot rows as a 2-D array")
-        if y.min() < 0 or y.max() >= k:
-            bad = y[(y < 0) | (y >= k)]
-            raise ValueError(f"{who}: labels must lie in [0, {k}), got {np.unique(bad)[:5].tolist()}")
-        return one_hot(y, k, dtype)
+        return _one_hot(_integer_labels(y, k, who), k, dtype)
     if y.ndim == 2:
         if y.shape != shape:
             raise ValueError(f"{who}: one-hot labels of shape {y.shape} do not match predictions of shape {shape}")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{who}: labels contain NaN or inf")
+        if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+            raise ValueError(f"{who}: one-hot labels must be real numbers, got dtype {y.dtype}")
+        _check_target_rows(y, who)
         return y.astype(dtype, copy=False)
     raise ValueError(f"{who}: labels must be integers of shape (m,) or one-hot of shape (m, k), got shape {y.shape}")
 
 
+def _check_target_rows(Y, who, tolerance=1e-3):
+    """2-D targets must be rows of probabilities: entries in [0, 1], each row summing to 1.
+
+    One-hot rows are the usual case; a smoothed row such as (0.9, 0.05, 0.05) is allowed too, since
+    the fused gradient (Y_hat - Y)/m needs only that each row sums to 1 (section 3). The tolerance
+    absorbs float32 rounding of soft rows; multi-hot (1, 1, 0) or empty (0, 0, 0) rows are far outside it.
+    Three vectorised passes over the m x k array: cheap next to the forward pass.
+    """
+    lo, hi = Y.min(), Y.max()                    # min/max propagate NaN, so NaN fails here too
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError(f"{who}: one-hot labels contain NaN ({np.count_nonzero(np.isnan(Y))} of {Y.size} entries)")
+    if not (lo >= 0 and hi <= 1):
+        raise ValueError(f"{who}: one-hot labels must lie in [0, 1], got values from {lo} to {hi}")
+    sums = Y.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1) > tolerance)
+    if bad.size:
+        raise ValueError(f"{who}: each one-hot label row must sum to 1 (exactly one 1 per row, or a row of "
+                         f"probabilities); rows {bad[:5].tolist()} sum to {sums[bad[:5]].tolist()}")
+
+
 def _check_predictions(P, who):
     P = np.asarray(P)
-    if P.ndim != 2 or P.shape[0] == 0:
+    if P.ndim != 2 or P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"{who}: predictions must be a non-empty 2-D array (m, n_classes), got shape {P.shape}")
+    if np.iscomplexobj(P) or not np.issubdtype(P.dtype, np.number):
+        raise ValueError(f"{who}: predictions must be real numbers, got dtype {P.dtype}")
     if not np.issubdtype(P.dtype, np.floating):
         P = P.astype(np.float32)
     if not (np.isfinite(P.max()) and np.isfinite(P.min())):
-        raise ValueError(f"{who}: predictions of shape {P.shape} contain NaN or inf")
+        raise NonFiniteError(f"{who}: predictions of shape {P.shape} contain NaN or inf")
     return P
 
 
@@ -129,20 +176,21 @@ class Loss:
 class CategoricalCrossEntropy(Loss):
     """L = -(1/m) sum Y log(Y_hat), from probabilities Y_hat (rows summing to 1)."""
 
-    eps = 1e-12  # probabilities are clipped to [eps, 1] so that log stays finite
 
     def forward(self, Y_hat, y):
         Y_hat = _check_predictions(Y_hat, repr(self))
         if Y_hat.min() < 0:
             raise ValueError(f"{self!r}: probabilities must be non-negative, got minimum {Y_hat.min():.3g}")
         Y = _targets(y, Y_hat.shape, repr(self), Y_hat.dtype)
-        P = np.clip(Y_hat, self.eps, 1.0)
+        # the loss is exact for every probability a float holds (the clip only keeps log(0) away) ...
+        P = np.clip(Y_hat, np.finfo(Y_hat.dtype).tiny, 1.0)
         self._cache = (P, Y)
         return float(-np.sum(Y * np.log(P)) / Y_hat.shape[0])
 
     def backward(self):
         P, Y = self._cached()
-        return -(Y / P) / P.shape[0]  # the one 1/m of the backward pass
+        # ... its gradient divides by max(P, PROBABILITY_FLOOR), the factor Softmax.backward multiplies by (section 3)
+        return -(Y / np.maximum(P, PROBABILITY_FLOOR)) / P.shape[0]  # the one 1/m of the backward pass
 
 
 # %% tags=["active-ipynb"]
@@ -182,6 +230,52 @@ class CategoricalCrossEntropy(Loss):
 # assert rel_error(chained, fused) < 1e-12
 
 # %% [markdown]
+# **When a probability underflows.** Take logits $(10^4, -10^4, 0)$ with true class 1: $\hat y_1 = e^{-2\cdot 10^4}$
+# is 0 in any float format, and $\hat y = (1, 0, 0)$ exactly. At an exactly one-hot $\hat y$ the Jacobian
+# $\mathrm{diag}(\hat y) - \hat y\hat y^\top$ is the zero matrix, so the chained backward gives **exactly 0** for the
+# most wrong sample of the batch, whatever the upstream gradient — while the true gradient $(\hat Y - Y)/m$ is
+# $\pm 1/m$ there. The cure is to keep the two factors that cancel in the derivation equal: the cross-entropy
+# gradient divides by $P = \max(\hat Y, \varepsilon)$ and the Softmax backward multiplies by the same $P$, with
+# $\varepsilon = 10^{-12}$. Then $P_{ij}\, d\hat Y_{ij} = -Y_{ij}/m$ again, and the derivation above gives
+#
+# $$dZ = \frac1m\big(\max(\hat Y, \varepsilon) - Y\big),$$
+#
+# the fused gradient up to $\varepsilon/m$, for every sample. Two choices make it consistent. The **loss** is not
+# clipped at $\varepsilon$: a clip is a flat piece of the loss, where the true gradient is 0, so a gradient check
+# of a sample more than $-\log\varepsilon = 27.6$ nats wrong would (rightly) see 0 where the backward says $-1/m$.
+# The loss clips only at the smallest normal float ($\epsilon_0$ above), to keep $\log 0$ away: it is exact for
+# every probability that did not underflow (up to 87 nats per sample in float32, 708 in float64). The
+# **gradient** uses $\varepsilon = 10^{-12}$: the factor $1/P$ then stays below $10^{12}$ — harmless here, where the
+# Softmax multiplies it by the same $P$ at once, but a $1/\epsilon_0 \approx 10^{38}$ would overflow float32 as soon as
+# anything else multiplies it (the faulty Softmax backward of experiment 06). $10^{-12}$ is below float32's
+# resolution near 1 ($6\cdot 10^{-8}$), so no probability that matters is changed.
+# (`SoftmaxCrossEntropy` below works from the logits and needs none of this.)
+
+# %% tags=["active-ipynb"]
+# Z_wrong = np.array([[1e4, -1e4, 0.0], [0.5, -0.3, 0.1]])
+# y_wrong = np.array([1, 0])                                 # row 0 is confidently wrong
+# sm_w, cce_w = Softmax(), CategoricalCrossEntropy()
+# P_w = sm_w.forward(Z_wrong)
+# J0 = np.diag(P_w[0]) - np.outer(P_w[0], P_w[0])
+# print("softmax of row 0:", P_w[0], "  its Jacobian is zero:", not J0.any())
+# cce_w(P_w, y_wrong)
+# chained_w = sm_w.backward(cce_w.backward())
+# eps_w = 1e-12
+# expected_w = (np.maximum(P_w, eps_w) - np.eye(3)[y_wrong]) / 2
+# print("chained gradient, row 0:", chained_w[0], "  (max(Y_hat, eps) - Y)/m:", expected_w[0])
+# assert not J0.any() and np.allclose(chained_w, expected_w, rtol=1e-12, atol=0)
+# assert np.isclose(chained_w[0, 1], -1 / 2) and np.abs(chained_w - (P_w - np.eye(3)[y_wrong]) / 2).max() <= eps_w
+#
+# Z_far, y_far = np.array([[40.0, -40.0, 0.0]]), np.array([1])   # 80 nats wrong: y_hat_1 = 2e-35, tiny but not 0
+# L_far = lambda: cce_w(sm_w.forward(Z_far), y_far)
+# loss_far = L_far()
+# chained_far = sm_w.backward(cce_w.backward())
+# err_far = rel_error(chained_far, numerical_gradient(L_far, Z_far))
+# print(f"80 nats wrong: loss {loss_far:.2f} (exact 80.00); chained gradient {chained_far[0]}, "
+#       f"vs central differences of the loss: rel. error {err_far:.1e}")
+# assert np.isclose(loss_far, 80.0) and err_far < 1e-6
+
+# %% [markdown]
 # ## 4. Stable from the logits: log-sum-exp
 #
 # Computing $\hat Y$ and then $\log\hat Y$ loses precision (and gives $\log 0 = -\infty$) when a
@@ -191,8 +285,13 @@ class CategoricalCrossEntropy(Loss):
 # \mathrm{LSE}(z) = \log\sum_l e^{z_l} = c + \log \sum_l e^{z_l - c},\quad c = \max_l z_l .$$
 #
 # With $c$ the row maximum, the sum lies in $[1, k]$, so its log is finite and the result is exact
-# to rounding, for any finite logits. The cell checks the identity and the stable loss for logits
-# of $\pm 10^4$.
+# to rounding. One trap remains: $z_l - c$ itself can overflow. For float32 logits of $\pm 3\cdot 10^{38}$
+# the difference $-6\cdot 10^{38}$ is beyond float32's largest number, becomes $-\infty$, and
+# $0\cdot(-\infty)$ is NaN. So the loss is computed in float64 (where any float32 difference fits), and float64
+# logits are clipped to $\pm\frac14$ of float64's largest number, so that their differences and the sum
+# over the batch (taken after dividing by $m$) stay finite: the loss is finite for **any** finite logits. The
+# gradient comes back in the logits' dtype. The cells check the identity, the loss for logits of $\pm 10^4$,
+# and the extremes.
 
 # %% tags=["active-ipynb"]
 # z = rng.standard_normal((4, 6)) * 3
@@ -202,21 +301,31 @@ class CategoricalCrossEntropy(Loss):
 # assert np.allclose(naive_lse, c + np.log(np.exp(z - c[:, None]).sum(1)))
 
 # %%
+LOGIT_LIMIT = 1.7976931348623157e308 / 4   # a quarter of float64's largest number; |logits| beyond it are clipped
+
+
 class SoftmaxCrossEntropy(Loss):
     """Softmax followed by categorical cross-entropy, computed from the logits Z.
 
-    forward(Z, y) uses log-sum-exp, so it is finite for any finite logits;
-    backward() returns dZ = (softmax(Z) - Y) / m.
+    forward(Z, y) uses log-sum-exp in float64, so it is finite for any finite logits;
+    backward() returns dZ = (softmax(Z) - Y) / m in the dtype of Z.
     """
 
     def forward(self, Z, y):
         Z = _check_predictions(Z, repr(self))
+        m = Z.shape[0]
         Y = _targets(y, Z.shape, repr(self), Z.dtype)
-        shifted = Z - Z.max(axis=1, keepdims=True)
+        # float64 and a clip: Z - max(Z) of float32 logits of +-3e38 overflows float32, not float64;
+        # float64 logits are clipped to +-LOGIT_LIMIT so that the difference stays below float64's max
+        Z64 = Z.astype(np.float64)                   # a copy, so the clip below never touches the caller's Z
+        if Z.dtype.itemsize >= 8:                    # float32 logits are far inside the limit
+            np.clip(Z64, -LOGIT_LIMIT, LOGIT_LIMIT, out=Z64)
+        shifted = Z64 - Z64.max(axis=1, keepdims=True)
         log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_probs = shifted - log_sum               # log softmax(Z), every entry finite
-        self._cache = (np.exp(log_probs), Y)
-        return float(-np.sum(Y * log_probs) / Z.shape[0])
+        self._cache = (np.exp(log_probs).astype(Z.dtype, copy=False), Y)
+        per_sample = -np.einsum("ij,ij->i", Y, log_probs)   # each <= 2 LOGIT_LIMIT + log k: finite
+        return float(np.sum(per_sample / m))               # divide first: the sum cannot overflow
 
     def backward(self):
         Y_hat, Y = self._cached()
@@ -228,8 +337,11 @@ def accuracy(y_hat, y):
     y_hat = np.asarray(y_hat)
     y = np.asarray(y)
     labels = y.argmax(axis=1) if y.ndim == 2 else y
-    if y_hat.ndim != 2 or labels.shape != (y_hat.shape[0],):
+    if y_hat.ndim != 2 or labels.shape != (y_hat.shape[0],) or y_hat.shape[0] == 0:
         raise ValueError(f"accuracy: predictions of shape {y_hat.shape} do not match labels of shape {y.shape}")
+    if y.ndim == 2 and y.shape != y_hat.shape:
+        raise ValueError(f"accuracy: one-hot labels of shape {y.shape} do not match predictions of shape {y_hat.shape}")
+    _integer_labels(labels, y_hat.shape[1], "accuracy")   # a label >= k would silently count as wrong
     return float(np.mean(y_hat.argmax(axis=1) == labels))
 
 # %% tags=["active-ipynb"]
@@ -242,6 +354,12 @@ def accuracy(y_hat, y):
 #     print("naive log(softmax) of the same logits:", np.log(np.exp(big) / np.exp(big).sum(1, keepdims=True))[0])
 # assert np.isclose(loss_big, (2e4 + np.log(3)) / 3) and np.isfinite(sce.backward()).all()
 #
+# for Z_ext in (np.array([[3e38, -3e38, 0.0]], dtype=np.float32), np.array([[1.7e308, -1.7e308, 0.0]])):
+#     with np.errstate(over="raise", invalid="raise"):
+#         loss_ext = sce(Z_ext, np.array([1]))
+#     print(f"{Z_ext.dtype} logits {Z_ext[0, 0]:.1e}: loss {loss_ext:.4g}, gradient {sce.backward()[0]}")
+#     assert np.isfinite(loss_ext) and np.allclose(sce.backward(), [[1, -1, 0]])
+#
 # Zc = rng.standard_normal((7, 4)); yc = rng.integers(0, 4, 7)
 # err_int = check_loss(SoftmaxCrossEntropy(), Zc, yc)
 # err_onehot = check_loss(SoftmaxCrossEntropy(), Zc, np.eye(4)[yc])
@@ -250,16 +368,25 @@ def accuracy(y_hat, y):
 # assert err_int < 1e-8 and err_onehot < 1e-8 and accuracy(Zc, yc) == np.mean(Zc.argmax(1) == yc)
 
 # %% [markdown]
-# Bad labels are refused before anything is computed:
+# Bad labels are refused before anything is computed — by the losses, by `one_hot` and by `accuracy`
+# (a label $\ge k$ would otherwise just count as wrong). The checks are a few vectorised passes over the
+# $m \times k$ targets, cheap next to the forward pass:
 
 # %% tags=["active-ipynb"]
-# for bad in (np.array([0, 1, 7, 2, 3, 0, 1]), np.array([0, 1]), np.eye(5)[:7], np.zeros(7)):
+# two_hot = np.eye(4)[yc] + np.eye(4)[(yc + 1) % 4]
+# for bad_call in (lambda: sce(Zc, np.array([0, 1, 7, 2, 3, 0, 1])), lambda: sce(Zc, np.array([0, 1])),
+#                  lambda: sce(Zc, np.eye(5)[:7]), lambda: sce(Zc, np.zeros(7)), lambda: sce(Zc, two_hot),
+#                  lambda: sce(Zc, 2 * np.eye(4)[yc] - 0.5), lambda: one_hot(np.array([0, -1, 2]), 3),
+#                  lambda: one_hot(np.array([0.0, 1.0]), 3), lambda: accuracy(Zc, yc + 4)):
 #     try:
-#         sce(Zc, bad)
+#         bad_call()
 #     except ValueError as e:
 #         print("ValueError:", e)
 #     else:
 #         raise AssertionError("bad labels were accepted")
+# smoothed = 0.9 * np.eye(4)[yc] + 0.1 / 4                  # rows of probabilities are fine
+# print(f"smoothed labels accepted; gradient check {check_loss(SoftmaxCrossEntropy(), Zc, smoothed):.1e}")
+# assert check_loss(SoftmaxCrossEntropy(), Zc, smoothed) < 1e-8
 
 # %% [markdown]
 # ## 5. Sanity check: overfit a tiny batch
@@ -301,9 +428,12 @@ def accuracy(y_hat, y):
 #
 # * $L = -\frac1m\sum_{ij}Y_{ij}\log\hat Y_{ij} = -\frac1m\mathrm{tr}(Y^\top\log\hat Y)$, same index pair in both factors.
 # * $d\hat Y = -\frac1m Y\oslash\hat Y$ — the only $1/m$ of the backward pass.
-# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; `SoftmaxCrossEntropy` computes the
-#   loss from the logits with log-sum-exp and stays finite at $\pm 10^4$.
-# * Labels are integers or one-hot; `accuracy` compares argmaxes.
+# * After a softmax: $dZ = (\hat Y - Y)/m$, bounded by $1/m$; with $\hat Y$ floored at $10^{-12}$ in both the
+#   cross-entropy's gradient and the Softmax backward (and the loss itself exact), a confidently wrong sample
+#   still gets it.
+#   `SoftmaxCrossEntropy` computes the loss from the logits with log-sum-exp in float64 and is finite for any
+#   finite logits.
+# * Labels are integers in $[0, k)$ or rows of probabilities (one-hot); `accuracy` compares argmaxes.
 # * A Dense–ReLU–Dense network memorises 32 random samples: the whole chain is wired right.
 #
 # ## Exercises

@@ -231,6 +231,9 @@ class BatchNorm(Layer):
     training=False: normalises with the running statistics only.
     """
 
+    # images (m, H, W, C), chapter 12: one mean and variance per channel, over the m*H*W positions
+    input_ndim, input_layout = (2, 4), "(m, n_features) or (m, H, W, C)"
+
     def __init__(self, momentum=0.9, eps=1e-5, name=None, n_in=None):
         super().__init__(name)
         if not _is_real(momentum) or not 0.0 <= momentum < 1.0:
@@ -244,24 +247,31 @@ class BatchNorm(Layer):
             self.build(n_in)
 
     def build(self, n_in, rng=None, dtype=np.float32):
-        if isinstance(n_in, bool) or int(n_in) != n_in or n_in < 1:
-            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
-        super().build(n_in)
-        n = self.n_in
+        if np.ndim(n_in) == 1 and len(n_in) == 3:          # an image (H, W, C): one gamma and beta per channel
+            super().build(n_in)
+            n = self.n_in[-1]
+        else:
+            if isinstance(n_in, bool) or np.ndim(n_in) != 0 or int(n_in) != n_in or n_in < 1:
+                raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
+            super().build(n_in)
+            n = self.n_in
         self.params = {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.state = {"running_mean": np.zeros(n, dtype=dtype), "running_var": np.ones(n, dtype=dtype)}
 
     def get_config(self):
-        return {"name": self.name, "momentum": self.momentum, "eps": self.eps, "n_in": self.n_in}
+        n_in = list(self.n_in) if isinstance(self.n_in, tuple) else self.n_in     # plain JSON
+        return {"name": self.name, "momentum": self.momentum, "eps": self.eps, "n_in": n_in}
 
     def forward(self, X, training=False):
         X = self._check_input(X)
+        shape = X.shape
+        X = X.reshape(-1, shape[-1])      # images (m, H, W, C): rows are the m*H*W positions, one column per channel
         m = X.shape[0]
         if training:
             if m < 2:
                 raise ValueError(f"{self!r}: training mode needs at least 2 samples per batch (the variance of one "
-                                 f"sample is 0), got shape {X.shape}")
+                                 f"sample is 0), got shape {shape}")
             mu = X.mean(axis=0)
             var = X.var(axis=0)                            # biased (1/m): the variance of what we normalise
             rho = self.momentum
@@ -272,20 +282,22 @@ class BatchNorm(Layer):
             mu, var = self.state["running_mean"], self.state["running_var"]
         inv_std = 1.0 / np.sqrt(var + self.eps)
         X_hat = (X - mu) * inv_std
-        self._cache = (X_hat, inv_std, training)
-        return self.params["gamma"] * X_hat + self.params["beta"]
+        self._cache = (X_hat.reshape(shape), inv_std, training)      # kept in the input's shape (a view)
+        return (self.params["gamma"] * X_hat + self.params["beta"]).reshape(shape)
 
     def backward(self, dY):
         X_hat, inv_std, training = self._cached()
-        dY = self._check_upstream(dY, X_hat.shape)
+        shape = X_hat.shape
+        X_hat = X_hat.reshape(-1, shape[-1])                         # rows: samples, or the positions of all images
+        dY = self._check_upstream(dY, shape).reshape(X_hat.shape)
         self.grads["gamma"] = (dY * X_hat).sum(axis=0)
         self.grads["beta"] = dY.sum(axis=0)
         dX_hat = dY * self.params["gamma"]
         if not training:
-            return dX_hat * inv_std                        # running statistics are constants
+            return (dX_hat * inv_std).reshape(shape)       # running statistics are constants
         m = dY.shape[0]
         # the boxed formula: direct path, minus the paths through the batch mean and the batch variance
-        return (inv_std / m) * (m * dX_hat - dX_hat.sum(axis=0) - X_hat * (dX_hat * X_hat).sum(axis=0))
+        return ((inv_std / m) * (m * dX_hat - dX_hat.sum(axis=0) - X_hat * (dX_hat * X_hat).sum(axis=0))).reshape(shape)
 
 # %% [markdown]
 # ## 7. Gradient check, in training mode, after a Dense

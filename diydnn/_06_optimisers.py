@@ -85,7 +85,8 @@ from diydnn._01_dense import NonFiniteError
 # Bad input is refused with a `ValueError` that names the optimiser and the value: a learning rate
 # that is not positive, a $\beta$ or momentum outside $[0, 1)$, a negative weight decay, a
 # non-positive $\varepsilon$, and `params` and `grads` whose keys or shapes differ. A check runs
-# before anything changes, so a refused step leaves parameters, slots and `t` as they were.
+# before anything changes, so a refused step leaves parameters, slots and `t` as they were. A gradient
+# that holds NaN or inf is refused the same way, with a `NonFiniteError` naming it (section 7).
 
 # %%
 def _number(value, what, who):
@@ -137,6 +138,29 @@ def _check_pairs(params, grads, who):
             raise ValueError(f"{who}: gradient {name!r} has shape {np.shape(grads[name])}, its parameter has shape {W.shape}")
 
 
+def _check_finite_gradients(grads, who):
+    """NonFiniteError naming every gradient that holds NaN or inf; nothing is changed.
+
+    The fast test is one dot product per tensor, vdot(g, g) (a BLAS call, no temporary array): it is
+    finite whenever g is, unless the squares overflow. Only then does the exact, slower isfinite scan run.
+    """
+    suspects = []
+    for name, g in grads.items():
+        g = np.asarray(g)
+        if g.dtype.kind not in "fc":
+            continue                                # integer gradients cannot hold NaN
+        with np.errstate(over="ignore", invalid="ignore"):
+            square_sum = np.vdot(g, g)
+        if not np.isfinite(square_sum):
+            suspects.append((name, g))
+    bad = [f"{name!r} ({np.count_nonzero(~np.isfinite(g))} of {g.size} entries)"
+           for name, g in suspects if not np.isfinite(g).all()]
+    if bad:
+        raise NonFiniteError(f"{who}.step: gradient(s) {', '.join(bad)} contain NaN or inf; no parameter and no "
+                             f"optimiser state was changed. Look for NaN in the data or a diverging loss "
+                             f"(a smaller lr, clip_norm).")
+
+
 class Optimiser:
     """Base class: step(params, grads) updates every params[name] in place from grads[name].
 
@@ -180,6 +204,7 @@ class Optimiser:
                 if name in buffers and buffers[name].shape != W.shape:
                     raise ValueError(f"{who}: slot {slot!r} of parameter {name!r} has shape {buffers[name].shape}, "
                                      f"the parameter has shape {W.shape}")
+        _check_finite_gradients(grads, who)         # NaN/inf anywhere: refuse before the first parameter changes
         self.t += 1
         lr, weight_decay = self.lr, getattr(self, "weight_decay", None)
         self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr
@@ -750,6 +775,32 @@ def get_optimiser(spec):
 #             params[f"{i}/{k}"] = params[f"{i}/{k}"] - 0.01 * g    # WRONG: a new array, the layer keeps the old one
 # print(f"rebinding update: loss {rebound[0]:.4f} -> {rebound[-1]:.4f} (nothing learned)")
 # assert rebound[0] == rebound[-1]
+
+# %% [markdown]
+# **Or not at all.** One NaN in one gradient — from a NaN in the data, or a loss that overflowed — would
+# poison every later step: the weight becomes NaN, and Adam's $v$ keeps the NaN for good. So `step` looks
+# at every gradient *before* it changes anything: one dot product $\langle g, g\rangle$ per tensor (a BLAS
+# call, no temporary array), which is finite whenever $g$ is, unless the squares overflow — only then does an
+# exact element-wise scan decide. A NaN or inf is refused with a `NonFiniteError` that names the tensor, and
+# weights, slots and $t$ stay exactly as they were.
+
+# %% tags=["active-ipynb"]
+# X_t, y_t, layers = tiny_problem(1)
+# forward_backward(layers, X_t, y_t, loss_fn)
+# params = {f"{i}/{k}": p for i, layer in enumerate(layers) for k, p in layer.params.items()}
+# grads = {f"{i}/{k}": g for i, layer in enumerate(layers) for k, g in layer.grads.items()}
+# opt = Adam(lr=0.01)
+# opt.step(params, grads)                                   # one good step: Adam's slots exist
+# weights_before, state_before = {k: p.copy() for k, p in params.items()}, opt.state_dict()
+# grads["2/b"][1] = np.nan                                  # the LAST tensor: a late check would have updated the others
+# try:
+#     opt.step(params, grads)
+# except NonFiniteError as e:
+#     print("NonFiniteError:", e)
+# unchanged = all(np.array_equal(params[k], weights_before[k]) for k in params) and \
+#     all(np.array_equal(v, opt.state_dict()[k]) for k, v in state_before.items())
+# print("weights, slots and t unchanged:", unchanged, "  t =", opt.t)
+# assert unchanged and opt.t == 1
 
 # %% [markdown]
 # ## 8. Clipping by the global norm

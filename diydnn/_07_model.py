@@ -15,6 +15,7 @@
 params/grads/state, summary, config, state_dict, atomic save/load and predict."""
 import inspect
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -134,6 +135,25 @@ def _assign_names(layers, who):
             counters[base] = i + 1
 
 
+# %% [markdown]
+# The input of a model is described by the shape of **one sample**: a width `n_in` (an int) for rows of
+# features, or, for images (chapter 12), a tuple such as `(28, 28, 1)`. The batch size is never part of it.
+
+# %%
+def _input_shape(n_in, who):
+    """n_in as an int (a width) or a tuple of ints (an image's shape); a ValueError naming `who` otherwise."""
+    shape = (n_in,) if np.ndim(n_in) == 0 else tuple(n_in)
+    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape):
+        raise ValueError(f"{who}: input width must be a positive integer (or a shape of positive integers), got {n_in!r}")
+    return int(shape[0]) if len(shape) == 1 else tuple(int(d) for d in shape)
+
+
+def _batch_shape(n_in):
+    """"(None, 50)" for a width, "(None, 28, 28, 1)" for an image shape: None stands for the batch size."""
+    dims = (n_in,) if isinstance(n_in, int) else n_in
+    return "(None, " + ", ".join(str(d) for d in dims) + ")"
+
+
 # %% tags=["active-ipynb"]
 # named = [Dense(8), ReLU(), Dense(8, name="hidden"), ReLU(), Dense(3), Softmax()]
 # _assign_names(named, "demo")
@@ -191,11 +211,10 @@ class Sequential(Layer):
             self.build(n_in, rng)
 
     def build(self, n_in, rng=None, dtype=np.float32):
-        """Build every layer in turn, each for the width the layer before it gives."""
-        if int(n_in) != n_in or n_in < 1:
-            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
+        """Build every layer in turn, each for the width (or image shape, chapter 12) the layer before it gives."""
+        n_in = _input_shape(n_in, repr(self))
         rng = rng if rng is not None else self.rng
-        width = int(n_in)
+        width = n_in
         for layer in self.layers:
             if layer.built and layer.params:          # built with weights already: keep them if they fit
                 if layer.n_in != width:
@@ -204,7 +223,16 @@ class Sequential(Layer):
             else:
                 layer.build(width, rng, dtype)
             width = layer.output_width(width)
-        self.n_in = int(n_in)
+        self.n_in = n_in
+
+    @property
+    def input_ndim(self):
+        """The model takes the batches its first layer takes (2-D, or images for a Conv2D, chapter 12)."""
+        return self.layers[0].input_ndim
+
+    @property
+    def input_layout(self):
+        return self.layers[0].input_layout
 
     def output_width(self, n_in):
         for layer in self.layers:
@@ -257,8 +285,8 @@ class Sequential(Layer):
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"{self!r}.predict: batch_size must be a positive integer, got {batch_size!r}")
         X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"{self!r}.predict: expected a 2-D batch of shape (m, n_features), got shape {X.shape}")
+        if X.ndim not in self.input_ndim:
+            raise ValueError(f"{self!r}.predict: expected a batch of shape {self.input_layout}, got shape {X.shape}")
         batch_size = int(batch_size)
         outputs = [self.forward(X[i:i + batch_size], training=False) for i in range(0, max(len(X), 1), batch_size)]
         return np.concatenate(outputs)
@@ -279,7 +307,7 @@ class Sequential(Layer):
             entry.pop("n_in", None)
             config.append(entry)
         if self.built:
-            config[0]["n_in"] = self.n_in
+            config[0]["n_in"] = list(self.n_in) if isinstance(self.n_in, tuple) else self.n_in   # plain JSON
         return config
 
     @classmethod
@@ -343,24 +371,25 @@ class Sequential(Layer):
 
     @classmethod
     def load(cls, path, rng=None):
-        """A model from a file written by save(); read with allow_pickle=False, so it cannot run code."""
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError(f"Sequential.load: {path} is a single array, not a model file written by Sequential.save")
-        with data:
-            if "config" not in data.files:
-                raise ValueError(f"Sequential.load: {path} has no 'config' entry; not a file written by Sequential.save")
-            try:                              # an object array (a pickle) is refused here, by NumPy
-                header = json.loads(str(data["config"]))
-                arrays = {key: data[key] for key in data.files if key != "config"}
-            except ValueError as e:
-                raise ValueError(f"Sequential.load: {path}: {e}") from None
-        if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
-            raise ValueError(f"Sequential.load: {path} is not in the format {SAVE_FORMAT!r}")
-        weights = [value for key, value in arrays.items() if key.startswith("params/")]
-        dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
-        model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
-        model.load_state_dict(arrays)
+        """A model from a file written by save(); read with allow_pickle=False, so it cannot run code.
+
+        A missing file is a FileNotFoundError; an empty, truncated, corrupted or foreign file a
+        ValueError that names the file (read_npz, below).
+        """
+        who, advice = "Sequential.load", LOAD_ADVICE
+        arrays = read_npz(path, who, advice)
+        if "config" not in arrays:
+            raise ValueError(f"{who}: {path} has no 'config' entry; not a file written by Sequential.save. {advice}")
+        try:
+            header = json.loads(str(arrays.pop("config")))
+            if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+                raise ValueError(f"it is not in the format {SAVE_FORMAT!r}")
+            weights = [value for key, value in arrays.items() if key.startswith("params/")]
+            dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
+            model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
+            model.load_state_dict(arrays)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:   # json.JSONDecodeError is a ValueError
+            raise ValueError(f"{who}: {path} does not hold a valid model: {e}. {advice}") from None
         return model
 
 
@@ -477,12 +506,12 @@ def _summary_lines(model):
     for layer in model.layers:
         width = layer.output_width(width)
         count = sum(v.size for v in layer.params.values()) + sum(v.size for v in layer.state.values())
-        rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {width})", f"{count:,}"))
+        rows.append((f"{layer.name} ({type(layer).__name__})", _batch_shape(width), f"{count:,}"))
     w0, w1, w2 = (max(len(row[i]) for row in rows + [header]) + 3 for i in range(3))
     rule = w0 + w1 + w2 + 1
     trainable = sum(v.size for v in model.params.values())
     frozen = sum(v.size for v in model.state.values())
-    table = [f'Model: "{model.name}"   input: (None, {model.n_in})', "_" * rule,
+    table = [f'Model: "{model.name}"   input: {_batch_shape(model.n_in)}', "_" * rule,
              f" {header[0]:<{w0}}{header[1]:<{w1}}{header[2]:>{w2 - 3}}", "=" * rule]
     table += [f" {a:<{w0}}{b:<{w1}}{c:>{w2 - 3}}" for a, b, c in rows]
     table += ["=" * rule, f"Total params: {trainable + frozen:,}", f"Trainable params: {trainable:,}",
@@ -535,11 +564,10 @@ def register_layer(layer_class):
     if not (isinstance(layer_class, type) and issubclass(layer_class, Layer)):
         raise ValueError(f"register_layer: {layer_class!r} is not a subclass of Layer")
     known = LAYER_TYPES.get(layer_class.__name__)
-    # the same class defined again (a notebook cell run twice, or a chapter notebook defining the class its
-    # module also registers) replaces the old definition; any other class of the same name is refused
-    redefined = known is not None and known.__qualname__ == layer_class.__qualname__ and (
-        known.__module__ == layer_class.__module__ or "__main__" in (known.__module__, layer_class.__module__))
-    if known is not None and known is not layer_class and not redefined:
+    # a chapter's notebook runs the cell that defines its layer again (as __main__), after `import diydnn` registered
+    # the module's copy: the notebook's definition takes over; any other second class of that name is an error
+    rerun = known is not None and layer_class.__module__ == "__main__" and known.__module__.startswith("diydnn.")
+    if known is not None and known is not layer_class and not rerun:
         raise ValueError(f"register_layer: the name {layer_class.__name__!r} already belongs to {known!r}")
     LAYER_TYPES[layer_class.__name__] = layer_class
     return layer_class
@@ -566,6 +594,8 @@ def _layer_from_config(index, entry):
     if unknown:
         raise ValueError(f"{where} ({kind}): unknown argument(s) {unknown}; {kind} accepts {sorted(accepted)}")
     n_in = kwargs.pop("n_in", None)        # a width, not an argument: the model builds with its own rng
+    if isinstance(n_in, (list, tuple)):    # an image shape (chapter 12), a list in JSON
+        n_in = _input_shape(n_in, where)
     try:
         return LAYER_TYPES[kind](**kwargs), n_in
     except (TypeError, ValueError) as e:
@@ -616,13 +646,17 @@ def _layer_from_config(index, entry):
 # existing arrays, so an optimiser that holds references to them keeps working.
 #
 # `save(path)` writes one `.npz` file (a zip of `.npy` arrays): the arrays of `state_dict()` and the
-# config as JSON text in a 0-d string array. Two rules make it safe:
+# config as JSON text in a 0-d string array. Three rules make it safe:
 #
 # * **Atomic.** The file is written to a temporary file in the same folder, flushed to disk, and
 #   renamed over the old one with `os.replace`, which is atomic: a reader, or a training run that
 #   crashes while saving a checkpoint, sees the old file or the new one, never half a file.
 # * **No pickles.** `load` reads with `allow_pickle=False`. A pickle can run arbitrary code when
 #   it is loaded; a model file from someone else must only ever be data.
+# * **A damaged file says so.** An empty, truncated or bit-flipped file, or one that is not an `.npz` at all,
+#   is a `ValueError` that names the file and what to do — not a `BadZipFile` or `EOFError` from deep inside
+#   `zipfile`. Reading every entry to its end makes `zipfile` compare the entry's CRC-32 checksum, so a
+#   flipped bit in the weights is caught too (`read_npz`; chapter 09's checkpoints use it as well).
 
 # %%
 SAVE_FORMAT = "diydnn.Sequential/1"
@@ -631,6 +665,45 @@ SAVE_FORMAT = "diydnn.Sequential/1"
 def _savez_atomic(path, arrays):
     """np.savez(path, **arrays), written to a temporary file beside path and renamed into place (chapter 00)."""
     write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+LOAD_ADVICE = ("It may be damaged (a truncated copy, a full disk) or not a model file: save the model again "
+               "with model.save(path), or load another copy")
+
+
+def read_npz(path, who, advice):
+    """Every array of the .npz file `path`, read with allow_pickle=False.
+
+    A missing file is a FileNotFoundError. Anything else that is not a readable .npz (empty, truncated,
+    bit-flipped, a .npy, a text file, object arrays) is a ValueError naming `who`, the file and what
+    went wrong, followed by `advice` (what to do) -- never a BadZipFile or EOFError from deep inside.
+    Reading every entry to its end makes zipfile compare each entry's CRC-32, so flipped bits are found.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{who}: no file at {path}")
+
+    def refuse(problem):
+        return ValueError(f"{who}: {path} {problem}. {advice}")
+
+    with open(path, "rb") as f:
+        start = f.read(6)
+    if not start:
+        raise refuse("is empty (0 bytes)")
+    if start == b"\x93NUMPY":
+        raise refuse("is a single array (.npy), not an .npz archive of named arrays")
+    if not start.startswith(b"PK\x03\x04"):
+        raise refuse("is not an .npz file (it does not start like a zip archive)")
+    try:   # our own file object: np.load would leave its own open when the zip directory is broken
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise refuse("holds an array of Python objects, which NumPy could only read by unpickling it "
+                         "(refused: allow_pickle=False); it was not written by diydnn") from None
+        raise refuse(f"is damaged (truncated or corrupted): {e}") from None
+    except Exception as e:   # BadZipFile, EOFError, zlib.error, NotImplementedError, MemoryError, OSError, ...
+        raise refuse(f"is damaged (truncated or corrupted): {type(e).__name__}: {e}") from None
 
 # %% tags=["active-ipynb"]
 # scratch = tempfile.TemporaryDirectory()             # removed at the end of the chapter
@@ -677,7 +750,8 @@ def _savez_atomic(path, arrays):
 
 # %% [markdown]
 # A tampered file whose arrays hold Python objects (which NumPy could only read by unpickling them) is
-# refused, and so is a state dict with a wrong shape:
+# refused, and so is a state dict with a wrong shape, an empty file, a file cut short, a file with one
+# flipped bit in its weights, and a file that is not an `.npz` at all:
 
 # %% tags=["active-ipynb"]
 # tampered = folder / "tampered.npz"
@@ -687,11 +761,19 @@ def _savez_atomic(path, arrays):
 # np.savez(tampered, **entries)
 # wrong = mnist_model.state_dict()
 # wrong["params/dense_1/W"] = np.zeros((50, 11), dtype=np.float32)
-# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong)):
+# raw = path.read_bytes()
+# flipped = bytearray(raw)
+# flipped[len(raw) // 2] ^= 0x10                       # one bit, in the middle of the first layer's weights
+# damaged = {"empty.npz": b"", "cut.npz": raw[:len(raw) // 3], "flipped.npz": bytes(flipped),
+#            "notes.npz": b"weights: see the notebook\n"}
+# for name, content in damaged.items():
+#     (folder / name).write_bytes(content)
+# for action in (lambda: Sequential.load(tampered), lambda: mnist_model.load_state_dict(wrong),
+#                *(lambda name=name: Sequential.load(folder / name) for name in damaged)):
 #     try:
 #         action()
 #     except ValueError as e:
-#         print("ValueError:", e)
+#         print("ValueError:", str(e).replace(str(folder), "<folder>"))
 #     else:
 #         raise AssertionError("a bad file was accepted")
 

@@ -28,15 +28,17 @@ import numpy as np
 from diydnn._00_conventions import write_atomically
 from diydnn._01_dense import NonFiniteError
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
-from diydnn._06_optimisers import clip_by_global_norm
+from diydnn._06_optimisers import _fraction, _non_negative, _positive, clip_by_global_norm
+from diydnn._07_model import read_npz
 
 
 # %% tags=["active-ipynb"]
+# import itertools
 # import tempfile
 # import matplotlib.pyplot as plt
 # from diydnn._00_conventions import quick_mode, save_figure, rel_error
 # from diydnn._01_dense import Dense
-# from diydnn._02_activations import ReLU
+# from diydnn._02_activations import ReLU, Softmax
 # from diydnn._06_optimisers import Adam, SGD, global_norm
 # from diydnn._07_model import Sequential
 # from diydnn._08_mnist import BatchStream, load_mnist, train_val_split
@@ -171,22 +173,27 @@ class TrainTask:
     """What to learn: labelled batches, a loss, an optimiser, and optionally a global clip-norm threshold."""
 
     def __init__(self, labeled_data, loss, optimizer, n_steps_per_checkpoint=100, clip_norm=None):
-        if int(n_steps_per_checkpoint) != n_steps_per_checkpoint or n_steps_per_checkpoint < 1:
-            raise ValueError(f"TrainTask: n_steps_per_checkpoint must be a positive integer, got {n_steps_per_checkpoint!r}")
-        if clip_norm is not None and not clip_norm > 0:
-            raise ValueError(f"TrainTask: clip_norm must be positive or None, got {clip_norm!r}")
+        self.n_steps_per_checkpoint = _positive_int(n_steps_per_checkpoint, "n_steps_per_checkpoint", "TrainTask")
+        self.clip_norm = None if clip_norm is None else _positive(clip_norm, "clip_norm (or None)", "TrainTask")
+        _check_loss_and_optimizer(loss, optimizer)
         if isinstance(labeled_data, (tuple, list)):
             raise ValueError("TrainTask: labeled_data must be an endless iterator of (X, y) batches, "
                              "e.g. BatchStream(X, y, batch_size, rng); got a tuple/list")
         self.labeled_data = labeled_data
-        self._batches = iter(labeled_data)
+        self._batches = _iterate(labeled_data, "TrainTask")
+        self.batches_drawn = 0
         self.loss = loss
         self.optimizer = optimizer
-        self.n_steps_per_checkpoint = int(n_steps_per_checkpoint)
-        self.clip_norm = clip_norm
 
     def next_batch(self):
-        return next(self._batches)
+        try:
+            batch = next(self._batches)
+        except StopIteration:
+            raise ValueError(f"TrainTask: labeled_data ran out after {self.batches_drawn} batches; it must be an "
+                             f"endless iterator, e.g. BatchStream(X, y, batch_size, rng) (or itertools.cycle of a "
+                             f"list of batches)") from None
+        self.batches_drawn += 1
+        return batch
 
     def get_config(self):
         return {"loss": self.loss.get_config(), "optimizer": self.optimizer.get_config(),
@@ -202,21 +209,27 @@ class EvalTask:
 
     def __init__(self, labeled_data, metrics=("loss", "accuracy"), n_eval_batches=1, name="eval",
                  loss=None, batch_size=1000):
+        who = f"EvalTask {name!r}"
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"EvalTask: name must be a non-empty string without '/', got {name!r}")
+        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+            raise ValueError(f"{who}: metrics must be a list of names such as ['loss', 'accuracy'], got {metrics!r}")
         unknown = [m for m in metrics if m != "loss" and m not in METRICS]
         if unknown:
-            raise ValueError(f"EvalTask {name!r}: unknown metrics {unknown}; known: {['loss'] + sorted(METRICS)}")
+            raise ValueError(f"{who}: unknown metrics {unknown}; known: {['loss'] + sorted(METRICS)}")
         self.metrics = list(metrics)
         self.name = name
         self.loss = loss if loss is not None else SoftmaxCrossEntropy()
-        self.n_eval_batches = int(n_eval_batches)
-        self.batch_size = int(batch_size)
+        self.n_eval_batches = _positive_int(n_eval_batches, "n_eval_batches", who)
+        self.batch_size = _positive_int(batch_size, "batch_size", who)
         if isinstance(labeled_data, tuple) and len(labeled_data) == 2:
             X, y = (np.asarray(a) for a in labeled_data)
             if len(X) != len(y) or len(X) == 0:
-                raise ValueError(f"EvalTask {name!r}: X of shape {X.shape} and y of shape {y.shape} must be non-empty and of equal length")
+                raise ValueError(f"{who}: X of shape {X.shape} and y of shape {y.shape} must be non-empty and of equal length")
+            _check_batch_data(X, y, f"{who}: the evaluation data")
             self._arrays, self._batches = (X, y), None
         else:
-            self._arrays, self._batches = None, iter(labeled_data)
+            self._arrays, self._batches = None, _iterate(labeled_data, who)
 
     def batches(self):
         if self._arrays is not None:
@@ -224,8 +237,15 @@ class EvalTask:
             for start in range(0, len(X), self.batch_size):
                 yield X[start:start + self.batch_size], y[start:start + self.batch_size]
         else:
-            for _ in range(self.n_eval_batches):
-                yield next(self._batches)
+            for i in range(self.n_eval_batches):
+                try:
+                    batch = next(self._batches)
+                except StopIteration:   # inside a generator a bare StopIteration would become a RuntimeError
+                    raise ValueError(f"EvalTask {self.name!r}: labeled_data ran out after {i} of the "
+                                     f"{self.n_eval_batches} batches of this evaluation; pass (X, y) arrays, or an "
+                                     f"endless iterator") from None
+                _check_batch_data(*batch, f"EvalTask {self.name!r}: evaluation batch {i + 1}")
+                yield batch
 
     def evaluate(self, model):
         """{metric: value} over this task's data, with the model in inference mode."""
@@ -273,7 +293,12 @@ class EarlyStopping(Callback):
     """Stop when `monitor` ("<eval task name>/<metric>") has not improved for `patience` evaluations."""
 
     def __init__(self, monitor="eval/accuracy", patience=5, min_delta=0.0, higher_is_better=True):
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        if not isinstance(monitor, str) or "/" not in monitor:
+            raise ValueError(f"EarlyStopping: monitor must name '<eval task name>/<metric>', e.g. 'val/accuracy', "
+                             f"got {monitor!r}")
+        patience = _positive_int(patience, "patience", "EarlyStopping")
+        min_delta = _non_negative(min_delta, "min_delta", "EarlyStopping")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.higher_is_better = higher_is_better
         self.best, self.bad_evals = None, 0
 
@@ -299,11 +324,10 @@ class DivergenceGuard(Callback):
     """
 
     def __init__(self, factor=10.0, warmup=10, smoothing=0.9):
-        if not factor > 1:
+        if not _positive(factor, "factor", "DivergenceGuard") > 1:
             raise ValueError(f"DivergenceGuard: factor must be > 1, got {factor!r}")
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"DivergenceGuard: smoothing must lie in [0, 1), got {smoothing!r}")
-        self.factor, self.warmup, self.smoothing = float(factor), int(warmup), float(smoothing)
+        smoothing = _fraction(smoothing, "smoothing", "DivergenceGuard")
+        self.factor, self.warmup, self.smoothing = float(factor), _positive_int(warmup, "warmup", "DivergenceGuard"), smoothing
         self.mean, self.reference, self.seen = None, None, 0
 
     def on_step_end(self, loop, step, logs):
@@ -392,16 +416,44 @@ def save_checkpoint(path, arrays, meta):
     write_atomically(path, lambda f: np.savez(f, **payload))
 
 
-def load_checkpoint(path):
-    """(arrays, meta) from a checkpoint written by save_checkpoint."""
+def _loop_meta_types():
+    """The metadata Loop.restore needs from a checkpoint, and its JSON types."""
+    return {"n_in": (int, type(None)), "history": dict, "best_value": (int, float, type(None)),
+            "train_seconds": (int, float), "config": dict}
+
+
+def _checkpoint_advice(path):
+    if Path(path).name == CHECKPOINT_BEST:
+        return f"Use the last checkpoint ({CHECKPOINT_LAST}) of the same run, or start fresh with Loop(..., resume=False)"
+    return (f"To start fresh, pass resume=False to Loop; to continue from the best checkpoint instead, "
+            f"call loop.restore(<run folder>/{CHECKPOINT_BEST}) on a Loop made with resume=False")
+
+
+def load_checkpoint(path, required=None):
+    """(arrays, meta) from a checkpoint written by save_checkpoint.
+
+    meta must hold an integer "step", and each key of `required` (a dict key -> type) with its type.
+    A missing file is a FileNotFoundError; a damaged or foreign one (empty, truncated, bit-flipped,
+    not an .npz, metadata missing) a ValueError naming the file and what to do instead.
+    """
     path = Path(path)
+    who, advice = "load_checkpoint", _checkpoint_advice(path)
+    required = {"step": int, **(required or {})}
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if k != "__meta__"}
-        if "__meta__" not in data.files:
-            raise ValueError(f"{path}: not a diydnn checkpoint (no metadata)")
-        meta = json.loads(str(data["__meta__"]))
+        raise FileNotFoundError(f"{who}: no checkpoint at {path}")
+    arrays = read_npz(path, who, advice)
+    if "__meta__" not in arrays:
+        raise ValueError(f"{who}: {path} is not a diydnn checkpoint (no '__meta__' entry). {advice}")
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except ValueError as e:
+        raise ValueError(f"{who}: {path} has unreadable metadata ({e}). {advice}") from None
+    problems = [key for key, kind in required.items()
+                if not isinstance(meta, dict) or key not in meta or not isinstance(meta[key], kind)
+                or isinstance(meta[key], bool)]
+    if problems:
+        raise ValueError(f"{who}: {path} is not a complete diydnn checkpoint: metadata "
+                         f"{'missing or wrong' if isinstance(meta, dict) else 'is not a dict'} for {problems}. {advice}")
     return arrays, meta
 
 
@@ -457,6 +509,9 @@ class Loop:
         self.best_value, self.last_good_step = None, None
         self.stop_reason, self.diverged = None, False
         self.train_seconds = 0.0
+        # the optimiser's settings as given, before a callback (a learning-rate schedule) changes them: what
+        # a resumed run is compared against
+        self.optimizer_config = self.task.optimizer.get_config()
         self.output_dir = None
         if output_dir is not None:
             self.output_dir = Path(output_dir)
@@ -500,6 +555,7 @@ class Loop:
             arrays.update(_prefixed("data", self.task.labeled_data.state_dict()))
         meta = {"step": self.step, "n_in": self.model.n_in, "history": self.history.to_dict(),
                 "best_value": self.best_value, "train_seconds": self.train_seconds, "config": self.get_config(),
+                "optimizer_config": self.optimizer_config,
                 "rng_states": {name: g.bit_generator.state for name, g in _generators(self.model).items()}}
         return arrays, meta
 
@@ -511,13 +567,19 @@ class Loop:
             self.history.save(self.output_dir / "history.json")
 
     def restore(self, path):
-        arrays, meta = load_checkpoint(path)
-        saved = meta.get("config", {}).get("optimizer", {}).get("schedule")
+        """Continue from the checkpoint at `path`: the model and optimiser must be configured as recorded."""
+        arrays, meta = load_checkpoint(path, required=_loop_meta_types())
+        saved = meta["config"].get("optimizer", {}).get("schedule")
         ours = self.task.get_config()["optimizer"].get("schedule")
         if saved != ours:    # chapter 11: the schedule is a function of the step, so it must be the same one
             raise ValueError(f"Loop: {path} was trained with the learning-rate schedule {saved}, this task has {ours}")
         if not self.model.built:
+            if meta["n_in"] is None:
+                raise ValueError(f"Loop.restore: {path} records no input width and the model is not built")
             self.model.build(meta["n_in"], dtype=np.float32)
+        _check_same_config(path, "model", meta["config"].get("model"), self.model.get_config())
+        recorded = meta.get("optimizer_config", meta["config"].get("optimizer"))   # as given when the run began
+        _check_same_config(path, "optimizer", recorded, self.optimizer_config)
         self.model.load_state_dict(_unprefixed("model", arrays))
         self.task.optimizer.load_state_dict(_unprefixed("optimizer", arrays))
         data_state = _unprefixed("data", arrays)
@@ -533,6 +595,7 @@ class Loop:
     # -- checks before training ----------------------------------------------------
     def _check_first_batch(self, X, y):
         X, y = np.asarray(X), np.asarray(y)
+        _check_batch_data(X, y, f"TrainTask: the first batch (step {self.step + 1})")
         if X.ndim != 2 or len(X) != len(y):
             raise ValueError(f"TrainTask: batches must be X of shape (m, n_features) with m labels; "
                              f"got X {X.shape} and y {y.shape}")
@@ -553,6 +616,7 @@ class Loop:
             out = model.forward(X, training=True)
             loss = task.loss(out, y)
         except NonFiniteError:
+            _check_batch_data(X, y, f"Loop: the training batch of step {self.step + 1}")   # bad data: say so
             return {"loss": float("nan")}          # diverged: no update, the loop stops
         backward = getattr(model, "backward_params", model.backward)   # skips dX of the images: nobody uses it
         backward(task.loss.backward())
@@ -595,8 +659,7 @@ class Loop:
     # -- the loop ------------------------------------------------------------------
     def run(self, n_steps):
         """Run n_steps more training steps; evaluate and checkpoint on schedule and at the end."""
-        if int(n_steps) != n_steps or n_steps <= 0:
-            raise ValueError(f"Loop.run: n_steps must be a positive integer, got {n_steps!r}")
+        n_steps = _positive_int(n_steps, "n_steps", "Loop.run")
         first = self.task.next_batch()
         self._check_first_batch(*first)
         self.stop_reason, self.diverged = None, False
@@ -659,6 +722,73 @@ def _progress_bar(n_steps, start, enabled):
     return tqdm(total=n_steps, desc=f"steps {start + 1}-{start + n_steps}", leave=True)
 
 # %% [markdown]
+# ### Engineering: what bad input gets
+#
+# The classes above refuse bad input where it enters, with a message that names the task, the step or the
+# file, and what to do. The checks are plumbing, collected here: whole numbers where counts belong, a
+# loss and an optimiser that are objects, data that is real numbers (a complex or string array would
+# otherwise be cast silently or fail deep inside NumPy), NaN in the data reported as bad data — not as
+# "training diverged" — and a checkpoint that belongs to a different model or optimiser refused, showing both.
+# Every check is O(1) per step or runs once; the NaN scan of a training batch runs only after the forward
+# pass has already failed.
+
+# %%
+def _positive_int(value, what, who):
+    """value as an int >= 1, or a ValueError naming `who` (a bool, a string or 2.5 is refused)."""
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole or value < 1:   # is_integer() is False for nan and inf
+        raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _iterate(labeled_data, who):
+    try:
+        return iter(labeled_data)
+    except TypeError:
+        raise ValueError(f"{who}: labeled_data must be an iterator of (X, y) batches, "
+                         f"got {type(labeled_data).__name__}") from None
+
+
+def _check_loss_and_optimizer(loss, optimizer):
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise ValueError(f"TrainTask: loss must be a loss object such as SoftmaxCrossEntropy(), got {loss!r}")
+    if not callable(getattr(optimizer, "step", None)):
+        raise ValueError(f"TrainTask: optimizer must be an optimiser object such as Adam(lr=1e-3) "
+                         f"(or get_optimiser('adam')), got {optimizer!r}")
+
+
+def _check_batch_data(X, y, where):
+    """Refuse data that is not real numbers, or holds NaN/inf; `where` names the batch in the message."""
+    X, y = np.asarray(X), np.asarray(y)
+    for name, a in (("X", X), ("y", y)):
+        if a.dtype.kind not in "biuf":           # bool, integers, floats; not complex, strings, objects
+            raise ValueError(f"{where}: {name} must hold real numbers, got dtype {a.dtype} "
+                             f"(first values {a.ravel()[:3].tolist()})")
+    for name, a in (("X", X), ("y", y)):
+        if a.dtype.kind == "f" and a.size and not (np.isfinite(a.max()) and np.isfinite(a.min())):
+            bad = np.argwhere(~np.isfinite(a))
+            raise NonFiniteError(f"{where}: {name} of shape {a.shape} holds {len(bad)} NaN or inf value(s), first at "
+                                 f"index {tuple(bad[0].tolist())}: the data is bad, not the training; clean or "
+                                 f"drop those samples")
+
+
+def _check_same_config(path, what, recorded, given):
+    """Refuse to resume when the checkpoint's recorded config differs from the one given; show both."""
+    recorded, given = json.loads(json.dumps(recorded)), json.loads(json.dumps(given))   # tuples -> lists
+    if recorded == given:
+        return
+    if isinstance(recorded, list) and isinstance(given, list):
+        diffs = [f"entry {i}: checkpoint {r} vs given {g}" for i, (r, g) in enumerate(zip(recorded, given)) if r != g]
+        if len(recorded) != len(given):
+            diffs.append(f"{len(recorded)} entries in the checkpoint vs {len(given)} given")
+        detail = "; ".join(diffs[:3])
+    else:
+        detail = f"checkpoint {recorded} vs given {given}"
+    raise ValueError(f"Loop: cannot resume from {path}: it was written with a different {what} ({detail}). "
+                     f"Build the {what} as recorded to resume, or pass resume=False to start fresh "
+                     f"(with another output_dir to keep this run).")
+
+# %% [markdown]
 # ## 8. Checks of the loop
 #
 # **Learning happens.** The toy problem from section 1, 300 steps of Adam:
@@ -708,20 +838,54 @@ def _progress_bar(n_steps, start, enabled):
 # assert bad.stop_reason and bad.step < 200 and "diverged" in bad.stop_reason
 
 # %% [markdown]
-# **Bad settings are refused before any training:**
+# **Bad settings and bad data are refused before any training** (section 7's engineering cell): a batch
+# of the wrong width, labels out of range, zero steps, a clip-norm given as a string, an evaluation batch
+# size of 0, complex data, a finite list of batches that runs out — and a NaN in the *data*, which is
+# reported as bad data naming the step, not as a diverged training:
 
 # %% tags=["active-ipynb"]
 # rng = np.random.default_rng(0)
 # model5 = Sequential([Dense(16), ReLU(), Dense(2)], n_in=5, rng=rng)
-# for make in (lambda: Loop(model5, TrainTask(BatchStream(X_toy[:, :4], y_toy, 16, rng), SoftmaxCrossEntropy(), Adam())).run(1),
-#              lambda: Loop(model5, TrainTask(BatchStream(X_toy, y_toy + 5, 16, rng), SoftmaxCrossEntropy(), Adam())).run(1),
-#              lambda: Loop(model5, TrainTask(BatchStream(X_toy, y_toy, 16, rng), SoftmaxCrossEntropy(), Adam())).run(0)):
+# X_nan = X_toy.copy(); X_nan[40, 3] = np.nan                 # one NaN, in the third batch of 16 (rows 32-47)
+# def task5(X=X_toy, y=y_toy, **kwargs):
+#     return TrainTask(BatchStream(X, y, 16, rng), SoftmaxCrossEntropy(), Adam(), **kwargs)
+# for make in (lambda: Loop(model5, task5(X_toy[:, :4])).run(1),
+#              lambda: Loop(model5, task5(y=y_toy + 5)).run(1),
+#              lambda: Loop(model5, task5()).run(0),
+#              lambda: task5(clip_norm="5"),
+#              lambda: EvalTask((X_toy, y_toy), batch_size=0),
+#              lambda: Loop(model5, task5(X_toy + 0j)).run(1),
+#              lambda: Loop(model5, TrainTask(iter([(X_toy[:16], y_toy[:16])] * 3), SoftmaxCrossEntropy(), Adam())).run(5)):
 #     try:
 #         make()
 #     except ValueError as e:
 #         print("ValueError:", e)
 #     else:
 #         raise AssertionError("bad settings were accepted")
+# in_order = ((X_nan[i:i + 16], y_toy[i:i + 16]) for i in itertools.cycle(range(0, 64, 16)))
+# nan_loop = Loop(Sequential([Dense(16), ReLU(), Dense(2)], n_in=5, rng=rng), TrainTask(in_order, SoftmaxCrossEntropy(), Adam()),
+#                 progress=False)
+# try:
+#     nan_loop.run(10)
+# except NonFiniteError as e:
+#     print("NonFiniteError:", e)
+# assert nan_loop.step == 2 and not nan_loop.diverged
+
+# %% [markdown]
+# **A checkpoint resumes only into the run that wrote it.** The folder `interrupted` above holds a run of
+# Dense(16)–ReLU–Dense(2) with Adam. A loop with a Softmax in place of the ReLU, or with SGD instead of Adam, would
+# load the same arrays without complaint — and silently train something else. Both are refused, showing
+# both configurations; `resume=False` (best with another folder) starts fresh.
+
+# %% tags=["active-ipynb"]
+# for layers, optimizer in (([Dense(16), Softmax(), Dense(2)], Adam(lr=1e-2)), ([Dense(16), ReLU(), Dense(2)], SGD(lr=1e-2))):
+#     try:
+#         Loop(Sequential(layers, n_in=5, rng=rng), TrainTask(BatchStream(X_toy, y_toy, 16, rng), SoftmaxCrossEntropy(), optimizer),
+#              output_dir=scratch / "interrupted", progress=False)
+#     except ValueError as e:
+#         print("ValueError:", str(e).replace(str(scratch), "<scratch>"))
+#     else:
+#         raise AssertionError("a checkpoint resumed into a different run")
 
 # %% [markdown]
 # ## 9. The first real result: an MLP on MNIST

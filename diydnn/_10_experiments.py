@@ -194,11 +194,49 @@ def dropout_rate(architecture):
     return max([float(e.get("rate", 0.5)) for e in architecture if e.get("layer") == "Dropout"], default=0.0)
 
 
+POOLINGS = ("max", "avg", "stride")
+
+
+def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=False, n_classes=10,
+        image_shape=(28, 28, 1)):
+    """Architecture dicts of a small CNN (chapters 12-13) for rows of pixels: Reshape(image_shape), then per entry f of
+    filters a block Conv2D(f, kernel_size, "same") (+ BatchNorm) + ReLU + 2x2 pooling ("max", "avg", or "stride": the
+    Conv2D itself strides by 2), then Flatten, Dense(dense) + ReLU (none if dense is 0), Dense(n_classes)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"cnn: pooling must be one of {POOLINGS}, got {pooling!r}")
+    layers = [{"layer": "Reshape", "shape": [int(d) for d in image_shape]}]
+    for f in filters:
+        layers.append({"layer": "Conv2D", "filters": int(f), "kernel_size": int(kernel_size), "padding": "same",
+                       **({"stride": 2} if pooling == "stride" else {})})
+        if batchnorm:
+            layers.append({"layer": "BatchNorm"})
+        layers.append({"layer": "ReLU"})
+        if pooling != "stride":
+            layers.append({"layer": "MaxPool2D" if pooling == "max" else "AvgPool2D", "pool_size": 2})
+    layers.append({"layer": "Flatten"})
+    if dense:
+        layers += [{"layer": "Dense", "units": int(dense)}, {"layer": "ReLU"}]
+    return layers + [{"layer": "Dense", "units": int(n_classes)}]
+
+
+def describe_cnn(architecture):
+    """The knobs of an architecture made by cnn() (filters, kernel_size, pooling, dense, batchnorm), or None for no CNN."""
+    convs = [entry for entry in architecture if entry["layer"] == "Conv2D"]
+    if not convs:
+        return None
+    pooling = ("max" if any(e["layer"] == "MaxPool2D" for e in architecture) else
+               "avg" if any(e["layer"] == "AvgPool2D" for e in architecture) else "stride")
+    dense = [entry["units"] for entry in architecture if entry["layer"] == "Dense"]
+    return {"filters": [e["filters"] for e in convs], "kernel_size": int(np.ravel(convs[0].get("kernel_size", 3))[0]),
+            "pooling": pooling, "dense": dense[0] if len(dense) > 1 else 0,
+            "batchnorm": any(entry["layer"] == "BatchNorm" for entry in architecture)}
+
+
 def build_model(settings, n_in=784, rng=None):
-    """A Sequential from the settings' architecture; Dense layers without an "init" get settings["init"]."""
+    """A Sequential from the settings' architecture; Dense and Conv2D layers without an "init" get settings["init"]."""
     s = check_settings(settings)
-    architecture = [dict(entry, init=entry.get("init", s["init"])) if entry.get("layer") == "Dense" else dict(entry)
-                    for entry in s["architecture"]]
+    architecture = [dict(entry, init=entry.get("init", s["init"])) if entry.get("layer") in ("Dense", "Conv2D")
+                    else dict(entry) for entry in s["architecture"]]
     return Sequential.from_config(architecture, n_in=n_in, rng=rng)
 
 
@@ -728,9 +766,14 @@ def _schedule_choice(spec):
 def settings_from_controls(defaults, values):
     """Settings from the defaults and the controls' values (a dict named as in experiment_controls)."""
     hidden, _ = describe_mlp(defaults["architecture"])
+    knobs = describe_cnn(defaults["architecture"])
     s = dict(defaults)
-    s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"],
-                            dropout=values.get("dropout", dropout_rate(defaults["architecture"])))
+    if knobs is not None:          # a CNN: the first block's filters, doubled in each further block
+        s["architecture"] = cnn([values["filters"] * 2 ** i for i in range(len(knobs["filters"]))], values["kernel_size"],
+                                values["pooling"], knobs["dense"], batchnorm=values["batchnorm"])
+    else:
+        s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"],
+                                dropout=values.get("dropout", dropout_rate(defaults["architecture"])))
     s.update(lr=values["lr"], batch_size=values["batch_size"], train_abs_samples=values["train_abs_samples"],
              num_epochs=values["num_epochs"], init=values["init"], optimizer=values["optimizer"],
              clip_grads_norm=values["clip"] if values["clip_on"] else None)
@@ -784,6 +827,15 @@ def experiment_controls(defaults, run=None, runs_dir=None):
         "max_shift": w.IntSlider(value=(s["augment"] or {}).get("max_shift", 0), min=0, max=4,
                                  description="random shift (px)", style=style, layout=layout),
     }
+    knobs = describe_cnn(s["architecture"])
+    if knobs is not None:          # a CNN (chapters 12-13): filters, kernel size and pooling instead of hidden units
+        del controls["hidden_units"]
+        controls = {"filters": w.IntSlider(value=knobs["filters"][0], min=4, max=64, step=4, style=style, layout=layout,
+                                           description="filters (block 1; x2 per block)"),
+                    "kernel_size": w.Dropdown(options=sorted({3, 5, knobs["kernel_size"]}), value=knobs["kernel_size"],
+                                              description="kernel size", style=style, layout=layout),
+                    "pooling": w.Dropdown(options=list(POOLINGS), value=knobs["pooling"], description="pooling",
+                                          style=style, layout=layout), **controls}
     button = w.Button(description="Train", button_style="primary", icon="play")
     output = w.Output()
     run = run or (lambda settings, callbacks: run_experiment(settings, runs_dir=runs_dir, callbacks=callbacks))

@@ -1,0 +1,651 @@
+# %% [markdown]
+# # 12 — Convolution
+#
+# A Dense layer sees an image as 784 unrelated numbers: shift a digit one pixel to the right and,
+# for the first layer, it is a different input altogether. A **convolution** slides one small
+# kernel (say 3×3) over the whole image and computes the same weighted sum at every position.
+# Two ideas make it work on images:
+#
+# * **locality**: a pixel's meaning comes from its neighbours, so each output looks at a small window;
+# * **weight sharing**: an edge is an edge anywhere, so every position uses the same kernel.
+#
+# A 3×3 kernel from 1 channel to 32 channels has $3\cdot3\cdot1\cdot32 + 32 = 320$ parameters, whatever the
+# image size; a Dense layer from 784 pixels to the same $28\cdot28\cdot32$ outputs would have 19.7 million.
+#
+# This chapter fixes how images are stored, derives the convolution element by element, rewrites it as
+# **one matrix product over patches** (im2col), derives the backward pass (the weight gradient is a product,
+# the input gradient is the *transposed* patch operation, col2im), checks every gradient by central differences,
+# and builds `Conv2D`, `Flatten` and `Reshape`. Chapter 13 adds pooling and trains a CNN.
+
+# %%
+"""Chapter 12: convolution. Conv2D on images of shape (m, H, W, C) via im2col and one matrix product;
+Flatten and Reshape to move between images and rows of features."""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from diydnn._01_dense import Layer
+from diydnn._07_model import register_layer
+
+
+# %% tags=["active-ipynb"]
+# import tempfile
+# import time
+# from pathlib import Path
+#
+# import matplotlib.pyplot as plt
+# from diydnn._00_conventions import check_layer, quick_mode, rel_error, save_figure
+# from diydnn._02_activations import ReLU
+# from diydnn._01_dense import Dense
+# from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
+# from diydnn._06_optimisers import Adam
+# from diydnn._07_model import Sequential
+# from diydnn._08_mnist import batches, load_mnist
+# rng = np.random.default_rng(12)
+
+# %% [markdown]
+# ## 1. How an image batch is stored: (m, H, W, C)
+#
+# A batch of colour images has four axes: samples $m$, height $H$, width $W$, channels $C$ (1 for MNIST,
+# 3 for RGB, 32 after a convolution with 32 kernels). Two orders are in use: **channels last**
+# $(m, H, W, C)$ (TensorFlow/Keras's default) and **channels first** $(m, C, H, W)$ (PyTorch's). In memory
+# (C order, the last axis varies fastest) channels last keeps the $C$ values of one pixel side by side;
+# channels first keeps a whole $H\times W$ plane of one channel side by side.
+#
+# The choice matters for the matrix product of section 3, which takes the patches as rows of a matrix
+# $P$ of shape $(m H' W',\ k_h k_w C)$ and multiplies by the kernels $\tilde W$ of shape $(k_h k_w C,\ F)$. The result
+# has one row per output pixel and one column per kernel: that **is** a channels-last batch
+# $(m, H', W', F)$, with no reordering. In channels first the same product needs a transpose of its output
+# (a full copy), or one smaller product per sample, $\tilde W^\top P_i$, which gives $(F, H'W')$ per sample directly.
+#
+# We measured all three on the two convolutions of the CNN of chapter 13 (3×3 "same", batch 128, float32,
+# one BLAS thread; `benchmarks/conv_layout.py`, median of 7; a shared machine, so only the ratios matter):
+#
+# | convolution | (m, H, W, C), one product | (m, C, H, W), one product + transpose | (m, C, H, W), a product per sample |
+# |---|---|---|---|
+# | 28×28×1 → 32 | 2.7 ms | 9.3 ms | 1.2 ms |
+# | 14×14×32 → 64 | 14.4 ms | 27.0 ms | 16.2 ms |
+#
+# The first convolution (one input channel) is cheap whatever we do; the second, where the time goes,
+# is fastest channels last. The backward pass tips the balance further: channels last computes the weight gradient
+# as one product $P^\top dZ$ over all samples, while the per-sample form needs $m$ products and a sum. And a
+# channels-last batch flattens for a Dense layer with a plain reshape. So **diydnn stores images as (m, H, W, C)**,
+# everywhere: `Conv2D`, the pooling layers of chapter 13 and `BatchNorm` on images. The cell below repeats the
+# measurement (smaller and fewer repeats in quick mode).
+
+# %% tags=["active-ipynb"]
+# def conv_nhwc(X, W2):
+#     """3x3 'same' convolution, channels last: patches (m*H*W, 9C) @ W2 (9C, F) is already (m, H, W, F)."""
+#     m, H, Wd, C = X.shape
+#     Xp = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)))
+#     P = sliding_window_view(Xp, (3, 3), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3).reshape(m * H * Wd, 9 * C)
+#     return (P @ W2).reshape(m, H, Wd, -1)
+#
+#
+# def conv_nchw(X, W2):
+#     """The same, channels first: the product's output must be transposed back to (m, F, H, W)."""
+#     m, C, H, Wd = X.shape
+#     Xp = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+#     P = sliding_window_view(Xp, (3, 3), axis=(2, 3)).transpose(0, 2, 3, 4, 5, 1).reshape(m * H * Wd, 9 * C)
+#     return np.ascontiguousarray((P @ W2).reshape(m, H, Wd, -1).transpose(0, 3, 1, 2))
+#
+#
+# def median_ms(f, repeats):
+#     times = []
+#     for _ in range(repeats):
+#         t = time.perf_counter(); f(); times.append(time.perf_counter() - t)
+#     return 1e3 * float(np.median(times))
+#
+#
+# m_bench, repeats = (16, 2) if quick_mode() else (128, 7)
+# for H, C, F in [(28, 1, 32), (14, 32, 64)]:
+#     X_last = rng.standard_normal((m_bench, H, H, C)).astype(np.float32)
+#     X_first = np.ascontiguousarray(X_last.transpose(0, 3, 1, 2))
+#     W2 = rng.standard_normal((9 * C, F)).astype(np.float32)
+#     same = np.allclose(conv_nchw(X_first, W2), conv_nhwc(X_last, W2).transpose(0, 3, 1, 2), atol=1e-3)
+#     print(f"{H}x{H}x{C} -> {F}: (m, H, W, C) {median_ms(lambda: conv_nhwc(X_last, W2), repeats):5.1f} ms, "
+#           f"(m, C, H, W) {median_ms(lambda: conv_nchw(X_first, W2), repeats):5.1f} ms;  same numbers: {same}")
+#     assert same
+
+# %% [markdown]
+# ## 2. Convolution, element by element — it is really cross-correlation
+#
+# Take a batch $X$ of shape $(m, H, W, C)$, $F$ kernels $W$ of shape $(k_h, k_w, C, F)$, a bias $b \in \mathbb R^F$
+# and a stride $s$. Let $X^p$ be $X$ with zeros added around it (padding, below). Output pixel $(r, c)$ of
+# kernel $f$ for sample $i$ is the window of $X^p$ whose top-left corner is $(rs, cs)$, multiplied entry-wise with
+# the kernel and summed:
+#
+# $$Z_{i,r,c,f} \;=\; b_f + \sum_{u=0}^{k_h-1}\sum_{v=0}^{k_w-1}\sum_{d=0}^{C-1} X^p_{i,\;rs+u,\;cs+v,\;d}\; W_{u,v,d,f}.$$
+#
+# **A naming remark.** In mathematics and signal processing, the *convolution* of an image with a kernel flips the
+# kernel, $(X \ast K)_{r,c} = \sum_{u,v} X_{r-u,\,c-v} K_{u,v}$; the sum above, with $+u$ and $+v$, is the
+# **cross-correlation**. Deep-learning libraries (this one, PyTorch, TensorFlow) compute cross-correlation and call it
+# convolution. Since the kernel is learned, the difference is only in which way round the learned kernel is stored:
+# cross-correlation with $K$ equals convolution with $K$ rotated by 180°. The cell checks both statements on one channel.
+#
+# **Output size.** With "valid" padding only windows that fit entirely are used: $H' = \lfloor (H - k_h)/s\rfloor + 1$.
+# With "same" padding, zeros are added so that $H' = \lceil H/s \rceil$ (for $s = 1$ the output has the input's size):
+# the total padding is $\max((H'-1)s + k_h - H,\ 0)$, half before and half after, the odd one after (bottom, right),
+# as in TensorFlow and Keras. Likewise for the width.
+
+# %%
+PADDINGS = ("valid", "same")
+
+
+def conv_output_size(n, k, stride, padding):
+    """(output size, padding before, padding after) along one axis of length n, for a window k and a stride.
+
+    "valid": only windows that fit, n_out = floor((n - k) / stride) + 1, no padding.
+    "same": n_out = ceil(n / stride), with zeros added so that the windows cover the input; the extra
+    zero goes after (bottom/right) when the total is odd, as in TensorFlow and Keras.
+    """
+    if padding == "same":
+        n_out = -(-n // stride)
+        total = max((n_out - 1) * stride + k - n, 0)
+        return n_out, total // 2, total - total // 2
+    return (n - k) // stride + 1, 0, 0
+
+
+# %% tags=["active-ipynb"]
+# def conv_loops(X, W, b, stride, padding):
+#     """The element-wise formula, with Python loops over every output value (slow; for checking only)."""
+#     m, H, Wd, C = X.shape
+#     kh, kw, _, F = W.shape
+#     (Ho, top, bottom), (Wo, left, right) = (conv_output_size(H, kh, stride, padding),
+#                                             conv_output_size(Wd, kw, stride, padding))
+#     Xp = np.zeros((m, H + top + bottom, Wd + left + right, C))
+#     Xp[:, top:top + H, left:left + Wd] = X
+#     Z = np.zeros((m, Ho, Wo, F))
+#     for i in range(m):
+#         for r in range(Ho):
+#             for c in range(Wo):
+#                 for f in range(F):
+#                     Z[i, r, c, f] = b[f] + sum(Xp[i, r * stride + u, c * stride + v, d] * W[u, v, d, f]
+#                                                for u in range(kh) for v in range(kw) for d in range(C))
+#     return Z
+#
+#
+# # cross-correlation with K == true convolution with K rotated by 180 degrees (one channel, "valid")
+# img, K = rng.standard_normal((6, 7)), rng.standard_normal((3, 2))
+# corr = conv_loops(img[None, :, :, None], K[:, :, None, None], np.zeros(1), 1, "valid")[0, :, :, 0]
+# K_rot = K[::-1, ::-1]
+# true_conv = np.array([[sum(img[r - u, c - v] * K_rot[u, v] for u in range(3) for v in range(2))   # (X * K_rot)[r, c]
+#                        for c in range(1, 7)] for r in range(2, 6)])
+# print("cross-correlation with K == convolution with K rotated by 180 degrees:", np.allclose(corr, true_conv))
+# assert np.allclose(corr, true_conv)
+#
+# # output sizes: the formulas, against counting the windows that fit (valid) or ceil(n / s) (same)
+# for n in range(3, 12):
+#     for k in (1, 2, 3, 5):
+#         for s in (1, 2, 3):
+#             if k <= n:
+#                 assert conv_output_size(n, k, s, "valid")[0] == len(range(0, n - k + 1, s))
+#             n_out, before, after = conv_output_size(n, k, s, "same")
+#             assert n_out == -(-n // s) and (n_out - 1) * s + k <= n + before + after and 0 <= after - before <= 1
+# print("output sizes: 28 -> 3x3 valid", conv_output_size(28, 3, 1, "valid"), "  same", conv_output_size(28, 3, 1, "same"),
+#       "  same, stride 2", conv_output_size(28, 3, 2, "same"))
+
+# %% [markdown]
+# ## 3. One matrix product over patches (im2col)
+#
+# Collect every window of $X^p$ as one row of a **patch matrix** $P$: row $(i, r, c)$ holds the $k_h k_w C$ values
+# $X^p_{i,\,rs+u,\,cs+v,\,d}$ in the order $(u, v, d)$. Reshape the kernels in the same order to
+# $\tilde W = W.\mathrm{reshape}(k_h k_w C, F)$. Then the triple sum of section 2 is a row times a column, and all of
+# them at once are one product:
+#
+# $$\tilde Z = P\,\tilde W + \mathbf 1 b, \qquad P \in \mathbb R^{(m H' W')\times(k_h k_w C)},\quad \tilde Z \in \mathbb R^{(m H' W')\times F},$$
+#
+# and $\tilde Z$ reshaped to $(m, H', W', F)$ is the output. This is *im2col* ("image to columns"; here rows). It turns
+# a convolution into a Dense layer applied to every patch, and hands the heavy work to one large, fast BLAS product.
+#
+# **Building $P$ without a loop over pixels.** `numpy.lib.stride_tricks.sliding_window_view` returns all windows as a
+# *view*: an array that shares $X^p$'s memory and walks it with other strides. Its shape is
+# $(m, H_p - k_h + 1, W_p - k_w + 1, C, k_h, k_w)$; slicing `[:, ::s, ::s]` keeps every $s$-th window, and a transpose
+# puts the axes in the order $(u, v, d)$. Nothing is copied until we ask for a contiguous matrix, and that one
+# copy is the patch matrix itself ($k_h k_w$ times the size of the input: the memory price of im2col).
+
+# %%
+def im2col(Xp, kh, kw, stride, out_h, out_w):
+    """The patches of a padded batch Xp (m, Hp, Wp, C) as a view of shape (m, out_h, out_w, kh, kw, C).
+
+    view[i, r, c] is the window of sample i whose top-left corner is (r*stride, c*stride). No data is copied;
+    np.ascontiguousarray(view).reshape(m*out_h*out_w, kh*kw*C) is the patch matrix P.
+    """
+    windows = sliding_window_view(Xp, (kh, kw), axis=(1, 2))     # (m, Hp-kh+1, Wp-kw+1, C, kh, kw), a view
+    windows = windows[:, ::stride, ::stride][:, :out_h, :out_w]
+    return windows.transpose(0, 1, 2, 4, 5, 3)
+
+
+# %% tags=["active-ipynb"]
+# X_small = rng.standard_normal((2, 5, 6, 3))
+# W_small, b_small = rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)
+# for stride, padding in [(1, "valid"), (2, "valid"), (1, "same"), (2, "same")]:
+#     (Ho, top, bottom), (Wo, left, right) = conv_output_size(5, 3, stride, padding), conv_output_size(6, 3, stride, padding)
+#     Xp = np.pad(X_small, ((0, 0), (top, bottom), (left, right), (0, 0)))
+#     view = im2col(Xp, 3, 3, stride, Ho, Wo)
+#     P = np.ascontiguousarray(view).reshape(-1, 3 * 3 * 3)
+#     Z = (P @ W_small.reshape(-1, 4) + b_small).reshape(2, Ho, Wo, 4)
+#     loops = conv_loops(X_small, W_small, b_small, stride, padding)
+#     print(f"stride {stride}, {padding:5s}: output {Z.shape}, patch matrix {P.shape}, view shares memory: "
+#           f"{np.shares_memory(view, Xp)};  max |P W + b - loops| = {np.abs(Z - loops).max():.1e}")
+#     assert np.shares_memory(view, Xp) and np.allclose(Z, loops)
+
+# %% [markdown]
+# ## 4. Backward
+#
+# Let $dZ = \partial L/\partial Z$ arrive from above, reshaped like $\tilde Z$ to $(m H' W', F)$. In matrix form the
+# layer is a Dense layer with input $P$, so chapter 01 gives two of the three gradients at once:
+#
+# $$d\tilde W = P^\top d\tilde Z, \qquad db_f = \sum_{i,r,c} dZ_{i,r,c,f}, \qquad dP = d\tilde Z\,\tilde W^\top .$$
+#
+# The weight gradient is **one product over all patches of all samples**: every position a kernel visits adds
+# its contribution (weight sharing means gradient summing). Element-wise,
+# $dW_{u,v,d,f} = \sum_{i,r,c} X^p_{i,\,rs+u,\,cs+v,\,d}\; dZ_{i,r,c,f}$ — a cross-correlation of the input with $dZ$.
+#
+# **The input gradient.** $P$ is not an independent input: each pixel $X^p_{i,y,x,d}$ was *copied* into every patch
+# that covers it. A copy's gradient flows back to its source and the copies' gradients add up:
+#
+# $$dX^p_{i,y,x,d} \;=\; \sum_{\substack{r,c,u,v:\\ rs+u = y,\ cs+v = x}} dP_{(i,r,c),\,(u,v,d)} .$$
+#
+# This is **col2im**, the transpose of im2col: im2col is a linear map $X^p \mapsto P$ (a 0/1 matrix $S$ with
+# $\mathrm{vec}(P) = S\,\mathrm{vec}(X^p)$), and the gradient of a linear map is its transpose, $\mathrm{vec}(dX^p) = S^\top\mathrm{vec}(dP)$.
+# Written out, $dX^p_{i,y,x,d} = \sum_{f}\sum_{u,v} dZ_{i,\frac{y-u}{s},\frac{x-v}{s},f}\,W_{u,v,d,f}$ over the $(u,v)$ where
+# the indices are whole numbers in range: for $s = 1$ a *true* convolution of $dZ$ with the kernels — the backward
+# pass of a cross-correlation is a convolution. Finally $dX$ is $dX^p$ without the padding (the zeros we added are
+# not inputs).
+#
+# **Vectorised col2im.** Loop over the $k_h k_w$ kernel offsets $(u, v)$ only (9 for a 3×3 kernel), never over
+# pixels: for each offset, the gradients of that entry of all patches go to a strided slice of $dX^p$,
+# `dXp[:, u : u + s*H' : s, v : v + s*W' : s, :] += dP[:, :, :, u, v, :]`, one NumPy add over the whole batch.
+# Slices of different offsets overlap (a pixel lies in several windows), and `+=` adds them up.
+
+# %%
+def col2im(dcols, padded_shape, stride):
+    """The transpose of im2col: add each patch's gradient dcols (m, out_h, out_w, kh, kw, C) back onto the pixels
+    it was copied from, in an array of padded_shape. One vectorised add per kernel offset, none per pixel."""
+    m, out_h, out_w, kh, kw, C = dcols.shape
+    dXp = np.zeros(padded_shape, dtype=dcols.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            dXp[:, u:u + stride * out_h:stride, v:v + stride * out_w:stride, :] += dcols[:, :, :, u, v, :]
+    return dXp
+
+
+# %% [markdown]
+# The defining property of a transpose, $\langle S x, p\rangle = \langle x, S^\top p\rangle$ for all $x, p$, checked for
+# `im2col` and `col2im` with random arrays, for strides 1 and 2 and windows that overlap or leave pixels out:
+
+# %% tags=["active-ipynb"]
+# for stride, (kh, kw), shape in [(1, (3, 3), (2, 6, 7, 3)), (2, (3, 3), (2, 7, 7, 2)), (2, (2, 3), (1, 6, 8, 2)),
+#                                 (3, (2, 2), (2, 8, 7, 1))]:
+#     Xp = rng.standard_normal(shape)
+#     out_h, out_w = (shape[1] - kh) // stride + 1, (shape[2] - kw) // stride + 1
+#     P_rand = rng.standard_normal((shape[0], out_h, out_w, kh, kw, shape[3]))
+#     lhs = np.sum(im2col(Xp, kh, kw, stride, out_h, out_w) * P_rand)
+#     rhs = np.sum(Xp * col2im(P_rand, shape, stride))
+#     print(f"stride {stride}, kernel {kh}x{kw}, input {shape}: <im2col(X), P> = {lhs:+.6f}, <X, col2im(P)> = {rhs:+.6f}")
+#     assert abs(lhs - rhs) < 1e-9 * max(1, abs(lhs))
+
+# %% [markdown]
+# ## 5. The layer: `Conv2D`
+#
+# `Conv2D(filters, kernel_size=3, stride=1, padding="valid", use_bias=True, init="he")`. The input of one sample has
+# shape $(H, W, C)$; the weights are created on the first forward (or eagerly with `n_in=(H, W, C)`) with the
+# initialisers of chapter 04. **He initialisation** uses the fan-in of one output value, which is not $C$ but the
+# $k_h k_w C$ inputs of its window: $W \sim \mathcal N(0,\ 2/(k_h k_w C))$, drawn as a $(k_h k_w C, F)$ matrix — exactly the
+# $\tilde W$ of section 3 — and reshaped. (Glorot's fan-out is then $F$; Keras uses $k_h k_w F$. A detail.)
+#
+# The forward pass keeps the patch matrix $P$ for the weight gradient. It is the layer's largest array: for the
+# second convolution of chapter 13 at batch 128, $128\cdot14\cdot14$ rows of $3\cdot3\cdot32$ float32 values, 29 MB.
+# Stride is one integer for both axes; the kernel may be rectangular (`kernel_size=(2, 3)`).
+
+# %%
+def _positive_int(value, what, who):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _pair(value, what, who):
+    """(a, b) from an int a (a square window) or a pair [a, b] of positive integers."""
+    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
+    if len(pair) != 2:
+        raise ValueError(f"{who}: {what} must be an int or a pair of ints, got {value!r}")
+    return tuple(_positive_int(v, what, who) for v in pair)
+
+
+def _image_shape(layer, n_in):
+    """Refuse a sample shape that is not an image (H, W, C), naming the layer."""
+    if np.ndim(n_in) != 1 or len(n_in) != 3:
+        raise ValueError(f"{layer!r}: input must be images, one sample of shape (H, W, C); got {n_in!r} "
+                         f"(rows of pixels? put a Reshape((28, 28, 1)) first)")
+    return tuple(int(d) for d in n_in)
+
+
+@register_layer
+class Conv2D(Layer):
+    """2-D convolution (a cross-correlation) of images (m, H, W, C) with `filters` kernels of shape (kh, kw, C).
+
+    W has shape (kh, kw, C, filters), b shape (filters,); the output has shape (m, H_out, W_out, filters).
+    Forward: one matrix product of the patch matrix (im2col) with W reshaped to (kh*kw*C, filters).
+    """
+
+    input_ndim, input_layout = (4,), "(m, height, width, channels)"
+
+    def __init__(self, filters, kernel_size=3, stride=1, padding="valid", use_bias=True, init="he",
+                 n_in=None, rng=None, name=None):
+        super().__init__(name)
+        who = f"Conv2D({self.name!r})"
+        self.filters = _positive_int(filters, "filters", who)
+        self.kernel_size = _pair(kernel_size, "kernel_size", who)
+        self.stride = _positive_int(stride, "stride", who)
+        if padding not in PADDINGS:
+            raise ValueError(f"{who}: padding must be one of {PADDINGS}, got {padding!r}")
+        self.padding, self.use_bias, self.init, self.rng = padding, bool(use_bias), init, rng
+        if n_in is not None:
+            self.build(n_in, rng)
+
+    def _geometry(self, n_in):
+        """((out_h, pad_top, pad_bottom), (out_w, pad_left, pad_right)) for one input sample (H, W, C)."""
+        H, W, C = _image_shape(self, n_in)
+        (kh, kw), s = self.kernel_size, self.stride
+        if self.padding == "valid" and (H < kh or W < kw):
+            raise ValueError(f"{self!r}: a {kh}x{kw} kernel does not fit an input of shape (m, {H}, {W}, {C}) "
+                             f"with padding 'valid'")
+        return conv_output_size(H, kh, s, self.padding), conv_output_size(W, kw, s, self.padding)
+
+    def build(self, n_in, rng=None, dtype=np.float32):
+        from diydnn._04_initialisers import get_initialiser   # chapter 04, as in Dense
+        self._geometry(n_in)                                   # refuses a bad shape before anything is created
+        super().build(n_in)
+        (kh, kw), C = self.kernel_size, self.n_in[2]
+        rng = rng if rng is not None else (self.rng if self.rng is not None else np.random.default_rng())
+        # fan-in = the kh*kw*C inputs of one output value: drawn as the (kh*kw*C, filters) matrix W~, then shaped
+        W = get_initialiser(self.init)(kh * kw * C, self.filters, rng).reshape(kh, kw, C, self.filters)
+        self.params = {"W": W.astype(dtype)}
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.filters, dtype=dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def output_width(self, n_in):
+        """The shape (H_out, W_out, filters) of one output sample."""
+        (out_h, _, _), (out_w, _, _) = self._geometry(n_in)
+        return (out_h, out_w, self.filters)
+
+    def get_config(self):
+        init = self.init if isinstance(self.init, (str, dict)) else self.init.get_config()
+        return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": self.stride, "padding": self.padding, "use_bias": self.use_bias, "init": init,
+                "n_in": list(self.n_in) if self.built else None}
+
+    def forward(self, X, training=False):
+        X = self._check_input(X)
+        (out_h, top, bottom), (out_w, left, right) = self._geometry(self.n_in)
+        (kh, kw), F = self.kernel_size, self.filters
+        m, H, W, C = X.shape
+        Xp = X
+        if top or bottom or left or right:
+            Xp = np.zeros((m, H + top + bottom, W + left + right, C), dtype=X.dtype)
+            Xp[:, top:top + H, left:left + W, :] = X
+        P = np.ascontiguousarray(im2col(Xp, kh, kw, self.stride, out_h, out_w)).reshape(-1, kh * kw * C)
+        Z = P @ self.params["W"].reshape(-1, F)                # one product: (m*out_h*out_w, F)
+        if self.use_bias:
+            Z += self.params["b"]
+        self._cache = (P, Xp.shape, X.shape)
+        return Z.reshape(m, out_h, out_w, F)                   # already channels last: no transpose
+
+    def backward(self, dY):
+        P, padded_shape, (m, H, W, C) = self._cached()
+        (out_h, top, _), (out_w, left, _) = self._geometry(self.n_in)
+        (kh, kw), F = self.kernel_size, self.filters
+        dZ = self._check_upstream(dY, (m, out_h, out_w, F)).reshape(-1, F)
+        W2 = self.params["W"].reshape(-1, F)
+        self.grads["W"] = (P.T @ dZ).reshape(self.params["W"].shape)       # dW~ = P^T dZ~: one product
+        if self.use_bias:
+            self.grads["b"] = dZ.sum(axis=0)
+        dP = (dZ @ W2.T).reshape(m, out_h, out_w, kh, kw, C)               # dP = dZ~ W~^T
+        dXp = col2im(dP, padded_shape, self.stride)                        # the transpose of im2col
+        return np.ascontiguousarray(dXp[:, top:top + H, left:left + W, :])  # the padding is not an input
+
+
+# %% [markdown]
+# ## 6. Gradient checks
+#
+# `check_layer` (chapter 00) compares `backward` with central differences for the input, the kernels and the bias,
+# in float64, with a random upstream gradient, on tiny shapes: strides 1 and 2, "valid" and "same", square and
+# rectangular kernels, odd sizes where "same" pads unevenly and stride 2 leaves pixels out.
+
+# %% tags=["active-ipynb"]
+# for stride in (1, 2):
+#     for padding in ("valid", "same"):
+#         for kernel_size, shape in [(3, (2, 5, 6, 2)), ((2, 3), (3, 7, 5, 1))]:
+#             conv = Conv2D(3, kernel_size, stride=stride, padding=padding, rng=rng)
+#             X_check = rng.standard_normal(shape)
+#             errors = check_layer(conv, X_check, rng)
+#             print(f"stride {stride}, {padding:5s}, kernel {str(kernel_size):6s}, input {shape} -> output "
+#                   f"{conv.forward(X_check).shape}: max rel. error {max(errors.values()):.1e}")
+#             assert set(errors) == {"X", "W", "b"} and max(errors.values()) < 1e-7
+# no_bias = Conv2D(2, 3, padding="same", use_bias=False, rng=rng)
+# assert set(check_layer(no_bias, rng.standard_normal((2, 4, 4, 3)), rng)) == {"X", "W"}
+
+# %% [markdown]
+# ## 7. Between images and rows: `Flatten` and `Reshape`
+#
+# A Dense layer takes rows $(m, n)$ and stays that way. `Flatten` turns images $(m, H, W, C)$ into rows
+# $(m, HWC)$ in C order (so pixel $(y, x)$, channel $d$ lands in column $(yW + x)C + d$); its backward reshapes the
+# gradient back. `Reshape(shape)` goes the other way: MNIST arrives as rows of 784 pixels, and a
+# `Reshape((28, 28, 1))` as the first layer of a model turns them into one-channel images, so that the data pipeline,
+# the training loop and the experiment toolkit keep handing 2-D batches to every model.
+# Neither has parameters; both are reshapes (views, no copies), with the identity as Jacobian up to reordering.
+
+# %%
+@register_layer
+class Flatten(Layer):
+    """(m, d1, d2, ...) -> (m, d1*d2*...): images to rows in C order, so that a Dense layer can follow."""
+
+    input_ndim, input_layout = (2, 3, 4, 5), "(m, ...)"
+
+    def output_width(self, n_in):
+        return int(np.prod(n_in))
+
+    def forward(self, X, training=False):
+        X = self._check_input(X)
+        self._cache = X.shape
+        return X.reshape(X.shape[0], -1)
+
+    def backward(self, dY):
+        shape = self._cached()
+        return self._check_upstream(dY, (shape[0], int(np.prod(shape[1:])))).reshape(shape)
+
+
+@register_layer
+class Reshape(Layer):
+    """(m, ...) -> (m, *shape); e.g. Reshape((28, 28, 1)) turns MNIST's rows of 784 pixels into images."""
+
+    input_ndim, input_layout = (2, 3, 4), "(m, ...)"
+
+    def __init__(self, shape, name=None):
+        super().__init__(name)
+        dims = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+        self.shape = tuple(_positive_int(d, "shape", f"Reshape({self.name!r})") for d in dims)
+
+    def output_width(self, n_in):
+        if int(np.prod(n_in)) != int(np.prod(self.shape)):
+            raise ValueError(f"{self!r}: cannot reshape one sample of shape {n_in} ({int(np.prod(n_in))} values) "
+                             f"to {self.shape} ({int(np.prod(self.shape))} values)")
+        return self.shape[0] if len(self.shape) == 1 else self.shape
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.shape)}
+
+    def forward(self, X, training=False):
+        X = self._check_input(X)
+        self.output_width(X.shape[1:])
+        self._cache = X.shape
+        return X.reshape(X.shape[0], *self.shape)
+
+    def backward(self, dY):
+        shape = self._cached()
+        return self._check_upstream(dY, (shape[0], *self.shape)).reshape(shape)
+
+
+# %% [markdown]
+# A whole model is a `Layer` (chapter 07), so one gradient check covers Reshape → Conv2D → ReLU → Conv2D (stride 2)
+# → Flatten → Dense at once. `Sequential` builds from the shape of one sample: a width for rows (here 36 values),
+# or a tuple such as `n_in=(6, 6, 1)` for images, and `summary()` shows every layer's output shape.
+
+# %% tags=["active-ipynb"]
+# small = Sequential([Reshape((6, 6, 1)), Conv2D(4, 3, padding="same"), ReLU(), Conv2D(3, 3, stride=2), Flatten(),
+#                     Dense(5)], rng=np.random.default_rng(0))
+# errors = check_layer(small, rng.standard_normal((3, 36)), rng)
+# print({k: f"{v:.1e}" for k, v in errors.items()})
+# assert max(errors.values()) < 1e-7 and len(errors) == 1 + 2 + 2 + 2
+# lines = []
+# small.summary(print_fn=lines.append)
+# print("\n".join(lines))
+# assert any("conv2d_1 (Conv2D)" in line and "(None, 2, 2, 3)" in line and "111" in line for line in lines)
+# images_first = Sequential([Conv2D(4, 3), ReLU(), Flatten(), Dense(2)], n_in=(6, 6, 1), rng=np.random.default_rng(0))
+# print("built from n_in=(6, 6, 1):", images_first.n_in, "->", images_first.output_width(images_first.n_in))
+# assert images_first.output_width((6, 6, 1)) == 2 and images_first.layers[0].params["W"].shape == (3, 3, 1, 4)
+
+# %% [markdown]
+# ## 8. A picture: filters a network learned, and what they see
+#
+# A small all-convolutional network, no pooling yet (chapter 13): `Reshape` → `Conv2D(16, 5×5, stride 2, same)` → ReLU
+# → `Conv2D(32, 3×3, stride 2, same)` → ReLU → `Flatten` → `Dense(10)`, trained with Adam on MNIST
+# (20,000 images, two epochs; 1,000 images in batches of 32 in quick mode). Strides of 2 halve the image twice, 28 → 14 → 7. Left: the 16 learned
+# 5×5 kernels of the first layer — many are oriented edge and stroke detectors. Right: one test digit and its 16 feature
+# maps (the first layer's outputs after ReLU): each map lights up where its kernel's pattern occurs.
+
+# %% tags=["active-ipynb"]
+# (X_train, y_train), (X_test, y_test) = load_mnist()
+# n_train, n_epochs, batch_size = (1000, 2, 32) if quick_mode() else (20000, 2, 64)
+# net = Sequential([Reshape((28, 28, 1)), Conv2D(16, 5, stride=2, padding="same"), ReLU(),
+#                   Conv2D(32, 3, stride=2, padding="same"), ReLU(), Flatten(), Dense(10)],
+#                  n_in=784, rng=np.random.default_rng(1))
+# loss_fn, opt = SoftmaxCrossEntropy(), Adam(lr=2e-3)
+# t0, losses = time.perf_counter(), []
+# for epoch in range(n_epochs):
+#     for X_b, y_b in batches(X_train[:n_train], y_train[:n_train], batch_size, rng=np.random.default_rng(2 + epoch)):
+#         losses.append(loss_fn(net.forward(X_b, training=True), y_b))
+#         net.backward(loss_fn.backward())
+#         opt.step(net.params, net.grads)
+# n_test = 1000 if quick_mode() else 10000
+# acc_net = accuracy(net.predict(X_test[:n_test]), y_test[:n_test])
+# print(f"{n_train} images, {n_epochs} epoch(s), {time.perf_counter() - t0:.1f} s: loss {np.mean(losses[:5]):.2f} -> "
+#       f"{np.mean(losses[-5:]):.2f}; test accuracy {acc_net:.2%} on {n_test} images")
+# assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]) and acc_net > (0.6 if quick_mode() else 0.96)
+
+# %% tags=["active-ipynb"]
+# fig = plt.figure(figsize=(13, 4.2))
+# grid = fig.add_gridspec(4, 9, wspace=0.08, hspace=0.08)
+# kernels = net.layers[1].params["W"][:, :, 0, :]                        # (5, 5, 16)
+# digit = X_test[:1]
+# maps = net.layers[2].forward(net.layers[1].forward(net.layers[0].forward(digit)))[0]   # (14, 14, 16), after ReLU
+# for f in range(16):
+#     ax = fig.add_subplot(grid[f // 4, f % 4])
+#     lim = np.abs(kernels[:, :, f]).max()
+#     ax.imshow(kernels[:, :, f], cmap="RdBu_r", vmin=-lim, vmax=lim); ax.axis("off")
+#     ax = fig.add_subplot(grid[f // 4, 5 + f % 4])
+#     ax.imshow(maps[:, :, f], cmap="viridis"); ax.axis("off")
+# ax = fig.add_subplot(grid[1:3, 4])
+# ax.imshow(digit.reshape(28, 28), cmap="gray_r"); ax.set_title(f"input ({y_test[0]})", fontsize=9); ax.axis("off")
+# fig.text(0.3, 0.93, "16 learned 5x5 kernels of conv2d_0 (red +, blue -)", ha="center")
+# fig.text(0.73, 0.93, "the digit's 16 feature maps (14x14, after ReLU)", ha="center")
+# save_figure(fig, "12_filters.png")
+# plt.show()
+
+# %% [markdown]
+# ## 9. Engineering: what a user can get wrong
+#
+# Shape errors name the layer and both shapes: rows given to a `Conv2D` (with the hint to `Reshape`), an image of another
+# size than the one the layer was built for, a kernel that does not fit with "valid" padding, an image given to a
+# Dense (with the hint to `Flatten`), a `Reshape` whose sizes do not match, an upstream gradient of the wrong shape.
+# Bad arguments (a padding that does not exist, a zero stride) are refused by the constructor, also when they come
+# from a config file.
+
+# %% tags=["active-ipynb"]
+# built = Conv2D(4, 3, n_in=(8, 8, 1), rng=rng)
+# built.forward(rng.standard_normal((2, 8, 8, 1)))
+# for action in (lambda: Conv2D(4, 3).forward(rng.standard_normal((2, 784))),
+#                lambda: built.forward(rng.standard_normal((2, 9, 8, 1))),
+#                lambda: Conv2D(4, 5).forward(rng.standard_normal((2, 4, 4, 1))),
+#                lambda: Sequential([Conv2D(2, 3), Dense(3)], n_in=(5, 5, 1)),
+#                lambda: Reshape((28, 28, 1)).forward(rng.standard_normal((2, 780))),
+#                lambda: built.backward(rng.standard_normal((2, 8, 8, 4))),
+#                lambda: Conv2D(4, 3, padding="full"),
+#                lambda: Sequential.from_config([{"layer": "Conv2D", "filters": 4, "stride": 0}])):
+#     try:
+#         action()
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("bad input was accepted")
+
+# %% [markdown]
+# A model with convolutions survives `get_config` → JSON → `from_config` and `save` → `load` (chapter 07), with identical
+# predictions; the image shape is stored in the config as a plain list.
+
+# %% tags=["active-ipynb"]
+# with tempfile.TemporaryDirectory() as scratch:
+#     path = Path(scratch) / "net.npz"
+#     net.save(path)
+#     reloaded = Sequential.load(path)
+# print("config entry:", reloaded.get_config()[1])
+# assert np.array_equal(reloaded.predict(X_test[:100]), net.predict(X_test[:100]))
+# assert reloaded.get_config() == net.get_config()
+
+# %% [markdown]
+# ## Summary
+#
+# * Images are batches of shape **(m, H, W, C)**, channels last: the matrix product over patches then yields the next
+#   layer's input without a transpose, and the weight gradient is one product (measured: the large convolution is
+#   fastest this way). Dense stays 2-D; `Flatten` and `Reshape` convert.
+# * "Convolution" in deep learning is **cross-correlation**, $Z_{i,r,c,f} = b_f + \sum_{u,v,d} X^p_{i,rs+u,cs+v,d}W_{u,v,d,f}$;
+#   flipping the kernel makes it a true convolution, and a learned kernel does not care.
+# * **im2col**: all windows as rows of a patch matrix $P$ (a strided view, one copy), then $\tilde Z = P\tilde W + b$,
+#   one BLAS product.
+# * **Backward**: $d\tilde W = P^\top d\tilde Z$, $db = \sum dZ$, $dP = d\tilde Z\tilde W^\top$, and $dX$ = **col2im**($dP$), the
+#   transpose of im2col: a scatter-add over the $k_h k_w$ kernel offsets. All checked by central differences.
+# * He initialisation uses the fan-in $k_h k_w C$ of one output value.
+#
+# ## Exercises
+#
+# 1. A `Conv2D` with a 1×1 kernel is a Dense layer applied to every pixel. Show it numerically: build a `Conv2D(5, 1)`
+#    and a `Dense(5)` with the same weights and compare outputs on a random batch of images.
+# 2. Count parameters and multiply-adds per image of `Conv2D(32, 3, padding="same")` on 28×28×1 and of a Dense layer
+#    with the same number of outputs. Which is larger, and by how much?
+# 3. Check that a `Conv2D` with stride 2 equals a stride-1 `Conv2D` (same weights, "valid") followed by keeping every
+#    second row and column. What does that tell you about the cost of striding?
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb"]
+# # Solution 1: a 1x1 convolution is a Dense layer on the C values of each pixel.
+# conv1x1 = Conv2D(5, 1, n_in=(4, 4, 3), rng=rng)
+# dense = Dense(5, n_in=3, rng=rng)
+# dense.params["W"][...] = conv1x1.params["W"].reshape(3, 5)
+# dense.params["b"][...] = rng.standard_normal(5)
+# conv1x1.params["b"][...] = dense.params["b"]
+# X_ex = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+# per_pixel = dense.forward(X_ex.reshape(-1, 3)).reshape(2, 4, 4, 5)
+# print("1x1 convolution == Dense on every pixel:", np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6))
+# assert np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6)
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb"]
+# # Solution 2: parameters and multiply-adds (MACs) per image.
+# conv_ex = Conv2D(32, 3, padding="same", n_in=(28, 28, 1), rng=rng)
+# conv_params = sum(p.size for p in conv_ex.params.values())
+# conv_macs = 28 * 28 * 32 * (3 * 3 * 1)                 # every output value is a 9-term sum
+# dense_params = 784 * (28 * 28 * 32) + 28 * 28 * 32
+# dense_macs = 784 * (28 * 28 * 32)
+# print(f"Conv2D: {conv_params:,} parameters, {conv_macs:,} MACs;  Dense: {dense_params:,} parameters, {dense_macs:,} MACs")
+# print(f"the Dense layer has {dense_params / conv_params:,.0f}x the parameters and {dense_macs / conv_macs:.0f}x the work")
+# assert conv_params == 3 * 3 * 1 * 32 + 32 == 320 and dense_macs // conv_macs == 784 // 9
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb"]
+# # Solution 3: stride 2 == stride 1 then every second row and column (for "valid" padding).
+# X_ex = rng.standard_normal((2, 9, 8, 2))
+# s1, s2 = Conv2D(3, 3, stride=1, n_in=(9, 8, 2), rng=rng), Conv2D(3, 3, stride=2, n_in=(9, 8, 2), rng=rng)
+# s2.params["W"][...], s2.params["b"][...] = s1.params["W"], rng.standard_normal(3)
+# s1.params["b"][...] = s2.params["b"]
+# print("stride 2 == stride 1 subsampled:", np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2]))
+# assert np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2])
+# # so striding inside the layer saves about s*s = 4 times the work of computing everything and subsampling
