@@ -171,6 +171,10 @@ class Optimiser:
     name = "optimiser"
     hyperparameters = ("lr",)
     slot_names = ()
+    # chapter 11 (regularisation) sets these on an optimiser object; the defaults change nothing
+    schedule = None      # a learning-rate schedule: step t uses the rate lr * schedule(t)
+    decays = None        # name -> bool: the parameters weight decay acts on (None: all of them)
+    l2 = 0.0             # L2 in the loss, (l2/2)||W||^2 for each decaying W: adds l2 W to its gradient
 
     def __init__(self, lr):
         self.lr = _positive(lr, "learning rate lr", type(self).__name__)
@@ -182,7 +186,14 @@ class Optimiser:
         return f"{type(self).__name__}({args})"
 
     def get_config(self):
-        return {"name": self.name, **{k: getattr(self, k) for k in self.hyperparameters}}
+        config = {"name": self.name, **{k: getattr(self, k) for k in self.hyperparameters}}
+        if self.schedule is not None:                            # chapter 11
+            config["schedule"] = self.schedule.get_config()
+        if self.l2:
+            config["l2"] = self.l2
+        if self.decays is not None:
+            config["decays"] = getattr(self.decays, "get_config", lambda: repr(self.decays))()
+        return config
 
     def step(self, params, grads):
         """One update of every parameter, in place. params, grads: dicts name -> array."""
@@ -195,8 +206,22 @@ class Optimiser:
                                      f"the parameter has shape {W.shape}")
         _check_finite_gradients(grads, who)         # NaN/inf anywhere: refuse before the first parameter changes
         self.t += 1
-        for name, W in params.items():
-            self._update(name, W, np.asarray(grads[name]))
+        lr, weight_decay = self.lr, getattr(self, "weight_decay", None)
+        self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr
+        try:
+            self.lr = self.current_lr            # chapter 11: _update reads self.lr, so it sees this step's rate
+            for name, W in params.items():
+                dW = np.asarray(grads[name])
+                decays = self.decays is None or self.decays(name)
+                if self.l2 and decays:
+                    dW = dW + self.l2 * W        # chapter 11: the gradient of (l2/2)||W||^2
+                if weight_decay is not None:     # chapter 11: AdamW's decoupled decay only where `decays`
+                    self.weight_decay = weight_decay if decays else 0.0
+                self._update(name, W, dW)
+        finally:
+            self.lr = lr
+            if weight_decay is not None:
+                self.weight_decay = weight_decay
 
     def _update(self, name, W, dW):
         """Change the array W in place; dW is its gradient, t already counts this step."""

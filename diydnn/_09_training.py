@@ -457,6 +457,12 @@ def load_checkpoint(path, required=None):
     return arrays, meta
 
 
+def _generators(model):
+    """The generators layers draw from while training (Dropout's masks, chapter 11), by layer name."""
+    return {layer.name: layer.rng for layer in getattr(model, "layers", ())
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+
+
 def _prefixed(prefix, d):
     return {f"{prefix}/{k}": v for k, v in d.items()}
 
@@ -549,7 +555,8 @@ class Loop:
             arrays.update(_prefixed("data", self.task.labeled_data.state_dict()))
         meta = {"step": self.step, "n_in": self.model.n_in, "history": self.history.to_dict(),
                 "best_value": self.best_value, "train_seconds": self.train_seconds, "config": self.get_config(),
-                "optimizer_config": self.optimizer_config}
+                "optimizer_config": self.optimizer_config,
+                "rng_states": {name: g.bit_generator.state for name, g in _generators(self.model).items()}}
         return arrays, meta
 
     def save(self, name=CHECKPOINT_LAST):
@@ -562,6 +569,10 @@ class Loop:
     def restore(self, path):
         """Continue from the checkpoint at `path`: the model and optimiser must be configured as recorded."""
         arrays, meta = load_checkpoint(path, required=_loop_meta_types())
+        saved = meta["config"].get("optimizer", {}).get("schedule")
+        ours = self.task.get_config()["optimizer"].get("schedule")
+        if saved != ours:    # chapter 11: the schedule is a function of the step, so it must be the same one
+            raise ValueError(f"Loop: {path} was trained with the learning-rate schedule {saved}, this task has {ours}")
         if not self.model.built:
             if meta["n_in"] is None:
                 raise ValueError(f"Loop.restore: {path} records no input width and the model is not built")
@@ -574,6 +585,9 @@ class Loop:
         data_state = _unprefixed("data", arrays)
         if data_state:
             self.task.labeled_data.load_state_dict(data_state)
+        for name, g in _generators(self.model).items():        # chapter 11: Dropout masks continue exactly
+            if name in meta.get("rng_states", {}):
+                g.bit_generator.state = meta["rng_states"][name]
         self.step = self.last_good_step = int(meta["step"])
         self.history = History.from_dict(meta["history"])
         self.best_value, self.train_seconds = meta["best_value"], meta["train_seconds"]
@@ -619,7 +633,8 @@ class Loop:
         task.optimizer.step(model.params, grads)
         # the batch accuracy without accuracy()'s label checks: the loss has just checked these labels
         labels = y.argmax(axis=1) if np.ndim(y) == 2 else y
-        logs = {"loss": loss, "accuracy": np.count_nonzero(out.argmax(axis=1) == labels) / len(out), "grad_norm": norm}
+        logs = {"loss": loss, "accuracy": np.count_nonzero(out.argmax(axis=1) == labels) / len(out), "grad_norm": norm,
+                "lr": getattr(task.optimizer, "current_lr", getattr(task.optimizer, "lr", float("nan")))}   # chapter 11
         logs.update({f"grad_norm/{layer}": math.sqrt(s) for layer, s in per_layer.items()})
         return logs
 
@@ -930,6 +945,14 @@ def _check_same_config(path, what, recorded, given):
 # fig.suptitle(f"MLP 784-256-128-10 on MNIST, Adam, batch {batch_size}: test accuracy {test_accuracy:.2%} in {wall:.0f} s")
 # save_figure(fig, "09_mnist_mlp_curves.png")
 # plt.show()
+
+# %% [markdown]
+# **Overfitting.** Look at the validation loss in the left panel: from epoch 3 on it stops falling, wanders
+# around 0.08 and ends *higher* than it was at epoch 3, while the training loss keeps falling tenfold — the
+# network has started to memorise its 55,000 training images rather than learn what generalises (the
+# validation accuracy stalls near 98 % while the training accuracy approaches 100 %). This is why the Loop keeps the checkpoint with the best validation accuracy. What to do about it —
+# dropout, weight decay, learning-rate schedules, data augmentation — is the subject of
+# [chapter 11](11_regularisation.ipynb).
 
 # %% [markdown]
 # ## 10. Tracking a run with Weights & Biases

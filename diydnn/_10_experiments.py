@@ -50,7 +50,10 @@ from diydnn._09_training import (CHECKPOINT_BEST, Callback, DivergenceGuard, Eva
 #
 # A run is a plain dict. Anything left out takes the default below; an unknown key is an error (a typo
 # such as `"num_epoch"` would otherwise be silently ignored). `train_abs_samples` (the original's name)
-# limits training to the first *n* images of the shuffled training split; `None` uses all of it.
+# limits training to the first *n* images of the shuffled training split; `None` uses all of it. The last
+# four keys (weight decay and which parameters it spares, a learning-rate schedule, data augmentation) and
+# Dropout layers in the architecture come from [chapter 11](11_regularisation.ipynb); their defaults change
+# nothing.
 #
 # Every value is checked where it enters, so that a run never fails an hour in: optimiser and initialiser
 # names must be known, numbers must be finite and of the right kind (`True` is an `int` in Python, but it
@@ -72,6 +75,11 @@ SETTINGS_DEFAULTS = {
     "n_val": 5000,
     "evals_per_epoch": 1,
     "stop_on_divergence": True,
+    # chapter 11 (regularisation); Dropout layers go into "architecture" (mlp(..., dropout=rate))
+    "weight_decay": None,          # None: the optimiser's own; adamw: decoupled; sgd/momentum/adam: L2 in the loss
+    "decay_exclude": ["b", "gamma", "beta"],   # parameters weight decay leaves alone (biases, BatchNorm)
+    "schedule": None,              # None, "constant", "cosine", "step", "warmup_cosine" or a schedule config dict
+    "augment": None,               # None or {"max_shift": pixels, "max_degrees": degrees}: training batches only
 }
 
 
@@ -134,17 +142,46 @@ def check_settings(settings):
                                                          for e in arch):
         raise ValueError(f"run settings {name!r}: architecture must be a non-empty list of layer dicts such as "
                          f"{{'layer': 'Dense', 'units': 50}}, got {arch!r}")
+    _check_regularisation(s)
     return s
 
 
-def mlp(hidden=(50,), batchnorm=False, n_classes=10):
-    """Architecture dicts of a ReLU MLP: [Dense(h) (+ BatchNorm) + ReLU] per hidden width, then Dense(n_classes)."""
+def _check_regularisation(s):
+    """Chapter 11's settings: dropout rates, weight decay, schedule, augmentation (ValueError naming the key)."""
+    from diydnn._11_regularisation import RUN_SCHEDULES, Augment, DecayMask, Dropout, get_schedule  # a later chapter
+    name = s["model_name"]
+    for i, entry in enumerate(s["architecture"]):
+        if isinstance(entry, dict) and entry.get("layer") == "Dropout":
+            try:
+                Dropout(entry.get("rate", 0.5))
+            except ValueError as e:
+                raise ValueError(f"run settings {name!r}: architecture entry {i}: {e}") from None
+    wd = s["weight_decay"]
+    if wd is not None and (isinstance(wd, bool) or not isinstance(wd, (int, float)) or not 0 <= wd < float("inf")):
+        raise ValueError(f"run settings {name!r}: weight_decay must be a non-negative number or None, got {wd!r}")
+    try:
+        DecayMask(s["decay_exclude"])
+        if s["schedule"] not in RUN_SCHEDULES:
+            get_schedule(s["schedule"])
+        if s["augment"] is not None:
+            if not isinstance(s["augment"], dict):
+                raise ValueError(f"augment must be None or a dict like {{'max_shift': 2}}, got {s['augment']!r}")
+            Augment(**s["augment"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"run settings {name!r}: {e}") from None
+
+
+def mlp(hidden=(50,), batchnorm=False, n_classes=10, dropout=0.0):
+    """Architecture dicts of a ReLU MLP: [Dense(h) (+ BatchNorm) + ReLU (+ Dropout)] per hidden width, then
+    Dense(n_classes). dropout: the probability of dropping a hidden unit (chapter 11); 0 adds no Dropout layer."""
     layers = []
     for units in hidden:
         layers.append({"layer": "Dense", "units": int(units)})
         if batchnorm:
             layers.append({"layer": "BatchNorm"})
         layers.append({"layer": "ReLU"})
+        if dropout:
+            layers.append({"layer": "Dropout", "rate": float(dropout)})
     return layers + [{"layer": "Dense", "units": int(n_classes)}]
 
 
@@ -152,6 +189,11 @@ def describe_mlp(architecture):
     """(hidden widths, uses BatchNorm) of an architecture made by mlp()."""
     dense = [entry["units"] for entry in architecture if entry["layer"] == "Dense"]
     return dense[:-1], any(entry["layer"] == "BatchNorm" for entry in architecture)
+
+
+def dropout_rate(architecture):
+    """The largest Dropout rate in an architecture (0.0 without Dropout): what the slider shows."""
+    return max([float(e.get("rate", 0.5)) for e in architecture if e.get("layer") == "Dropout"], default=0.0)
 
 
 POOLINGS = ("max", "avg", "stride")
@@ -288,6 +330,22 @@ def _checkpoint_accuracy(model, path, task):
         return task.evaluate(model)["accuracy"]
     finally:
         model.load_state_dict(own)
+
+
+def _regularise(s, optimizer, stream, n_steps, rng):
+    """Chapter 11's settings applied to a run: weight decay and its mask, schedule, augmentation; returns the
+    training stream."""
+    from diydnn._11_regularisation import Augment, AugmentedStream, DecayMask, schedule_for_run  # a later chapter
+    if s["weight_decay"] is not None:
+        optimizer.decays = DecayMask(s["decay_exclude"])
+        if hasattr(optimizer, "weight_decay"):
+            optimizer.weight_decay = float(s["weight_decay"])       # AdamW: decoupled
+        else:
+            optimizer.l2 = float(s["weight_decay"])                 # SGD, Adam: L2 in the loss
+    optimizer.schedule = schedule_for_run(s["schedule"], n_steps, stream.batches_per_epoch)
+    if s["augment"] is not None:
+        stream = AugmentedStream(stream, Augment(**s["augment"]), rng.spawn(1)[0])
+    return stream
 
 
 class RunExistsError(FileExistsError, ValueError):
@@ -498,6 +556,7 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
     eval_every = max(1, stream.batches_per_epoch // s["evals_per_epoch"])
     n_steps = s["num_epochs"] * stream.batches_per_epoch
     optimizer = get_optimiser({"name": s["optimizer"], "lr": s["lr"]})
+    stream = _regularise(s, optimizer, stream, n_steps, rng)
     task = TrainTask(stream, loss, optimizer, n_steps_per_checkpoint=eval_every, clip_norm=s["clip_grads_norm"])
     guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
     eval_task, test = EvalTask((X_val, y_val), name="val", loss=loss), EvalTask((X_test, y_test), name="test", loss=loss)
@@ -677,7 +736,7 @@ def _label(value):
 
 
 _NAME_TAGS = (("lr", "lr"), ("batch_size", "bs"), ("train_abs_samples", "n"), ("num_epochs", "ep"),
-              ("clip_grads_norm", "clip"), ("init", ""), ("optimizer", ""))
+              ("clip_grads_norm", "clip"), ("init", ""), ("optimizer", ""), ("weight_decay", "wd"))
 
 
 def changed_settings(defaults, settings):
@@ -699,7 +758,8 @@ def _architecture_tag(architecture):
     if knobs is not None:
         return f"f{knobs['filters'][0]}k{knobs['kernel_size']}{knobs['pooling']}" + ("bn" if knobs["batchnorm"] else "")
     hidden, batchnorm = describe_mlp(architecture)
-    return "h" + "x".join(map(str, hidden)) + ("bn" if batchnorm else "")
+    rate = dropout_rate(architecture)
+    return "h" + "x".join(map(str, hidden)) + ("bn" if batchnorm else "") + (f"do{_name_label(rate)}" if rate else "")
 
 
 def panel_run_name(defaults, settings):
@@ -708,6 +768,10 @@ def panel_run_name(defaults, settings):
     parts = [tag + _name_label(s[key]) for key, tag in _NAME_TAGS if s[key] != d[key]]
     if s["architecture"] != d["architecture"]:
         parts.append(_architecture_tag(s["architecture"]))
+    if s.get("schedule") != d.get("schedule"):
+        parts.append(_schedule_choice(s["schedule"]))
+    if s.get("augment") != d.get("augment"):
+        parts.append(f"shift{(s['augment'] or {}).get('max_shift', 0)}")
     return "-".join([d["model_name"], *parts]) if parts else f"{d['model_name']}-again"
 
 
@@ -845,6 +909,9 @@ def control_values(defaults):
               "num_epochs": s["num_epochs"], "clip_on": s["clip_grads_norm"] is not None,
               "clip": s["clip_grads_norm"] if s["clip_grads_norm"] is not None else 5.0, "batchnorm": batchnorm,
               "init": s["init"], "optimizer": s["optimizer"]}
+    values.update(dropout=dropout_rate(s["architecture"]), decay_on=s["weight_decay"] is not None,
+                  weight_decay=s["weight_decay"] if s["weight_decay"] is not None else 1e-2,
+                  schedule=_schedule_choice(s["schedule"]), max_shift=(s["augment"] or {}).get("max_shift", 0))
     knobs = describe_cnn(s["architecture"])
     if knobs is not None:
         del values["hidden_units"]
@@ -853,29 +920,42 @@ def control_values(defaults):
     return values
 
 
+def _schedule_choice(spec):
+    """What the schedule dropdown shows for a settings' schedule (a config dict shows as "custom")."""
+    return "constant" if spec is None else spec if isinstance(spec, str) else "custom"
+
+
 def settings_from_controls(defaults, values):
     """Settings from the defaults and the controls' values (a dict named as in experiment_controls).
 
     Untouched controls give back exactly the defaults: the architecture is rebuilt only when one of its knobs
-    was changed (an MLP: every hidden layer `hidden_units` wide; a CNN: the first block's `filters`, doubled in
-    each further block, `kernel_size`, `pooling`).
+    was changed (an MLP: every hidden layer `hidden_units` wide, its dropout rate; a CNN: the first block's
+    `filters`, doubled in each further block, `kernel_size`, `pooling`), and an unchanged schedule keeps its spec.
     """
     d = check_settings(defaults)
     untouched = control_values(d)
     s = dict(d)
     knobs = describe_cnn(d["architecture"])
-    shape = ("filters", "kernel_size", "pooling", "batchnorm") if knobs is not None else ("hidden_units", "batchnorm")
-    if any(values[k] != untouched[k] for k in shape):
+    shape = (("filters", "kernel_size", "pooling", "batchnorm") if knobs is not None else
+             ("hidden_units", "batchnorm", "dropout"))
+    if any(k in values and values[k] != untouched[k] for k in shape):
         if knobs is not None:
             s["architecture"] = cnn([values["filters"] * 2 ** i for i in range(len(knobs["filters"]))],
                                     values["kernel_size"], values["pooling"], knobs["dense"], batchnorm=values["batchnorm"])
         else:
             hidden, _ = describe_mlp(d["architecture"])
-            s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"])
+            s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"],
+                                    dropout=values.get("dropout", untouched["dropout"]))
     samples = values["train_abs_samples"]
     s.update(lr=values["lr"], batch_size=values["batch_size"], num_epochs=values["num_epochs"],
              train_abs_samples=None if samples == ALL_SAMPLES else samples, init=values["init"],
              optimizer=values["optimizer"], clip_grads_norm=values["clip"] if values["clip_on"] else None)
+    if "decay_on" in values:                     # chapter 11's controls (absent in older panels)
+        augment = {**(d.get("augment") or {}), "max_shift": values["max_shift"]}
+        keep = values["schedule"] == untouched["schedule"]      # unchanged: keep its spec (a dict shows as "custom")
+        s.update(weight_decay=values["weight_decay"] if values["decay_on"] else None,
+                 schedule=d.get("schedule") if keep else values["schedule"],
+                 augment=augment if augment["max_shift"] or augment.get("max_degrees") else None)
     return check_settings(s)
 
 
@@ -883,6 +963,8 @@ LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0
 CLIP_CHOICES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 HIDDEN_CHOICES = (5, 10, 25, 50, 100, 128, 200, 256, 512, 1024)
 FILTER_CHOICES = (4, 8, 16, 24, 32, 48, 64)
+DROPOUT_CHOICES = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+DECAY_CHOICES = (1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 SAMPLE_CHOICES = (100, 1000, 5000, 20000)
 
 
@@ -945,6 +1027,18 @@ def experiment_controls(defaults, run=None, runs_dir=None):
         "optimizer": w.Dropdown(options=["sgd", "momentum", "adam", "adamw"] + [s["optimizer"]] * (
             s["optimizer"] not in ("sgd", "momentum", "adam", "adamw")), value=s["optimizer"],
                                 description="optimiser", style=style, layout=layout),
+        # chapter 11: regularisation (the dropout rate applies to every hidden layer)
+        "dropout": w.SelectionSlider(options=_options(DROPOUT_CHOICES, untouched["dropout"]), value=untouched["dropout"],
+                                     description="dropout rate", **slider),
+        "decay_on": w.Checkbox(value=untouched["decay_on"], description="weight decay"),
+        "weight_decay": w.SelectionSlider(options=_options(DECAY_CHOICES, untouched["weight_decay"]),
+                                          value=untouched["weight_decay"], description="weight decay λ", **slider),
+        "schedule": w.Dropdown(options=sorted({"constant", "cosine", "step", "warmup_cosine",
+                                               _schedule_choice(s["schedule"])}),
+                               value=_schedule_choice(s["schedule"]), description="lr schedule", style=style,
+                               layout=layout),
+        "max_shift": w.IntSlider(value=(s["augment"] or {}).get("max_shift", 0), min=0, max=4,
+                                 description="random shift (px)", style=style, layout=layout),
     }
     knobs = describe_cnn(s["architecture"])
     if knobs is not None:          # a CNN (chapters 12-13): filters, kernel size and pooling instead of hidden units

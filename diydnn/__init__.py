@@ -21,6 +21,8 @@ from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalT
                                  WandbLogger, load_checkpoint, save_checkpoint)
 from diydnn._10_experiments import (RunExistsError, RunLockedError, check_settings, cnn, experiment_controls,
                                     free_run_name, load_model, load_runs, mlp, results_table, run_experiment)
+from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
+                                       LinearWarmup, Schedule, StepDecay, get_schedule)
 from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col
 from diydnn._13_pooling import AvgPool2D, GlobalAveragePool, MaxPool2D
 from diydnn._14_performance import matmul_flops, set_threads

@@ -308,11 +308,11 @@ def test_from_config_without_width_builds_lazily_or_with_n_in():
 
 
 def test_unknown_layer_type_names_the_entry_and_lists_known_types():
-    config = [{"layer": "Dense", "units": 4}, {"layer": "Dropout", "rate": 0.5}]
+    config = [{"layer": "Dense", "units": 4}, {"layer": "GaussianNoise", "stddev": 0.5}]
     with pytest.raises(ValueError) as info:
         Sequential.from_config(config)
     message = str(info.value)
-    assert "entry 1" in message and "'Dropout'" in message
+    assert "entry 1" in message and "'GaussianNoise'" in message
     assert all(name in message for name in LAYER_TYPES) and "BatchNorm" in message
 
 

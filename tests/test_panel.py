@@ -28,6 +28,8 @@ NOTEBOOK_DEFAULTS = [
     {"model_name": "odd", "architecture": mlp([256, 128]), "lr": 7e-4, "clip_grads_norm": 3.3, "batch_size": 100,
      "train_abs_samples": 777, "num_epochs": 45, "init": "glorot", "optimizer": "adamw"},
     {"model_name": "odd_bn", "architecture": mlp([37, 37], batchnorm=True), "lr": 0.0123, "n_val": 1000},
+    {"model_name": "reg", "architecture": mlp([100, 100], dropout=0.15), "weight_decay": 5e-4, "schedule": "cosine",
+     "augment": {"max_shift": 2}, "lr": 3e-3, "num_epochs": 4},
     {"model_name": "cnn", "architecture": cnn([6, 12], kernel_size=5, pooling="avg", dense=64, batchnorm=True),
      "lr": 2e-3, "num_epochs": 3},
 ]
