@@ -34,7 +34,7 @@ import learner_lab  # noqa: E402
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 EXPERIMENTS = sorted(p.relative_to(learner_lab.ROOT).as_posix()
                      for p in (learner_lab.ROOT / "notebooks" / "experiments").glob("[0-9][0-9]_*.ipynb"))
-TRAINS_PER_NOTEBOOK = 5
+TRAINS_PER_NOTEBOOK = 3
 ARTIFACTS = learner_lab.ROOT / ".test-artifacts" / "browser"
 
 
