@@ -26,7 +26,7 @@ from diydnn._10_experiments import (build_model, check_settings, default_runs_di
                                     results_table, run_experiment, to_markdown)
 
 QUICK = quick_mode()
-print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir())
+print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir().name)   # a name, not this machine's path
 
 # %% [markdown]
 # ## 1. The runs
@@ -129,6 +129,10 @@ assert r["g"] > 5 * h["g"] and r["dz"] <= np.sqrt(2) and LR * r["g"] ** 2 > r["l
 #
 # The controls start at the exploding run's settings. Change the initialiser, the optimiser, the learning
 # rate or the clip threshold and press *Train* to watch the cost and the gradient norm live.
+#
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
+# stores are never replaced.*
 
 # %%
 experiment_controls(DEFAULTS)

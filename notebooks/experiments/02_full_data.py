@@ -21,7 +21,7 @@ from diydnn._10_experiments import (check_settings, default_runs_dir, experiment
                                     mnist_splits, results_table, run_experiment, to_markdown)
 
 QUICK = quick_mode()
-print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir())
+print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir().name)   # a name, not this machine's path
 
 
 # %% [markdown]
@@ -66,6 +66,10 @@ for settings in RUN_SETTINGS:
 #
 # The controls start at the unstable run. Try the clip box, a smaller learning rate, He instead of
 # "random", Adam instead of SGD, and press *Train*.
+#
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
+# stores are never replaced.*
 
 # %%
 experiment_controls(DEFAULTS)

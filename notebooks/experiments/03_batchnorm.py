@@ -65,6 +65,10 @@ for s in map(check_settings, RUN_SETTINGS):
 #
 # The controls start from the run the original reported, Dense 50 + BatchNorm, trained with the sane recipe
 # (He, Adam). Switch BatchNorm off, or pick the "random" initialiser and SGD, and press *Train*.
+#
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
+# stores are never replaced.*
 
 # %%
 DEFAULTS = dict(RUN_SETTINGS[-1])

@@ -81,6 +81,10 @@ for s in RUN_SETTINGS:
 #
 # The controls start from the strongest run, 784–512–512–10 without BatchNorm. The *hidden units* slider
 # sets the width of every hidden layer; try 25 or 50 with BatchNorm to repeat the original's runs.
+#
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
+# stores are never replaced.*
 
 # %%
 DEFAULTS = dict(RUN_SETTINGS[5])

@@ -25,7 +25,7 @@ from diydnn._10_experiments import (default_runs_dir, describe_mlp, load_model, 
 
 QUICK = quick_mode()
 RUNS_DIR = default_runs_dir()
-print("quick mode" if QUICK else "full mode", "- reading run folders in", RUNS_DIR)
+print("quick mode" if QUICK else "full mode", "- reading run folders in", RUNS_DIR.name)   # a name, not this machine's path
 
 # %% [markdown]
 # ## 1. The runs
@@ -113,7 +113,8 @@ def write_media(filename, text):
     return path
 
 
-print(write_media("exp_05_summary.csv", to_csv(rows)), write_media("exp_05_summary.md", to_markdown(rows)))
+for name, text in (("exp_05_summary.csv", to_csv(rows)), ("exp_05_summary.md", to_markdown(rows))):
+    print(f"media/{name}" if write_media(name, text) else f"{name}: not written in quick mode")   # no machine paths
 for row, run in zip(rows, runs):
     assert row["val_acc_best"] == run["best_val_accuracy"] or not np.isfinite(run["best_val_accuracy"])
     assert row["test_acc"] == run["test_accuracy"] or not np.isfinite(run["test_accuracy"])

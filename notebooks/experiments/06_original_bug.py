@@ -36,7 +36,7 @@ from diydnn._10_experiments import (build_model, check_settings, default_runs_di
                                     mlp, mnist_splits, run_experiment)
 
 QUICK = quick_mode()
-print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir())
+print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir().name)   # a name, not this machine's path
 
 
 # %% [markdown]
@@ -233,7 +233,10 @@ SOFTMAX_OF_RUN = {"bug_correct": Softmax, "bug_faulty": BatchMeanJacobianSoftmax
 #
 # The usual panel, with one extra box: tick it to train with the faulty backward, untick it for the real
 # Softmax. Press *Train* and watch the gradient norm (right) — then turn on clip-norm and compare.
-# (Panel runs are written to `runs/bug_panel`.)
+#
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
+# stores are never replaced.*
 
 # %%
 faulty_box = widgets.Checkbox(value=True, description="faulty Softmax backward J(mean y) (the original's)",
@@ -242,7 +245,7 @@ faulty_box = widgets.Checkbox(value=True, description="faulty Softmax backward J
 
 def panel_run(settings, callbacks):
     softmax_class = BatchMeanJacobianSoftmax if faulty_box.value else Softmax
-    return run_bug(dict(settings, model_name="bug_panel"), callbacks, softmax_class=softmax_class, progress=True)
+    return run_bug(settings, callbacks, softmax_class=softmax_class)     # into the new folder the panel named
 
 
 display(widgets.VBox([faulty_box, experiment_controls(DEFAULTS, run=panel_run)]))

@@ -82,7 +82,9 @@ for recipe in RECIPES:
 #
 # The controls start from the "all" recipe (seed 0); the *dropout rate* applies after every hidden layer,
 # *weight decay* is decoupled for `adamw` and L2 for the others, *random shift* is the largest shift in pixels.
-# A run started here trains from scratch into its own folder, `runs/panel_all`, never into a stored run.
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder (`runs/panel_all-again`, `runs/panel_all-lr0.001`, …),
+# named after what you changed; the runs this notebook stores are never replaced.*
 
 # %%
 DEFAULTS = {**settings("all", 0), "model_name": "panel_all"}

@@ -97,6 +97,10 @@ def stored_run(settings):
 # The sliders start at the settings above: *filters* sets the first block's number of kernels (the second block has
 # twice as many), *kernel size* 3 or 5, *pooling* max, average, or none ("stride": each convolution strides by 2
 # instead). A full run takes several minutes; lower *training samples* or *epochs* for a quick look.
+#
+# *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
+# line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
+# stores are never replaced.*
 
 # %%
 experiment_controls(DEFAULTS, run=lambda settings, callbacks: train_cnn(settings, callbacks))

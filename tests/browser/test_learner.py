@@ -1,0 +1,292 @@
+"""The course used as a learner uses it: JupyterLab in Chromium, on a scratch copy of the repository.
+
+JupyterLab starts with the README's first command (plus --no-browser, a free port on 127.0.0.1, a random token,
+and --allow-root as root); Debian's `chromium` is driven by the Python `playwright` package through
+`executable_path` (playwright's own browser download is not used). Checked, in order:
+
+1. chapter 00 renders its formulas: MathJax typesets them, no MathJax error, no raw TeX left in the text;
+2. open + save with no edit changes no file (chapter 00, chapter 01, every experiment notebook), byte for byte;
+3. editing a library cell of chapter 01 and saving updates its module diydnn/_01_dense.py; reverting the edit
+   and saving restores both files byte for byte;
+4. every experiment notebook runs top to bottom (Run All) with no error output, and its panel renders as
+   widgets; the untouched panel holds exactly the notebook's settings; moving the learning-rate slider and
+   pressing Train (several times per notebook, >= 20 in all) trains a new run with the moved value, redraws
+   the curves, ends with the test accuracy, and leaves every stored run untouched, byte for byte;
+5. no browser console error and no HTTP error, anywhere.
+
+Runs in quick mode (DIYDNN_QUICK=1) and trains tiny runs (1 epoch on 5,000 images). Skips, with the reason,
+only where no browser can be had; under CI (CI=true) a missing browser or playwright is a failure.
+"""
+import difflib
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import learner_lab  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+EXPERIMENTS = sorted(p.relative_to(learner_lab.ROOT).as_posix()
+                     for p in (learner_lab.ROOT / "notebooks" / "experiments").glob("[0-9][0-9]_*.ipynb"))
+TRAINS_PER_NOTEBOOK = 3
+ARTIFACTS = learner_lab.ROOT / ".test-artifacts" / "browser"
+
+
+def _no_browser(reason):
+    if IN_CI:
+        pytest.fail(f"browser test cannot run in CI: {reason} (.ci/run installs Debian's chromium)")
+    pytest.skip(f"no browser for the learner test: {reason}")
+
+
+@pytest.fixture(scope="module")
+def learner(tmp_path_factory):
+    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
+    chromium = learner_lab.find_chromium()
+    if chromium is None:
+        _no_browser("no chromium executable (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("the Python package playwright is not installed (pip install -r requirements.txt)")
+    work = tmp_path_factory.mktemp("learner")
+    repo = learner_lab.scratch_copy(work / "repo")
+    env = {"DIYDNN_QUICK": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with learner_lab.running_lab(repo, work / "state", env) as lab, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=learner_lab.CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            problems = []
+            page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+            # ERR_ABORTED: a request still in flight when the test navigates to the next notebook (not an error)
+            page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
+                    and problems.append(f"request failed: {r.url} ({r.failure})"))
+            page.on("dialog", lambda d: d.accept())
+            yield Learner(page, lab, repo, problems)
+        finally:
+            browser.close()
+    (ARTIFACTS / "jupyterlab.log").write_text(lab.log_text())
+
+
+class Learner:
+    def __init__(self, page, lab, repo, problems):
+        self.page, self.lab, self.repo, self.problems = page, lab, repo, problems
+        self.trains = 0
+
+    # -- opening, running, saving ---------------------------------------------------
+    def open(self, rel):
+        """Open a notebook in a fresh workspace and wait for its kernel to be idle."""
+        page = self.page
+        for session in self.lab.api("GET", "/api/sessions"):      # one kernel at a time: end the previous one
+            self.lab.api("DELETE", f"/api/sessions/{session['id']}", timeout=30)
+        page.goto(f"{self.lab.url}/lab/tree/{rel}?reset&token={self.lab.token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        deadline = time.time() + 60
+        while time.time() < deadline:   # the first open of a session may ask which kernel: take the proposed one
+            if page.locator(".jp-Dialog .jp-mod-accept").count():
+                page.locator(".jp-Dialog .jp-mod-accept").click()
+            if page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
+                break
+            time.sleep(0.2)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+        page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+
+    def menu(self, top, item):
+        self.page.get_by_role("menuitem", name=top, exact=True).click()
+        self.page.get_by_role("menuitem", name=item, exact=True).click()
+
+    def save(self, *paths):
+        """Save the open notebook (File > Save) and wait until jupytext has written every given file."""
+        before = {p: p.stat().st_mtime_ns for p in paths}
+        button = self.page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']")
+        if button.count():
+            button.first.click()            # the toolbar's save button
+        else:
+            self.page.keyboard.press("Control+s")
+        deadline = time.time() + 30
+        while any(p.stat().st_mtime_ns == before[p] for p in paths):
+            assert time.time() < deadline, f"saving did not write {[str(p) for p in paths]}"
+            time.sleep(0.1)
+        time.sleep(0.5)
+
+    def run_all(self, rel, timeout=float(os.environ.get('DIYDNN_RUN_ALL_TIMEOUT', 600))):
+        """Clear outputs, Run All, and wait until every code cell has run; the notebook's code cell count."""
+        cells = [c for c in json.loads((self.repo / rel).read_text())["cells"] if c["cell_type"] == "code"]
+        n_code = len(cells)     # a collapsed (hidden) input shows no prompt: count the shown ones
+        n_shown = sum(not c["metadata"].get("jupyter", {}).get("source_hidden") for c in cells)
+        self.menu("Edit", "Clear Outputs of All Cells")
+        self.menu("Run", "Run All Cells")
+        self.page.wait_for_function(   # (a failure leaves a screenshot in .test-artifacts/browser/)
+            """n => { const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+                                .filter(e => e.offsetParent !== null);
+                      const busy = p.some(e => e.textContent.includes('*'));
+                      const failed = document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
+                      const ran = p.filter(e => /\\[\\d+\\]/.test(e.textContent)).length;
+                      return !busy && (ran >= n || failed); }""",
+            arg=n_shown, timeout=timeout * 1000)
+        self.page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+        return n_code
+
+    def error_outputs(self):
+        return self.page.eval_on_selector_all(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", "els => els.map(e => e.innerText)")
+
+    def take_problems(self):
+        found, self.problems[:] = list(self.problems), []
+        return found
+
+
+def digest(folder):
+    """{relative path: sha256} of every file below folder."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def paired(repo, rel):
+    nb = repo / rel
+    if "experiments" in nb.parts:
+        return nb, nb.with_suffix(".py")
+    return nb, repo / "diydnn" / f"_{nb.stem}.py"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def test_chapter_00_renders_its_formulas(learner):
+    learner.open("notebooks/00_conventions.ipynb")
+    page = learner.page
+    cells = json.loads((learner.repo / "notebooks/00_conventions.ipynb").read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    n_math = len(re.findall(r"\$\$.+?\$\$|\$[^$\n]+?\$", source, flags=re.S))
+    assert n_math >= 10, "chapter 00 should have formulas to check"
+    page.wait_for_function("n => document.querySelectorAll('.jp-RenderedMarkdown mjx-container').length >= n",
+                           arg=n_math, timeout=60_000)
+    assert page.locator("mjx-merror, .MathJax_Error, [data-mjx-error]").count() == 0, "MathJax reported errors"
+    leftover = page.eval_on_selector_all(".jp-RenderedMarkdown", """els => els.map(e => {
+        const c = e.cloneNode(true); c.querySelectorAll('mjx-container, code, pre').forEach(x => x.remove());
+        return c.textContent; }).join('\\n')""")
+    raw = re.findall(r".{0,30}(?:\$|\\[A-Za-z]+).{0,30}", leftover)
+    assert not raw, f"raw TeX left in the rendered chapter: {raw[:5]}"
+    assert not learner.take_problems()
+
+
+@pytest.mark.parametrize("rel", ["notebooks/00_conventions.ipynb", "notebooks/01_dense.ipynb", *EXPERIMENTS])
+def test_open_and_save_changes_no_file(learner, rel):
+    files = paired(learner.repo, rel)
+    before = [p.read_bytes() for p in files]
+    learner.open(rel)
+    learner.save(*files)
+    for path, old in zip(files, before):
+        assert path.read_bytes() == old, f"open + save changed {path.relative_to(learner.repo)}"
+    assert not learner.take_problems()
+
+
+def test_editing_a_library_cell_updates_its_module_and_reverting_restores_both(learner):
+    rel, marker = "notebooks/01_dense.ipynb", "# edited in the browser"
+    notebook, module = paired(learner.repo, rel)
+    before = notebook.read_bytes(), module.read_bytes()
+    learner.open(rel)
+    page = learner.page
+    cell = page.locator(".jp-CodeCell", has_text="class Dense(Layer)").first
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.type(marker)
+    page.keyboard.press("Enter")
+    learner.save(notebook, module)
+    text = module.read_text()
+    assert f"{marker}\nclass Dense(Layer)" in text, "the paired module did not receive the edit"
+    assert marker in notebook.read_text()
+    cell.locator(".cm-content").click()         # back into the editor (the save button took the focus)
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Delete")
+    learner.save(notebook, module)
+    for path, old in zip((notebook, module), before):
+        assert path.read_bytes() == old, f"revert + save did not restore {path.name}:\n" + "".join(
+            difflib.unified_diff(old.decode().splitlines(True), path.read_text().splitlines(True), n=1))[:2000]
+    assert not learner.take_problems()
+
+
+@pytest.mark.parametrize("rel", EXPERIMENTS)
+def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
+    page, repo = learner.page, learner.repo
+    learner.open(rel)
+    t0 = time.time()
+    try:
+        learner.run_all(rel)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"run_all_{Path(rel).stem}.png"), full_page=True)
+        raise
+    run_all_seconds = time.time() - t0
+    errors = learner.error_outputs()
+    assert not errors, f"{rel}: error output after Run All: {errors[:3]}"
+    assert not page.get_by_text("Traceback").count(), f"{rel}: a traceback after Run All"
+    panels = page.locator(".widget-vbox", has=page.locator(".widget-button", has_text="Train"))
+    if not panels.count():
+        assert "experiment_controls(" not in (repo / rel).with_suffix(".py").read_text(), \
+            f"{rel}: no panel rendered as widgets after Run All"
+        assert not learner.take_problems()
+        return
+    panel = panels.last
+    assert not page.get_by_text("Run All (a live kernel) to show it").count(), "panel shown as text only"
+    time.sleep(1.0)   # let the browser render every control (a snapping slider would send its change now)
+    changes = panel.locator(".diydnn-panel-changes")
+    assert "the notebook's settings" in changes.inner_text(), \
+        f"{rel}: the untouched panel does not hold the notebook's settings: {changes.inner_text()}"
+
+    runs = repo / "notebooks" / "experiments" / "runs_quick"
+    stored = digest(runs)
+    assert stored, f"{rel}: Run All stored no runs under runs_quick/"
+    # tiny runs: 1 epoch on 5,000 images
+    epochs = panel.locator(".widget-slider", has_text="epochs")
+    epochs.locator(".noUi-handle").focus()
+    page.keyboard.press("Home")
+    panel.locator(".widget-dropdown", has_text="training samples").locator("select").select_option(label="5,000")
+    lr_slider = panel.locator(".widget-slider", has_text="learning rate")
+    for i in range(TRAINS_PER_NOTEBOOK):
+        lr_slider.locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+        page.wait_for_function("e => e.textContent.includes('changed')", arg=changes.element_handle())
+        lr_shown = float(lr_slider.locator(".widget-readout").inner_text())
+        image_before = panel.locator("img").get_attribute("src") if panel.locator("img").count() else None
+        heading_before = panel.locator(".diydnn-panel-heading").inner_text()
+        panel.locator(".widget-button", has_text="Train").click()
+        # done when the heading names a new folder, the result line has its final text and the button is back
+        page.wait_for_function("""([el, before]) => {
+            const text = name => el.querySelector('.diydnn-panel-' + name).textContent;
+            const button = [...el.querySelectorAll('.widget-button')].find(b => b.textContent.includes('Train'));
+            return text('heading') !== before && /test accuracy|Error/.test(text('result')) && !button.disabled;
+        }""", arg=[panel.element_handle(), heading_before], timeout=180_000)
+        result_text = panel.locator(".diydnn-panel-result").inner_text()
+        learner.trains += 1
+        assert "test accuracy" in result_text, f"{rel}: Train ended without its test accuracy: {result_text}"
+        redraws = int(re.search(r"(\d+) redraws", result_text).group(1))
+        assert redraws >= 1 and not panel.locator(".diydnn-panel-status").inner_text().strip(), \
+            f"{rel}: curves not redrawn, or a redraw failed: {result_text} {panel.locator('.diydnn-panel-status').inner_text()}"
+        heading = panel.locator(".diydnn-panel-heading code").inner_text()
+        folder = repo / "notebooks" / "experiments" / heading
+        assert heading.startswith("runs_quick/") and folder.is_dir(), f"{rel}: heading names no new folder: {heading}"
+        settings = json.loads((folder / "settings.json").read_text())
+        assert settings["lr"] == lr_shown and settings["num_epochs"] == 1 and settings["train_abs_samples"] == 5000
+        assert settings["model_name"] == folder.name and folder.name not in {p.split("/")[0] for p in stored}
+        assert (folder / "result.json").exists()
+        assert panel.locator("img").get_attribute("src") != image_before, f"{rel}: the curves were not redrawn"
+        now = digest(runs)
+        assert {k: v for k, v in now.items() if k in stored} == stored, f"{rel}: a stored run was changed"
+        assert set(stored) <= set(now), f"{rel}: a stored run was deleted"
+    if rel.endswith("01_clip_norm.ipynb"):
+        panel.screenshot(path=str(ARTIFACTS / "panel_after_train.png"))
+    print(f"{rel}: Run All {run_all_seconds:.0f} s, {TRAINS_PER_NOTEBOOK} Trains")
+    assert not learner.take_problems()
+
+
+def test_enough_trains_and_no_browser_problems(learner):
+    assert learner.trains >= 20, f"only {learner.trains} Train clicks: a 1-in-10 crash could pass unseen"
+    assert not learner.take_problems()
