@@ -817,7 +817,8 @@ def _check_same_config(path, what, recorded, given):
 # loop_a = toy_loop(scratch / "interrupted")
 # loop_a.run(200)
 # del loop_a
-# loop_b = toy_loop(scratch / "interrupted", seed=123)      # a different seed: everything must come from the checkpoint
+# loop_b = toy_loop(scratch / "interrupted", seed=123, verbose=False)   # another seed: all must come from the checkpoint
+# print(f"Resuming from step {loop_b.step} (<scratch>/interrupted/checkpoint_last.npz); pass resume=False to start fresh.")
 # loop_b.run(200)
 # loop_c = toy_loop(scratch / "uninterrupted")
 # loop_c.run(400)
@@ -833,8 +834,10 @@ def _check_same_config(path, what, recorded, given):
 # bad = Loop(Sequential([Dense(16), ReLU(), Dense(2)], n_in=5, rng=rng),
 #            TrainTask(BatchStream(X_toy, y_toy, batch_size=16, rng=rng), SoftmaxCrossEntropy(), SGD(lr=50.0),
 #                      n_steps_per_checkpoint=2),
-#            output_dir=scratch / "diverging", callbacks=[DivergenceGuard(factor=10, warmup=3)], progress=False)
+#            output_dir=scratch / "diverging", callbacks=[DivergenceGuard(factor=10, warmup=3)], progress=False,
+#            verbose=False)
 # bad.run(200)
+# print(bad.stop_reason.replace(str(scratch), "<scratch>"))    # the message names the run folder; here a temporary one
 # assert bad.stop_reason and bad.step < 200 and "diverged" in bad.stop_reason
 
 # %% [markdown]
