@@ -35,14 +35,7 @@ NOTEBOOK_DEFAULTS = [
 ]
 
 
-def tiny_data(seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((3, 20)) * 2
-
-    def draw(m):
-        y = rng.integers(0, 3, m)
-        return (centres[y] + rng.standard_normal((m, 20))).astype(np.float32), y
-    return draw(300), draw(100), draw(100)
+from test_experiments import tiny_data  # noqa: E402  (one toy problem for the toolkit's tests)
 
 
 def tiny_run(runs_dir):
