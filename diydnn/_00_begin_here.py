@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← README](../README.md) · **Begin here** · [next: 00 — conventions →](00_conventions.ipynb)
+# [← README](../README.md) · **begin here** · [next: 00 — conventions →](00_conventions.ipynb)
 #
 # # Begin here — what a neural network computes, and how this course builds one
 #
@@ -265,4 +265,4 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 
 # %% [markdown]
 # ---
-# [← README](../README.md) · **Begin here** · [next: 00 — conventions →](00_conventions.ipynb)
+# [← README](../README.md) · **begin here** · [next: 00 — conventions →](00_conventions.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← begin here](00_begin_here.ipynb) · [begin here](00_begin_here.ipynb) · **00 — conventions** · [next: 01 — dense →](01_dense.ipynb)
+#
 # # 00 — Conventions, matrix calculus and the gradient check
 #
 # This course builds a neural-network library, `diydnn`, from nothing but NumPy.
@@ -462,3 +464,7 @@ def save_figure(fig, filename):
 #    passes even when its backward returns zeros.
 # 3. Write the backward of the original's layout, $Z' = W'A + b'$, and check it with
 #    `check_layer` on a tiny class of your own.
+
+# %% [markdown]
+# ---
+# [← begin here](00_begin_here.ipynb) · [begin here](00_begin_here.ipynb) · **00 — conventions** · [next: 01 — dense →](01_dense.ipynb)

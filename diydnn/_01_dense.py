@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 00 — conventions](00_conventions.ipynb) · [begin here](00_begin_here.ipynb) · **01 — dense** · [next: 02 — activations →](02_activations.ipynb)
+#
 # # 01 — The layer contract, and Dense
 #
 # A network is a chain of **layers**. Training needs two passes through the chain:
@@ -372,3 +374,7 @@ class Dense(Layer):
 # 2. Put the $1/m$ back into `backward` (the original's double division) and rerun the
 #    regression: how many more steps does it need for the same loss, with a batch of 64?
 # 3. Why does `dX` not depend on `b`?
+
+# %% [markdown]
+# ---
+# [← 00 — conventions](00_conventions.ipynb) · [begin here](00_begin_here.ipynb) · **01 — dense** · [next: 02 — activations →](02_activations.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 01 — dense](01_dense.ipynb) · [begin here](00_begin_here.ipynb) · **02 — activations** · [next: 03 — cross-entropy →](03_cross_entropy.ipynb)
+#
 # # 02 — Activations: ReLU and Softmax
 #
 # A stack of Dense layers alone is one big linear map. Non-linear **activations** between
@@ -213,3 +215,7 @@ class Softmax(Layer):
 # 2. Build the original's faulty backward — one Jacobian from the batch-mean $\hat y$, applied to
 #    every row — and measure its relative error against `Softmax.backward` for batches of 1, 8 and 128.
 # 3. Show that $J$ is singular: what is $J\mathbf{1}$, and what does it mean for logits shifted by a constant?
+
+# %% [markdown]
+# ---
+# [← 01 — dense](01_dense.ipynb) · [begin here](00_begin_here.ipynb) · **02 — activations** · [next: 03 — cross-entropy →](03_cross_entropy.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 02 — activations](02_activations.ipynb) · [begin here](00_begin_here.ipynb) · **03 — cross-entropy** · [next: 03a — computational graph →](03a_computational_graph.ipynb)
+#
 # # 03 — Categorical cross-entropy, fused with softmax
 #
 # A classifier outputs probabilities $\hat Y$ (one row per sample, one column per class);
@@ -443,3 +445,7 @@ def accuracy(y_hat, y):
 # 2. Add label smoothing: one-hot rows replaced by $(1-\epsilon)Y + \epsilon/k$. Does
 #    $dZ = (\hat Y - Y)/m$ still hold? Check with `check_loss`.
 # 3. Why does the sanity check use random labels rather than a learnable pattern?
+
+# %% [markdown]
+# ---
+# [← 02 — activations](02_activations.ipynb) · [begin here](00_begin_here.ipynb) · **03 — cross-entropy** · [next: 03a — computational graph →](03a_computational_graph.ipynb)

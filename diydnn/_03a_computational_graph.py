@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← 03 — cross-entropy](03_cross_entropy.ipynb) · [begin here](00_begin_here.ipynb) · [next: 04 — initialisers →](04_initialisers.ipynb)
+# [← 03 — cross-entropy](03_cross_entropy.ipynb) · [begin here](00_begin_here.ipynb) · **03a — computational graph** · [next: 04 — initialisers →](04_initialisers.ipynb)
 #
 # # 03a — Backpropagation as a computational graph
 #
@@ -536,4 +536,4 @@ def grad_of(V):
 
 # %% [markdown]
 # ---
-# [← 03 — cross-entropy](03_cross_entropy.ipynb) · [begin here](00_begin_here.ipynb) · [next: 04 — initialisers →](04_initialisers.ipynb)
+# [← 03 — cross-entropy](03_cross_entropy.ipynb) · [begin here](00_begin_here.ipynb) · **03a — computational graph** · [next: 04 — initialisers →](04_initialisers.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 03a — computational graph](03a_computational_graph.ipynb) · [begin here](00_begin_here.ipynb) · **04 — initialisers** · [next: 05 — BatchNorm →](05_batchnorm.ipynb)
+#
 # # 04 — Initialisers: N(0,1), He and Glorot
 #
 # Before the first gradient step, every weight of a network is a random number. *Which*
@@ -364,3 +366,7 @@ def get_initialiser(spec):
 #    10-layer stacks, with a random upstream gradient. Which initialiser keeps them constant?
 # 3. Replace ReLU by tanh in the stack (you will need a tiny `Tanh` layer). Which initialiser
 #    keeps the scale now?
+
+# %% [markdown]
+# ---
+# [← 03a — computational graph](03a_computational_graph.ipynb) · [begin here](00_begin_here.ipynb) · **04 — initialisers** · [next: 05 — BatchNorm →](05_batchnorm.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 04 — initialisers](04_initialisers.ipynb) · [begin here](00_begin_here.ipynb) · **05 — BatchNorm** · [next: 06 — optimisers →](06_optimisers.ipynb)
+#
 # # 05 — Batch normalisation
 #
 # Chapter 04 chose the weights' variance so that activations keep their scale *at
@@ -613,3 +615,7 @@ class BatchNorm(Layer):
 #    it) and that removing $b$ changes no output in either mode.
 # 3. Write Layer Normalisation: the same formulas over the *features* of each sample instead of over the
 #    batch. What changes in the backward, and does it still need running statistics?
+
+# %% [markdown]
+# ---
+# [← 04 — initialisers](04_initialisers.ipynb) · [begin here](00_begin_here.ipynb) · **05 — BatchNorm** · [next: 06 — optimisers →](06_optimisers.ipynb)

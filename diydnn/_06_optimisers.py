@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 05 — BatchNorm](05_batchnorm.ipynb) · [begin here](00_begin_here.ipynb) · **06 — optimisers** · [next: 07 — model →](07_model.ipynb)
+#
 # # 06 — Optimisers: SGD, momentum, Adam, AdamW — and clipping by the global norm
 #
 # Backpropagation gives the gradient $dW = \partial L/\partial W$ of every parameter. An
@@ -1031,3 +1033,7 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 #    switches the decay off for those parameters. Check with a zero gradient that biases keep their values.
 # 3. Train the tiny network of section 7 with the original's clip-norm (`max` instead of `min`) and with the
 #    correct one, both with $c = 5$ and plain SGD. Plot both losses; what does `max` do once the gradients become small?
+
+# %% [markdown]
+# ---
+# [← 05 — BatchNorm](05_batchnorm.ipynb) · [begin here](00_begin_here.ipynb) · **06 — optimisers** · [next: 07 — model →](07_model.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 06 — optimisers](06_optimisers.ipynb) · [begin here](00_begin_here.ipynb) · **07 — model** · [next: 08 — MNIST →](08_mnist.ipynb)
+#
 # # 07 — The model: Sequential
 #
 # Chapter 03 trained a network by hand: a list of layers, a loop for the forward pass, a loop
@@ -902,3 +904,7 @@ def read_npz(path, who, advice):
 #    `save`/`load`. What error do you get before registering it?
 # 3. `state_dict()` returns copies while `params` returns the arrays themselves. Construct a bug that
 #    would appear if `state_dict()` returned the arrays (hint: save a "best" checkpoint in memory, then train on).
+
+# %% [markdown]
+# ---
+# [← 06 — optimisers](06_optimisers.ipynb) · [begin here](00_begin_here.ipynb) · **07 — model** · [next: 08 — MNIST →](08_mnist.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 07 — model](07_model.ipynb) · [begin here](00_begin_here.ipynb) · **08 — MNIST** · [next: 09 — training →](09_training.ipynb)
+#
 # # 08 — MNIST: the IDX format, a verified download, and batches
 #
 # Everything so far ran on random numbers. From here on the networks learn to read
@@ -1043,3 +1045,7 @@ class BatchStream:
 # 3. Make `train_val_split` *stratified*: every class gets the same share of validation samples.
 #    With a random split of 10,000, how far are the class counts from that ideal (compare with
 #    the counts printed in section 4)?
+
+# %% [markdown]
+# ---
+# [← 07 — model](07_model.ipynb) · [begin here](00_begin_here.ipynb) · **08 — MNIST** · [next: 09 — training →](09_training.ipynb)

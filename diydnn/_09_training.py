@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 08 — MNIST](08_mnist.ipynb) · [begin here](00_begin_here.ipynb) · **09 — training** · [next: 10 — experiments toolkit →](10_experiments.ipynb)
+#
 # # 09 — Training: tasks, the loop, history, checkpoints, tracking — and the first real MNIST result
 #
 # Chapters 00–08 built every piece: layers, a loss, optimisers, clip-norm, a model and
@@ -990,3 +992,7 @@ def _check_same_config(path, what, recorded, given):
 # 1. Add a learning-rate schedule as a callback (halve `lr` when validation accuracy stalls).
 # 2. Train with `clip_norm=1.0` and plot the global gradient norm before clipping: how often does it clip?
 # 3. Replace Adam by SGD with momentum 0.9 and find a learning rate that matches Adam's test accuracy.
+
+# %% [markdown]
+# ---
+# [← 08 — MNIST](08_mnist.ipynb) · [begin here](00_begin_here.ipynb) · **09 — training** · [next: 10 — experiments toolkit →](10_experiments.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 11 — regularisation →](11_regularisation.ipynb)
+#
 # # 10 — Running experiments: settings, run folders, results, and controls
 #
 # The original *diy-dnn* configured its studies with a `RUN_SETTINGS` list: one dict per run with a
@@ -1257,3 +1259,7 @@ def experiment_controls(defaults, run=None, runs_dir=None):
 # 1. Add a "dropout" knob: which chapter would you have to write first?
 # 2. Make `run_experiment` resume a run folder instead of starting over (hint: `Loop(..., resume=True)`).
 # 3. Plot the validation accuracy of every run in a folder against its training time.
+
+# %% [markdown]
+# ---
+# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 11 — regularisation →](11_regularisation.ipynb)

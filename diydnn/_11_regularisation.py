@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 10 — experiments toolkit](10_experiments.ipynb) · [begin here](00_begin_here.ipynb) · **11 — regularisation** · [next: 12 — convolution →](12_convolution.ipynb)
+#
 # # 11 — Overfitting and regularisation: dropout, weight decay, schedules, augmentation
 #
 # Chapter 09 trained its first MNIST network and drew this figure. Its left panel shows the problem this
@@ -1054,3 +1056,7 @@ class AugmentedStream:
 # assert acc_flipped < acc - 0.2
 # # Only 0, 1 and 8 are roughly symmetric; a network trained on flipped copies would have to give a digit
 # # and its mirror image the same label, which throws information away.
+
+# %% [markdown]
+# ---
+# [← 10 — experiments toolkit](10_experiments.ipynb) · [begin here](00_begin_here.ipynb) · **11 — regularisation** · [next: 12 — convolution →](12_convolution.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 11 — regularisation](11_regularisation.ipynb) · [begin here](00_begin_here.ipynb) · **12 — convolution** · [next: 13 — pooling →](13_pooling.ipynb)
+#
 # # 12 — Convolution
 #
 # A Dense layer sees an image as 784 unrelated numbers: shift a digit one pixel to the right and,
@@ -649,3 +651,7 @@ class Reshape(Layer):
 # print("stride 2 == stride 1 subsampled:", np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2]))
 # assert np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2])
 # # so striding inside the layer saves about s*s = 4 times the work of computing everything and subsampling
+
+# %% [markdown]
+# ---
+# [← 11 — regularisation](11_regularisation.ipynb) · [begin here](00_begin_here.ipynb) · **12 — convolution** · [next: 13 — pooling →](13_pooling.ipynb)

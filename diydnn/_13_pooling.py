@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 12 — convolution](12_convolution.ipynb) · [begin here](00_begin_here.ipynb) · **13 — pooling** · [next: 14 — where the time goes →](14_performance.ipynb)
+#
 # # 13 — Pooling, and a convolutional network
 #
 # A convolution keeps the image's size (with "same" padding) and multiplies the number of channels. **Pooling**
@@ -430,3 +432,7 @@ class GlobalAveragePool(Layer):
 # # by hand, from the output back: 1 value -> pool 2: 2 -> conv 3x3: 2 + 2 = 4 -> pool 2: 8 -> conv 3x3: 8 + 2 = 10
 # print("receptive field of one value after block 2:", size, " by hand: (10, 10)")
 # assert size == (10, 10)
+
+# %% [markdown]
+# ---
+# [← 12 — convolution](12_convolution.ipynb) · [begin here](00_begin_here.ipynb) · **13 — pooling** · [next: 14 — where the time goes →](14_performance.ipynb)

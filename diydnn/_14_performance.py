@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 13 — pooling](13_pooling.ipynb) · [begin here](00_begin_here.ipynb) · **14 — where the time goes** · [next: experiment 01 — clip-norm →](experiments/01_clip_norm.ipynb)
+#
 # # 14 — Where the time goes
 #
 # The library is correct; this chapter asks how fast it is, and why. A training step of an MLP is a
@@ -598,3 +600,7 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 # norms = [v for _, v in clip_loop.history.get("train", "grad_norm")]
 # print(f"clipping: {100 * clip_share:.1f} % of the step's time; the norm was above 1 (clipped) on {sum(v > 1.0 for v in norms)} of {len(norms)} steps")
 # assert 0 <= clip_share < 1 and len(norms) == (5 if QUICK else 30)
+
+# %% [markdown]
+# ---
+# [← 13 — pooling](13_pooling.ipynb) · [begin here](00_begin_here.ipynb) · **14 — where the time goes** · [next: experiment 01 — clip-norm →](experiments/01_clip_norm.ipynb)

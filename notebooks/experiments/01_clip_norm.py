@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← 14 — where the time goes](../14_performance.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 01 — clip-norm** · [next: experiment 02 — full data →](02_full_data.ipynb)
+#
 # # Experiment 01 — Clip-norm on 100 images (the original's §4.1)
 #
 # The original *diy-dnn* trained a Dense(50) network (784–50–ReLU–10) on 100 training images, saw its
@@ -338,3 +340,7 @@ assert sane["final"] < start["he"]["loss"] / 3 and sane["test"] > free["test"] a
 #   dead units and a final cost several times lower. It does not make N(0, 1) + SGD with $\alpha = 3$ a good setup.
 # * With He initialisation and Adam the gradient norm stays well below 5: there is nothing to clip. Clipping is a
 #   guard rail, not a fix.
+
+# %% [markdown]
+# ---
+# [← 14 — where the time goes](../14_performance.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 01 — clip-norm** · [next: experiment 02 — full data →](02_full_data.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 01 — clip-norm](01_clip_norm.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 02 — full data** · [next: experiment 03 — BatchNorm →](03_batchnorm.ipynb)
+#
 # # Experiment 02 — The same network on all the training data (the original's §4.2)
 #
 # Experiment 01 trained the Dense(50) network (784–50–ReLU–10) on 100 images. The original *diy-dnn* then
@@ -221,3 +223,7 @@ if not QUICK:
 #   same 784–50–10 network reaches about 97 % test accuracy in 10 epochs, with a gradient norm that never comes near
 #   the clip threshold. The original's 75–86 % came from a wrong gradient (experiment 06), not from this
 #   network's capacity.
+
+# %% [markdown]
+# ---
+# [← experiment 01 — clip-norm](01_clip_norm.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 02 — full data** · [next: experiment 03 — BatchNorm →](03_batchnorm.ipynb)

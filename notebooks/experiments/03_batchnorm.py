@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 02 — full data](02_full_data.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 03 — BatchNorm** · [next: experiment 04 — architectures →](04_architectures.ipynb)
+#
 # # Experiment 03 — BatchNorm, with and without (the original's §4.3)
 #
 # **What the original did.** *diy-dnn* trained a single hidden layer of 50 ReLU units on MNIST with plain
@@ -261,3 +263,7 @@ assert step["random", True] < step["random", False] / 3 and step["he", True] > 1
 
 # %%
 print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
+
+# %% [markdown]
+# ---
+# [← experiment 02 — full data](02_full_data.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 03 — BatchNorm** · [next: experiment 04 — architectures →](04_architectures.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 03 — BatchNorm](03_batchnorm.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 04 — architectures** · [next: experiment 05 — evaluation →](05_evaluation.ipynb)
+#
 # # Experiment 04 — Architectures (the original's §4.4)
 #
 # **What the original did.** Once BatchNorm had made its training "workable", *diy-dnn* scanned four small
@@ -244,3 +246,7 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # * The best MLP here, 784–512–BN–512–BN–10, reaches 98.3 %; 784–512–512–10 98.2 % (asserted ≥ 98.0 %).
 # * The table is in `media/exp_04_results.md` and `media/exp_04_results.csv`, the figure in
 #   `media/exp_04_architectures.png`; run folders are in `runs/arch_*` beside this notebook.
+
+# %% [markdown]
+# ---
+# [← experiment 03 — BatchNorm](03_batchnorm.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 04 — architectures** · [next: experiment 05 — evaluation →](05_evaluation.ipynb)

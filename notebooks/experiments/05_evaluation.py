@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 04 — architectures](04_architectures.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 05 — evaluation** · [next: experiment 06 — the original's bug →](06_original_bug.ipynb)
+#
 # # Experiment 05 — Evaluation: the summary log, sample inferences, the confusion matrix
 #
 # The original *diy-dnn* closed its study with an evaluate script: a summary log of its runs and a grid of
@@ -275,3 +277,7 @@ plt.show()
 # 2. Add precision per class, $C_{jj}/\sum_i C_{ij}$, to the bar chart. Which class is predicted too often?
 # 3. Re-create the original's evaluation set (the last 14,000 of the 70,000 images, unshuffled) and compare
 #    the best model's accuracy on it with its accuracy on the test set alone.
+
+# %% [markdown]
+# ---
+# [← experiment 04 — architectures](04_architectures.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 05 — evaluation** · [next: experiment 06 — the original's bug →](06_original_bug.ipynb)

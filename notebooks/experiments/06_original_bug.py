@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 05 — evaluation](05_evaluation.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 06 — the original's bug** · [next: experiment 07 — regularisation →](07_regularisation.ipynb)
+#
 # # Experiment 06 — The original's bug: one Jacobian for the whole batch
 #
 # The original *diy-dnn* reported 75–86 % on MNIST and "exploding gradients", and added clip-norm to
@@ -503,3 +505,7 @@ if not QUICK:
 #    correct run's training (every 100 steps).
 # 3. Replace `CategoricalCrossEntropy` + `BatchMeanJacobianSoftmax` by `SoftmaxCrossEntropy` on the logits:
 #    which backward is used now, and what accuracy do you get?
+
+# %% [markdown]
+# ---
+# [← experiment 05 — evaluation](05_evaluation.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 06 — the original's bug** · [next: experiment 07 — regularisation →](07_regularisation.ipynb)

@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 06 — the original's bug](06_original_bug.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 07 — regularisation** · [next: experiment 08 — CNN →](08_cnn.ipynb)
+#
 # # Experiment 07 — Regularisation: each remedy alone and together
 #
 # [Chapter 11](../11_regularisation.ipynb) derived and built four remedies for overfitting — dropout, weight
@@ -274,3 +276,7 @@ if not QUICK:
 # * **Time**: every run cost 83–93 s of CPU time (one BLAS thread, so about the wall time on an idle
 #   core: within the 120 s budget). The wall times printed above (185–1644 s) are not the runs' cost: the
 #   machine was shared with up to 16 runnable jobs while they ran, and they ran at `nice 5`.
+
+# %% [markdown]
+# ---
+# [← experiment 06 — the original's bug](06_original_bug.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 07 — regularisation** · [next: experiment 08 — CNN →](08_cnn.ipynb)

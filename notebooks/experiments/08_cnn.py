@@ -1,4 +1,6 @@
 # %% [markdown]
+# [← experiment 07 — regularisation](07_regularisation.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 08 — CNN** · [next: experiment 09 — bug zoo →](09_bug_zoo.ipynb)
+#
 # # Experiment 08 — A small CNN on MNIST
 #
 # The MLPs of experiment 04 stop at about 98 %: they see an image as 784 unrelated numbers. Chapters 12 and 13 built
@@ -250,3 +252,7 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 #   with the confusion matrix.
 # * Times are wall-clock and CPU seconds on a shared 2-core machine, one BLAS thread; `benchmarks/conv_bench.py`
 #   compares the convolution and pooling layers with PyTorch's.
+
+# %% [markdown]
+# ---
+# [← experiment 07 — regularisation](07_regularisation.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 08 — CNN** · [next: experiment 09 — bug zoo →](09_bug_zoo.ipynb)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← 06 — the original's bug](06_original_bug.ipynb) · [begin here](../00_begin_here.ipynb) · [next: README, results →](../../README.md)
+# [← experiment 08 — CNN](08_cnn.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 09 — bug zoo** · [next: README, results →](../../README.md)
 #
 # # Experiment 09 — The bug zoo: each of the original's bugs, and the symptoms it leaves
 #
@@ -609,4 +609,4 @@ assert CHECKS["spectral_clip_per_tensor"][0][2] < 0.5               # though the
 
 # %% [markdown]
 # ---
-# [← 06 — the original's bug](06_original_bug.ipynb) · [begin here](../00_begin_here.ipynb) · [next: README, results →](../../README.md)
+# [← experiment 08 — CNN](08_cnn.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 09 — bug zoo** · [next: README, results →](../../README.md)
