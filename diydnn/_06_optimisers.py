@@ -197,8 +197,11 @@ class Optimiser:
             config["decays"] = getattr(self.decays, "get_config", lambda: repr(self.decays))()
         return config
 
-    def step(self, params, grads):
-        """One update of every parameter, in place. params, grads: dicts name -> array."""
+    def step(self, params, grads, grads_finite=False):
+        """One update of every parameter, in place. params, grads: dicts name -> array.
+
+        grads_finite=True says the caller has already proved every gradient finite (the Loop has: the global
+        norm it logs is finite), so the same pass over the gradients is not made twice."""
         who = type(self).__name__
         _check_pairs(params, grads, who)
         for slot, buffers in self.slots.items():   # a slot of the wrong shape: refuse before changing anything
@@ -206,7 +209,8 @@ class Optimiser:
                 if name in buffers and buffers[name].shape != W.shape:
                     raise ValueError(f"{who}: slot {slot!r} of parameter {name!r} has shape {buffers[name].shape}, "
                                      f"the parameter has shape {W.shape}")
-        _check_finite_gradients(grads, who)         # NaN/inf anywhere: refuse before the first parameter changes
+        if not grads_finite:
+            _check_finite_gradients(grads, who)     # NaN/inf anywhere: refuse before the first parameter changes
         self.t += 1
         lr, weight_decay = self.lr, getattr(self, "weight_decay", None)
         self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr

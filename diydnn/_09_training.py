@@ -632,7 +632,7 @@ class Loop:
             return {"loss": loss, "grad_norm": norm}       # diverged: no update, the loop stops
         if task.clip_norm is not None:
             clip_by_global_norm(grads, task.clip_norm, norm=norm)   # scales grads in place
-        task.optimizer.step(model.params, grads)
+        task.optimizer.step(model.params, grads, grads_finite=True)   # the finite norm above proved it
         # the batch accuracy without accuracy()'s label checks: the loss has just checked these labels
         labels = y.argmax(axis=1) if np.ndim(y) == 2 else y
         logs = {"loss": loss, "accuracy": np.count_nonzero(out.argmax(axis=1) == labels) / len(out), "grad_norm": norm,

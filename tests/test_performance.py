@@ -193,3 +193,23 @@ def test_a_subclass_with_its_own_backward_is_honoured_by_the_training_step():
     plain.backward_params(G)
     for k, g in plain.grads.items():
         np.testing.assert_allclose(halved[k.replace("dense", "halfgradientdense")], 0.5 * g, rtol=1e-6)
+
+
+def test_the_loop_checks_gradients_for_nan_once_per_step(monkeypatch):
+    """The Loop's finite global norm already proves the gradients finite; the optimiser must not scan them again,
+    while a direct optimiser.step still does (and still refuses NaN)."""
+    import diydnn._06_optimisers as opt
+    calls = []
+    real = opt._check_finite_gradients
+    monkeypatch.setattr(opt, "_check_finite_gradients", lambda grads, who: calls.append(who) or real(grads, who))
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)).astype(np.float32), rng.integers(0, 2, 64)
+    model = dd.Sequential([dd.Dense(8), dd.ReLU(), dd.Dense(2)], n_in=5, rng=rng)
+    task = dd.TrainTask(dd.BatchStream(X, y, batch_size=16, rng=rng), dd.SoftmaxCrossEntropy(), dd.Adam(),
+                        n_steps_per_checkpoint=10)
+    dd.Loop(model, task, progress=False).run(8)
+    assert calls == []
+    grads = {k: np.full_like(v, np.nan) for k, v in model.params.items()}
+    with pytest.raises(dd.NonFiniteError):
+        task.optimizer.step(model.params, grads)
+    assert calls == ["Adam"]
