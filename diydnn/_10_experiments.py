@@ -564,7 +564,12 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
     stream = _regularise(s, optimizer, stream, n_steps, rng)
     task = TrainTask(stream, loss, optimizer, n_steps_per_checkpoint=eval_every, clip_norm=s["clip_grads_norm"])
     guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
-    eval_task, test = EvalTask((X_val, y_val), name="val", loss=loss), EvalTask((X_test, y_test), name="test", loss=loss)
+    # evaluation batches: 1,000 rows for an MLP; 250 images for a CNN, whose patch matrices grow with the batch (the
+    # second convolution's alone is 226 MB for 1,000 images; the peak memory of a run is set here, not in training)
+    images = any(getattr(layer, "input_ndim", None) == (4,) for layer in getattr(model, "layers", ()))   # Conv2D, pooling
+    eval_batch = 250 if images else 1000
+    eval_task = EvalTask((X_val, y_val), name="val", loss=loss, batch_size=eval_batch)
+    test = EvalTask((X_test, y_test), name="test", loss=loss, batch_size=eval_batch)
 
     # -- from here on the disk: one lock per run name, the run built in a temporary folder beside its place
     runs_dir.mkdir(parents=True, exist_ok=True)
