@@ -44,8 +44,10 @@ from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_ato
 from diydnn._09_training import History
 from diydnn._10_experiments import (check_settings, default_runs_dir, experiment_controls, load_model, mlp,
                                     mnist_splits, run_experiment, to_csv, to_markdown)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 
 # %% [markdown]
 # ## 1. The recipes
