@@ -164,7 +164,9 @@ import numpy as np
 # correct gradient gives about $10^{-8}$ or smaller (usually $10^{-10}$); a wrong one gives $10^{-2}$ to $1$.
 # **The pass mark of every gradient check in this course is a relative error below $10^{-7}$** — stated here
 # once; later chapters assert `< 1e-7` and refer back to it. It sits an order of magnitude above what
-# rounding leaves in a long chain of layers, and five orders below what any real mistake gives.
+# rounding leaves in a long chain of layers, and five orders below what any real mistake gives. (It is the mark for
+# comparisons with *central differences*; where two exact formulas are compared — a fast form against an explicit
+# one, autodiff against a backward — no step error enters, and the checks assert much tighter, down to $10^{-12}$.)
 # Float32 has only ~7 digits, so gradient checks always run in **float64**.
 #
 # A layer maps an array $X$ to an array $Y$, not to a scalar. We make a scalar by
