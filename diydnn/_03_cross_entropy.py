@@ -514,19 +514,20 @@ def accuracy(y_hat, y):
 #       f"-> {np.mean(sr_history[-100:]):.3f};  test accuracy {test_acc:.2%}")
 # assert np.isclose(first_loss, np.log(10)) and test_acc >= (0.85 if quick_mode() else 0.90)
 #
-# fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1.4, 1]})
+# fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [1, 1.1]})
 # axes[0].plot(sr_history, lw=0.5)
 # axes[0].axhline(np.log(10), color="k", ls="--", lw=1, label=r"$\ln 10$")
 # axes[0].set(xlabel="step (batch of 100)", ylabel="cross-entropy", title=f"Softmax regression on MNIST: test accuracy {test_acc:.1%}")
 # axes[0].legend()
 # W_sr = softmax_regression.params["W"]
-# axes[1].imshow(np.hstack([W_sr[:, c].reshape(28, 28) for c in range(10)]), cmap="RdBu", vmin=-np.abs(W_sr).max(), vmax=np.abs(W_sr).max())
-# axes[1].set(title="Its weights, one 28x28 template per digit 0-9"); axes[1].axis("off")
+# templates = np.vstack([np.hstack([W_sr[:, c].reshape(28, 28) for c in range(row, row + 5)]) for row in (0, 5)])
+# axes[1].imshow(templates, cmap="RdBu", vmin=-np.abs(W_sr).max(), vmax=np.abs(W_sr).max())
+# axes[1].set(title="Its weights: one 28x28 template per digit, 0-4 above, 5-9 below"); axes[1].axis("off")
 # plt.show()
 
 # %% [markdown]
-# A linear model gets about 92 % of the test digits right: each class's weights are a template (red: pixels that
-# speak for the digit, blue: against), and a digit is classified by its best-matching template. The remaining 8 %
+# A linear model gets about 92 % of the test digits right: each class's weights are a template (blue: pixels that
+# speak for the digit, red: against), and a digit is classified by its best-matching template. The remaining 8 %
 # need non-linear features — the hidden layers of the next chapters.
 
 # %% [markdown]
