@@ -1158,7 +1158,8 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 #                                                    (valley_min, valley_max, "valley of section 1, SGD lr 0.019"))):
 #     ax.semilogy(curve_min, label=r"$g \cdot \min(1, c/\|g\|)$ (correct)")
 #     ax.semilogy(curve_max, label=r"$g \cdot \max(1, c/\|g\|)$ (the original's)")
-#     ax.set(xlabel="step", ylabel="loss", title=f"Clip-norm with min and max, c = 5: {title}"); ax.legend(fontsize=8)
+#     ax.set(xlabel="step", ylabel="loss", title=title); ax.legend(fontsize=8)
+# fig.suptitle("Clip-norm with min and with max, c = 5", y=1.02)
 # plt.show()
 
 # %% [markdown]
