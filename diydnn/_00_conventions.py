@@ -128,11 +128,11 @@ import numpy as np
 # \frac{\partial L}{\partial x_j} = \sum_k \delta_k W_{jk}.$$
 #
 # Collected into arrays these are $dW = X^\top dZ$ (a $2\times 3$ outer product, the shape of $W$),
-# $db = dZ$ and $dX = dZ\,W^\top$ (shape $1 \times 2$, the shape of $X$). Concretely, with
-# $X=[1\;2]$, $W=\begin{bmatrix}1&0&-1\\2&1&0\end{bmatrix}$, $b=[0\;1\;2]$ and $dZ=[1\;-1\;2]$:
+# $db = dZ^\top$ (a column, the shape of $b$) and $dX = dZ\,W^\top$ (shape $1 \times 2$, the shape of $X$). Concretely, with
+# $X=[1\;2]$, $W=\begin{bmatrix}1&0&-1\\2&1&0\end{bmatrix}$, $b=[0\;1\;2]^\top$ and $dZ=[1\;-1\;2]$:
 #
 # * $Z = [1\cdot1+2\cdot2+0,\; 0+2+1,\; -1+0+2] = [5\;\; 3\;\; 1]$
-# * $dW = \begin{bmatrix}1\cdot1 & 1\cdot(-1) & 1\cdot 2\\ 2\cdot 1 & 2\cdot(-1) & 2\cdot2\end{bmatrix} = \begin{bmatrix}1&-1&2\\2&-2&4\end{bmatrix}$, $db = [1\;-1\;2]$
+# * $dW = \begin{bmatrix}1\cdot1 & 1\cdot(-1) & 1\cdot 2\\ 2\cdot 1 & 2\cdot(-1) & 2\cdot2\end{bmatrix} = \begin{bmatrix}1&-1&2\\2&-2&4\end{bmatrix}$, $db = [1\;-1\;2]^\top$
 # * $dX = [1\cdot1 + (-1)\cdot0 + 2\cdot(-1),\; 1\cdot2+(-1)\cdot1+2\cdot0] = [-1\;\; 1]$
 #
 # The cell checks the hand computation against NumPy.
