@@ -456,8 +456,8 @@ def accuracy(y_hat, y):
 # %% [markdown]
 # At $g = 0$ both losses push about equally; ten nats into a wrong answer the squared error's gradient is a thousand
 # times smaller than the cross-entropy's, and it keeps shrinking like $e^{-g}$. A network that starts, or wanders, into
-# confident mistakes climbs out of them slowly with the squared error. Cross-entropy is also the negative log-likelihood
-# of the labels, which is what "probabilities" should maximise.
+# confident mistakes climbs out of them slowly with the squared error. (Cross-entropy is also the negative log-likelihood
+# of the labels under the model's probabilities: minimising it is maximum-likelihood fitting.)
 #
 # ## 7. Two checks on real data: the initial loss, and softmax regression
 #
