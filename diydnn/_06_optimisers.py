@@ -579,7 +579,9 @@ class Adam(Optimiser):
 #
 # PyTorch's `AdamW`, as its documentation writes the algorithm, first shrinks, $W \leftarrow (1-\alpha\lambda) W$, and then
 # takes the Adam step. The moments do not depend on $W$, so this is $W - \alpha\lambda W - \alpha\,\hat m/(\sqrt{\hat v}+\varepsilon)$:
-# the same formula, up to rounding. (The check below re-implements that order in NumPy; it does not run PyTorch.)
+# the same formula, up to rounding. (The check below re-implements that order in NumPy; the notebook does not run
+# PyTorch. The test suite does: `tests/test_optimisers.py` compares `Adam` and `AdamW` with PyTorch's own optimisers, to a
+# relative error of $10^{-8}$, when PyTorch is installed.)
 #
 # Here the decay applies to **every parameter passed to `step`, biases included** (and, later,
 # BatchNorm's $\gamma$ and $\beta$). Many recipes exclude biases and normalisation parameters: to do so,
@@ -1025,7 +1027,8 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 # * Adam: $m, v$ are running means of $dW$ and $dW^2$ (the square!), bias-corrected by $1-\beta^t$ (the power!);
 #   $W \leftarrow W - \alpha\,\hat m/(\sqrt{\hat v}+\varepsilon)$. Its first step moves every coordinate by $\approx\alpha$.
 # * AdamW: $W \leftarrow W - \alpha(\hat m/(\sqrt{\hat v}+\varepsilon) + \lambda W)$, decay once, outside the adaptive scaling; equal,
-#   up to rounding, to the decay-first order PyTorch documents (re-implemented here, not run against PyTorch). Here
+#   up to rounding, to the decay-first order PyTorch documents (re-implemented here; the tests compare with PyTorch itself
+#   when it is installed). Here
 #   it decays every parameter it is given, biases included.
 # * Every optimiser updates the layers' arrays **in place**; its slots, `t`, `state_dict()` and `get_config()`
 #   make it saveable and rebuildable (`get_optimiser`), bitwise.
