@@ -10,6 +10,8 @@
 
 # %%
 """Chapter 01: the Layer base class (the contract every layer obeys) and the Dense layer."""
+import math
+
 import numpy as np
 
 
@@ -39,6 +41,20 @@ import numpy as np
 # %%
 class NonFiniteError(ValueError):
     """A batch holds NaN or inf. A ValueError, so callers may catch either."""
+
+
+def _all_finite(X):
+    """True if no entry of the float array X is NaN or inf.
+
+    The fast test is one dot product, X . X (a BLAS call: no temporary array, one pass): a sum of
+    squares is NaN or inf exactly when an entry is, unless huge entries (|x| > 1e19 in float32) overflow
+    the squares. Only then, or for arrays BLAS does not take, the exact test runs: max and min (they
+    propagate NaN and show +-inf, and cost far less than isfinite(X).all()). Per step this runs on every
+    layer's input, so the difference (half the time on a batch of images, a quarter on a small one) adds up.
+    """
+    if X.dtype.char in "fd" and X.flags.c_contiguous and math.isfinite(np.vdot(X, X)):
+        return True
+    return X.size == 0 or bool(np.isfinite(X.max()) and np.isfinite(X.min()))
 
 
 class Layer:
@@ -100,8 +116,7 @@ class Layer:
         elif n_in != self.n_in:
             what = f"width {self.n_in}" if isinstance(self.n_in, int) else f"shape (m, {', '.join(map(str, self.n_in))})"
             raise ValueError(f"{self!r}: expected input of {what}, got shape {X.shape}")
-        # max/min propagate NaN and show +-inf, and cost far less than isfinite(X).all()
-        if finite and not (np.isfinite(X.max()) and np.isfinite(X.min())):
+        if finite and not _all_finite(X):
             raise NonFiniteError(f"{self!r}: input batch of shape {X.shape} contains NaN or inf")
         return X
 

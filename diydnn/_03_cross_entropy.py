@@ -14,7 +14,7 @@
 """Chapter 03: categorical cross-entropy (from probabilities, and fused with softmax from logits) and accuracy."""
 import numpy as np
 
-from diydnn._01_dense import NonFiniteError
+from diydnn._01_dense import NonFiniteError, _all_finite
 from diydnn._02_activations import PROBABILITY_FLOOR
 
 
@@ -81,11 +81,24 @@ def _integer_labels(y, k, who):
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{who}: labels must be integers, got dtype {y.dtype} (first values {y[:5].tolist()}); "
                          f"whole numbers stored as floats can be converted with y.astype(int)")
-    if y.size and (y.min() < 0 or y.max() >= k):          # two O(m) passes; the fancy indexing only on failure
+    if y.size and not _labels_in_range(y, k):          # one O(m) pass; the fancy indexing only on failure
         bad = np.unique(y[(y < 0) | (y >= k)])
         raise ValueError(f"{who}: labels must lie in [0, {k}), got {bad[:5].tolist()}"
                          f"{' and more' if bad.size > 5 else ''}")
     return y
+
+
+def _labels_in_range(y, k):
+    """True if every entry of the non-empty integer array y lies in [0, k).
+
+    One pass instead of min and max: read as unsigned, a negative label of a b-bit type becomes at
+    least 2**(b-1), so when k <= 2**(b-1) (always, for int32/int64 labels) one maximum finds both kinds."""
+    bits = 8 * y.dtype.itemsize
+    if y.dtype.kind == "i" and y.dtype.isnative and k <= 1 << (bits - 1):
+        return bool(np.maximum.reduce(y.view(f"u{bits // 8}")) < k)
+    if y.dtype.kind == "u":
+        return bool(np.maximum.reduce(y) < k)
+    return bool(y.min() >= 0 and y.max() < k)
 
 
 def one_hot(y, n_classes, dtype=np.float32):
@@ -103,14 +116,23 @@ def _one_hot(y, k, dtype):
 
 def _targets(y, shape, who, dtype):
     """Labels y (integers (m,) or one-hot (m, k)) as a one-hot array of `shape`, validated."""
+    target = _labels_or_rows(y, shape, who, dtype)
+    return _one_hot(target, shape[1], dtype) if target.ndim == 1 else target
+
+
+def _labels_or_rows(y, shape, who, dtype):
+    """Labels y validated against predictions of `shape`: integer labels (m,) are returned as they are
+    (SoftmaxCrossEntropy needs no one-hot array for them), 2-D rows of probabilities in `dtype`."""
     m, k = shape
     y = np.asarray(y)
     if y.ndim == 1:
         if y.shape[0] != m:
             raise ValueError(f"{who}: {y.shape[0]} labels for {m} predictions (labels shape {y.shape}, predictions shape {shape})")
-        if not np.issubdtype(y.dtype, np.integer):
+        if y.dtype.kind not in "iu":               # (the dtype's kind: a cheaper test than np.issubdtype, per step)
             raise ValueError(f"{who}: integer labels expected, got dtype {y.dtype}; pass one-hot rows as a 2-D array")
-        return _one_hot(_integer_labels(y, k, who), k, dtype)
+        if not _labels_in_range(y, k):
+            _integer_labels(y, k, who)             # raises, naming the bad labels
+        return y
     if y.ndim == 2:
         if y.shape != shape:
             raise ValueError(f"{who}: one-hot labels of shape {y.shape} do not match predictions of shape {shape}")
@@ -145,11 +167,11 @@ def _check_predictions(P, who):
     P = np.asarray(P)
     if P.ndim != 2 or P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"{who}: predictions must be a non-empty 2-D array (m, n_classes), got shape {P.shape}")
-    if np.iscomplexobj(P) or not np.issubdtype(P.dtype, np.number):
-        raise ValueError(f"{who}: predictions must be real numbers, got dtype {P.dtype}")
-    if not np.issubdtype(P.dtype, np.floating):
+    if P.dtype.kind != "f":                       # floats are real numbers: the usual case skips the dtype tests
+        if np.iscomplexobj(P) or not np.issubdtype(P.dtype, np.number):
+            raise ValueError(f"{who}: predictions must be real numbers, got dtype {P.dtype}")
         P = P.astype(np.float32)
-    if not (np.isfinite(P.max()) and np.isfinite(P.min())):
+    if not _all_finite(P):                         # chapter 01: one dot product, exact fallback
         raise NonFiniteError(f"{who}: predictions of shape {P.shape} contain NaN or inf")
     return P
 
@@ -311,27 +333,45 @@ class SoftmaxCrossEntropy(Loss):
 
     forward(Z, y) uses log-sum-exp in float64, so it is finite for any finite logits;
     backward() returns dZ = (softmax(Z) - Y) / m in the dtype of Z.
+
+    Integer labels need no one-hot Y: the loss picks log Y_hat at each row's label, and the
+    backward subtracts 1 there. The numbers are the same as with Y (a sum with one term 1 * x is x).
     """
 
     def forward(self, Z, y):
         Z = _check_predictions(Z, repr(self))
-        m = Z.shape[0]
-        Y = _targets(y, Z.shape, repr(self), Z.dtype)
+        m, k = Z.shape
+        target = _labels_or_rows(y, Z.shape, repr(self), Z.dtype)   # labels (m,), or rows Y (m, k)
         # float64 and a clip: Z - max(Z) of float32 logits of +-3e38 overflows float32, not float64;
         # float64 logits are clipped to +-LOGIT_LIMIT so that the difference stays below float64's max
         Z64 = Z.astype(np.float64)                   # a copy, so the clip below never touches the caller's Z
         if Z.dtype.itemsize >= 8:                    # float32 logits are far inside the limit
             np.clip(Z64, -LOGIT_LIMIT, LOGIT_LIMIT, out=Z64)
-        shifted = Z64 - Z64.max(axis=1, keepdims=True)
-        log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        log_probs = shifted - log_sum               # log softmax(Z), every entry finite
-        self._cache = (np.exp(log_probs).astype(Z.dtype, copy=False), Y)
-        per_sample = -np.einsum("ij,ij->i", Y, log_probs)   # each <= 2 LOGIT_LIMIT + log k: finite
-        return float(np.sum(per_sample / m))               # divide first: the sum cannot overflow
+        Z64 -= Z64.max(axis=1, keepdims=True)        # shifted (in place: Z64 is our own copy)
+        log_sum = np.log(np.add.reduce(np.exp(Z64), axis=1, keepdims=True))
+        log_probs = np.subtract(Z64, log_sum, out=Z64)   # log softmax(Z), every entry finite
+        Y_hat = np.exp(log_probs).astype(Z.dtype, copy=False)
+        if target.ndim == 1:
+            if target.dtype != np.intp:                    # (uint64 + int64 would give floats)
+                target = target.astype(np.intp)
+            at_label = np.arange(0, m * k, k) + target     # flat index of each row's label
+            self._cache = (Y_hat, at_label)
+            per_sample = -log_probs.take(at_label)         # -log Y_hat at the label
+        else:
+            self._cache = (Y_hat, target)
+            per_sample = -np.einsum("ij,ij->i", target, log_probs)
+        # each per-sample loss is <= 2 LOGIT_LIMIT + log k: finite; divide first, so that the sum cannot overflow
+        return float(np.add.reduce(per_sample / m))
 
     def backward(self):
-        Y_hat, Y = self._cached()
-        return (Y_hat - Y) / Y_hat.shape[0]
+        Y_hat, target = self._cached()
+        m = Y_hat.shape[0]
+        if target.ndim == 1:                       # integer labels: target is the flat index of each label
+            dZ = Y_hat.copy()
+            dZ.reshape(-1)[target] -= 1            # Y_hat - Y, in place
+            dZ /= m
+            return dZ
+        return (Y_hat - target) / m
 
 
 def accuracy(y_hat, y):

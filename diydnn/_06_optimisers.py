@@ -136,8 +136,9 @@ def _check_pairs(params, grads, who):
         if not isinstance(W, np.ndarray) or W.dtype.kind != "f":
             kind = W.dtype if isinstance(W, np.ndarray) else type(W).__name__
             raise ValueError(f"{who}: parameter {name!r} must be a float NumPy array (it is updated in place), got {kind}")
-        if np.shape(grads[name]) != W.shape:
-            raise ValueError(f"{who}: gradient {name!r} has shape {np.shape(grads[name])}, its parameter has shape {W.shape}")
+        g = grads[name]
+        if (g.shape if isinstance(g, np.ndarray) else np.shape(g)) != W.shape:   # (np.shape costs a Python call)
+            raise ValueError(f"{who}: gradient {name!r} has shape {np.shape(g)}, its parameter has shape {W.shape}")
 
 
 def _check_finite_gradients(grads, who):
@@ -205,13 +206,21 @@ class Optimiser:
         who = type(self).__name__
         _check_pairs(params, grads, who)
         for slot, buffers in self.slots.items():   # a slot of the wrong shape: refuse before changing anything
-            for name, W in params.items():
-                if name in buffers and buffers[name].shape != W.shape:
-                    raise ValueError(f"{who}: slot {slot!r} of parameter {name!r} has shape {buffers[name].shape}, "
+            for name, buf in buffers.items():
+                W = params.get(name)
+                if W is not None and buf.shape != W.shape:
+                    raise ValueError(f"{who}: slot {slot!r} of parameter {name!r} has shape {buf.shape}, "
                                      f"the parameter has shape {W.shape}")
         if not grads_finite:
             _check_finite_gradients(grads, who)     # NaN/inf anywhere: refuse before the first parameter changes
         self.t += 1
+        if self.schedule is None and not self.l2 and self.decays is None:
+            # the plain step, none of chapter 11's additions: no per-parameter bookkeeping (chapter 14: on a
+            # small network the Python around the arithmetic costs as much as the arithmetic)
+            self.current_lr = self.lr
+            for name, W in params.items():
+                self._update(name, W, np.asarray(grads[name]))
+            return
         lr, weight_decay = self.lr, getattr(self, "weight_decay", None)
         self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr
         try:
@@ -245,7 +254,9 @@ class Optimiser:
 
         The updates below write their temporaries into it with `out=` instead of allocating
         fresh arrays each step (chapter 14 measures what that saves)."""
-        scratch = self.__dict__.setdefault("_scratch_buffers", {})
+        scratch = self.__dict__.get("_scratch_buffers")
+        if scratch is None:
+            scratch = self._scratch_buffers = {}
         buf = scratch.get(name)
         if buf is None or buf.shape != W.shape or buf.dtype != W.dtype:
             buf = scratch[name] = np.empty_like(W)
