@@ -98,6 +98,15 @@ class History:
     def append(self, mode, metric, step, value):
         self._values.setdefault(mode, {}).setdefault(metric, []).append([int(step), float(value)])
 
+    def append_all(self, mode, step, values):
+        """append(mode, metric, step, value) for each metric: value of the dict `values` (the Loop, every step)."""
+        metrics, step = self._values.setdefault(mode, {}), int(step)
+        for metric, value in values.items():
+            pairs = metrics.get(metric)
+            if pairs is None:
+                pairs = metrics[metric] = []
+            pairs.append([step, float(value)])
+
     def modes(self):
         return sorted(self._values)
 
@@ -625,7 +634,7 @@ class Loop:
         grads = model.grads
         per_layer = {}
         for key, g in grads.items():
-            layer = key.split("/")[0]
+            layer = key.partition("/")[0]
             per_layer[layer] = per_layer.get(layer, 0.0) + float(np.vdot(g, g))
         norm = math.sqrt(sum(per_layer.values()))         # global norm, before any clipping
         if not math.isfinite(norm):
@@ -635,8 +644,9 @@ class Loop:
         task.optimizer.step(model.params, grads, grads_finite=True)   # the finite norm above proved it
         # the batch accuracy without accuracy()'s label checks: the loss has just checked these labels
         labels = y.argmax(axis=1) if np.ndim(y) == 2 else y
+        lr = getattr(task.optimizer, "current_lr", None)                                     # chapter 11
         logs = {"loss": loss, "accuracy": np.count_nonzero(out.argmax(axis=1) == labels) / len(out), "grad_norm": norm,
-                "lr": getattr(task.optimizer, "current_lr", getattr(task.optimizer, "lr", float("nan")))}   # chapter 11
+                "lr": lr if lr is not None else getattr(task.optimizer, "lr", float("nan"))}
         logs.update({f"grad_norm/{layer}": math.sqrt(s) for layer, s in per_layer.items()})
         return logs
 
@@ -676,8 +686,7 @@ class Loop:
                 logs = self.train_step(*batch)
                 self.train_seconds += time.perf_counter() - t0
                 self.step += 1
-                for metric, value in logs.items():
-                    self.history.append("train", metric, self.step, value)
+                self.history.append_all("train", self.step, logs)
                 for cb in self.callbacks:
                     cb.on_step_end(self, self.step, logs)
                 if not (math.isfinite(logs["loss"]) and math.isfinite(logs.get("grad_norm", 0.0))) and not self.diverged:

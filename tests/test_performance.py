@@ -236,3 +236,51 @@ def test_the_loop_checks_gradients_for_nan_once_per_step(monkeypatch):
     with pytest.raises(dd.NonFiniteError):
         task.optimizer.step(model.params, grads)
     assert calls == ["Adam"]
+
+
+def test_integer_labels_give_the_numbers_of_one_hot_rows():
+    """SoftmaxCrossEntropy takes integer labels without building a one-hot array; loss and gradient must be
+    exactly those of the one-hot rows, for float32 and float64 logits and several label dtypes."""
+    rng = np.random.default_rng(11)
+    for dtype in (np.float32, np.float64):
+        for label_dtype in (np.int64, np.int32, np.uint8, np.int8, np.uint64):
+            Z = (rng.standard_normal((37, 7)) * 20).astype(dtype)
+            y = rng.integers(0, 7, 37).astype(label_dtype)
+            by_label, by_row = dd.SoftmaxCrossEntropy(), dd.SoftmaxCrossEntropy()
+            assert by_label(Z, y) == by_row(Z, np.eye(7, dtype=dtype)[y])
+            g_label, g_row = by_label.backward(), by_row.backward()
+            assert g_label.dtype == g_row.dtype == dtype
+            np.testing.assert_array_equal(g_label, g_row)
+            np.testing.assert_array_equal(by_label.backward(), g_label)   # backward twice: the same, nothing in place
+
+
+@pytest.mark.parametrize("label_dtype", ["<i8", ">i8", "i1", "u1", "<u8"])
+def test_the_one_pass_label_check_still_names_every_bad_label(label_dtype):
+    Z = np.zeros((3, 4), np.float32)
+    signed = np.dtype(label_dtype).kind == "i"
+    for k, bad in ((4, [4]), (4, [-1] if signed else [9]), (200, [-3] if signed else [250])):
+        y = np.array([0, bad[0], 1], dtype=label_dtype)
+        with pytest.raises(ValueError, match=rf"labels must lie in \[0, {k}\), got \[{bad[0]}\]"):
+            dd.SoftmaxCrossEntropy()(np.zeros((3, k), np.float32), y)
+    assert dd.SoftmaxCrossEntropy()(Z, np.array([0, 3, 1], dtype=label_dtype)) > 0
+
+
+def test_finite_checks_by_dot_product_are_exact():
+    """Layers and losses test finiteness with one dot product X.X and fall back to an exact test when it is not
+    finite: huge but finite values (whose squares overflow) pass, and NaN, +inf, -inf fail, in any layout."""
+    from diydnn._01_dense import _all_finite
+    huge = np.full((4, 3), 3e38, np.float32)                 # squares overflow float32, the values are finite
+    assert _all_finite(huge) and _all_finite(np.full((4, 3), 1e300))
+    for bad in (np.nan, np.inf, -np.inf):
+        for dtype in (np.float32, np.float64, np.float16):
+            X = np.ones((5, 6), dtype)
+            X[3, 2] = bad
+            assert not _all_finite(X)
+            assert not _all_finite(X[:, ::2] if bad is not np.nan else X.T)     # non-contiguous: the exact test
+    assert _all_finite(np.ones((5, 6), np.float16)) and _all_finite(np.ones((2, 3), np.float32).T)
+    model = dd.Sequential([dd.Dense(3), dd.ReLU(), dd.Dense(2)], n_in=3, rng=np.random.default_rng(0))
+    model.forward(np.full((4, 3), 1e20, np.float32), training=True)   # squares overflow, the input is finite: accepted
+    with pytest.raises(dd.NonFiniteError, match="dense_0"):
+        model.forward(np.array([[1.0, -np.inf, 0.0]], np.float32))
+    with pytest.raises(dd.NonFiniteError, match="predictions of shape"):
+        dd.SoftmaxCrossEntropy()(np.array([[0.0, -np.inf]], np.float32), np.array([0]))
