@@ -260,7 +260,11 @@ class Sequential(Layer):
             self.backward(dY)                 # a subclass with its own backward: run it, drop dX
             return
         # layers before the first one with parameters (a Reshape of the pixels) need no gradient at all
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        first = 0
+        for i, layer in enumerate(self.layers):   # (a plain loop: a generator costs a microsecond, every step)
+            if layer.params:
+                first = i
+                break
         for layer in self.layers[:first:-1]:
             dY = layer.backward(dY)
         self.layers[first].backward_params(dY)
