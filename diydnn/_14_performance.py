@@ -289,11 +289,12 @@ def matmul_intensity(a, b, c, itemsize=4):
 # prof_widths, prof_m = ((784, 256, 128, 10), 128) if QUICK else ((784, 512, 512, 10), 128)
 # n_prof = 10 if QUICK else 60
 # loops = {"naive": make_loop(prof_widths, prof_m, naive=True), "optimised": make_loop(prof_widths, prof_m, naive=False)}
+# n_same = 10                               # compare after a few steps: training amplifies round-off (section 7)
 # for lp in loops.values():
-#     lp.run(n_prof)                        # same data, same batches, same start
+#     lp.run(n_same)                        # same data, same batches, same start
 # same = all(np.allclose(a, b, rtol=0, atol=1e-5)       # layer names differ (naivedense_0): compare in order
 #            for a, b in zip(loops["naive"].model.params.values(), loops["optimised"].model.params.values()))
-# print(f"after {n_prof} steps the naive and the optimised library hold the same weights (float32 round-off): {same}")
+# print(f"after {n_same} steps the naive and the optimised library hold the same weights (float32 round-off): {same}")
 # assert same
 
 # %% [markdown]
