@@ -66,7 +66,7 @@ from diydnn._09_training import (CHECKPOINT_BEST, Callback, DivergenceGuard, Eva
 # ## 1. Settings
 #
 # A run is a plain dict. Anything left out takes the default below; an unknown key is an error (a typo
-# such as `"num_epoch"` would otherwise be silently ignored). `train_abs_samples` (the original's name)
+# such as `"num_epoch"` would otherwise be silently ignored). `train_abs_samples` (the name in the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn))
 # limits training to the first *n* images of the shuffled training split; `None` uses all of it. The last
 # four keys (weight decay and which parameters it spares, a learning-rate schedule, data augmentation) and
 # Dropout layers in the architecture come from [chapter 11](11_regularisation.ipynb); their defaults change
@@ -429,7 +429,7 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
 # ## 5. Reading runs back
 #
 # `load_runs(runs_dir)` returns one dict per run folder (settings, result, history), `results_table`
-# turns them into rows, and `to_markdown` / `to_csv` write those rows as the summary log the original's
+# turns them into rows, and `to_markdown` / `to_csv` write those rows as the summary log the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn)'s
 # evaluate script printed.
 
 # %%
