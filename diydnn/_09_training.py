@@ -409,8 +409,9 @@ class DivergenceGuard(Callback):
 # `n_steps_per_checkpoint` steps and at the end of each `run` — never after every batch. With an
 # `output_dir` that already holds a checkpoint it **resumes** from it and says so; `resume=False`
 # starts fresh. The best checkpoint by an eval metric is kept as well (`best_metric`, like the
-# save task of the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn)). Before the first step it checks the first batch against the model (input
-# width, label range) and refuses bad settings with a clear error.
+# save task of the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn)). Before the first step it
+# checks the first batch against the model (input width, label range) and refuses bad settings with a
+# clear error.
 #
 # The class is built in short cells, as in chapter 07 (`@add_to_class(Loop, "run")` makes a function the
 # method `Loop.run`): first its state and its small methods, then the step, evaluation and `run`. Its

@@ -437,8 +437,8 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
 # ## 5. Reading runs back
 #
 # `load_runs(runs_dir)` returns one dict per run folder (settings, result, history), `results_table`
-# turns them into rows, and `to_markdown` / `to_csv` write those rows as the summary log the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn)'s
-# evaluate script printed.
+# turns them into rows, and `to_markdown` / `to_csv` write those rows as the summary log that the evaluate
+# script of the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn) printed.
 
 # %%
 RESULT_COLUMNS = ("model_name", "params", "train_samples", "epochs", "best_val_accuracy", "final_val_accuracy",
