@@ -42,6 +42,11 @@ from diydnn._05_batchnorm import BatchNorm
 # from diydnn._00_conventions import check_layer, numerical_gradient, quick_mode, rel_error, save_figure
 # from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
 # rng = np.random.default_rng(7)
+#
+# # The Engineering section at the end of this chapter defines the checks of a list of layers that the model
+# # calls (_check_layers). So that the examples can run before we get there, we take it from the finished module
+# # now (`import diydnn` ran that section already); the section defines it again, identically.
+# from diydnn._07_model import _check_layers
 
 
 # %% [markdown]
@@ -155,32 +160,16 @@ from diydnn._05_batchnorm import BatchNorm
 # array, and a summary prints every layer: all need a **unique, stable name** per layer. As in
 # Keras, a layer gets its type and a per-type counter, by position: `dense_0`, `relu_0`, `dense_1`.
 # The same architecture always gets the same names, so a file saved from one model loads into
-# another built the same way. A name the user chose is kept; two equal names are an error, and so
-# is a `/`, which separates layer and parameter in `"dense_0/W"`.
-#
-# The function below also refuses what cannot be a model: an empty list, something that is not a
-# `Layer` (a common slip is the class `ReLU` instead of an instance `ReLU()`), and the same layer object
-# twice (a layer keeps *one* cache for its backward pass, so it cannot sit at two places in a chain).
+# another built the same way. A name the user chose is kept.
 
 # %%
 def _assign_names(layers, who):
-    """Check a list of layers and give each a unique name: its own, or type_counter (dense_0, relu_0, dense_1)."""
-    if not layers:
-        raise ValueError(f"{who}: the list of layers is empty")
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            hint = f" (a class: write {layer.__name__}(...))" if isinstance(layer, type) else ""
-            raise ValueError(f"{who}: item {i} is {layer!r} of type {type(layer).__name__}, not a Layer{hint}")
-        for j in range(i):
-            if layers[j] is layer:
-                raise ValueError(f"{who}: items {j} and {i} are the same layer object {layer!r}; "
-                                 f"a layer keeps one cache, so create a second one")
+    """Give each layer a unique name: its own, or type_counter (dense_0, relu_0, dense_1).
+
+    The list is checked first (_check_layers, in the Engineering section): a ValueError naming `who`."""
+    _check_layers(layers, who)
     is_default = [layer.name == type(layer).__name__.lower() for layer in layers]   # Layer's default name
     chosen = [layer.name for layer, default in zip(layers, is_default) if not default]
-    for name in chosen:
-        if not isinstance(name, str) or "/" in name or chosen.count(name) > 1:
-            problem = "is used twice" if chosen.count(name) > 1 else "must be a string without '/'"
-            raise ValueError(f"{who}: layer name {name!r} {problem}")
     taken, counters = set(chosen), {}
     for layer, default in zip(layers, is_default):
         if default:
@@ -217,13 +206,6 @@ def _batch_shape(n_in):
 # _assign_names(named, "demo")
 # print([layer.name for layer in named])
 # assert [layer.name for layer in named] == ["dense_0", "relu_0", "hidden", "relu_1", "dense_1", "softmax_0"]
-# for bad in ([], [Dense(3), ReLU], [Dense(3, name="a"), Dense(3, name="a")]):
-#     try:
-#         _assign_names(bad, "demo")
-#     except ValueError as e:
-#         print("ValueError:", e)
-#     else:
-#         raise AssertionError("a bad list was accepted")
 
 
 # %% [markdown]
@@ -1008,6 +990,42 @@ def _load(cls, path, rng=None):
 # %% [markdown]
 # ### Input validation
 #
+# A list that cannot be a model is refused before any name is given: an empty list, something that is not a
+# `Layer` (a common slip is the class `ReLU` instead of an instance `ReLU()`), the same layer object twice (a
+# layer keeps *one* cache for its backward pass, so it cannot sit at two places in a chain), two equal names
+# chosen by the user, and a name with a `/`, which separates layer and parameter in `"dense_0/W"`.
+
+# %%
+def _check_layers(layers, who):
+    """Refuse a list that cannot be a model, and layer names that cannot be keys; a ValueError naming `who`."""
+    if not layers:
+        raise ValueError(f"{who}: the list of layers is empty")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            hint = f" (a class: write {layer.__name__}(...))" if isinstance(layer, type) else ""
+            raise ValueError(f"{who}: item {i} is {layer!r} of type {type(layer).__name__}, not a Layer{hint}")
+        for j in range(i):
+            if layers[j] is layer:
+                raise ValueError(f"{who}: items {j} and {i} are the same layer object {layer!r}; "
+                                 f"a layer keeps one cache, so create a second one")
+    is_default = [layer.name == type(layer).__name__.lower() for layer in layers]   # Layer's default name
+    chosen = [layer.name for layer, default in zip(layers, is_default) if not default]
+    for name in chosen:
+        if not isinstance(name, str) or "/" in name or chosen.count(name) > 1:
+            problem = "is used twice" if chosen.count(name) > 1 else "must be a string without '/'"
+            raise ValueError(f"{who}: layer name {name!r} {problem}")
+
+
+# %% tags=["active-ipynb"]
+# for bad in ([], [Dense(3), ReLU], [Dense(3, name="a"), Dense(3, name="a")]):
+#     try:
+#         _assign_names(bad, "demo")
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("a bad list was accepted")
+
+# %% [markdown]
 # Bad input is refused with a message naming the model or the layer: a batch of the wrong width,
 # a backward before any forward.
 

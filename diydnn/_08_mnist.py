@@ -54,9 +54,10 @@ from diydnn._07_model import add_to_class
 #
 #
 # # The Engineering section at the end of this chapter defines how mnist_dir checks a folder, reads the cache
-# # and downloads. So that the chapter can read MNIST before we get there, we take those functions from the
+# # and downloads, and the checks of the arguments below. So that the chapter can read MNIST before we get there, we take those functions from the
 # # finished module now (`import diydnn` ran that section already); the section defines them again, identically.
-# from diydnn._08_mnist import _complete_folder, _download, _missing_from_cache, default_cache_dir
+# from diydnn._08_mnist import (_check_batch_size, _check_rng, _check_Xy, _complete_folder, _download, _is_count,
+#                               _missing_from_cache, default_cache_dir)
 
 # %% [markdown]
 # ## 1. The four files, and where to find them
@@ -411,25 +412,6 @@ def load_mnist(data_dir=None, *, scale=True, flatten=True, **mnist_dir_kwargs):
 # a random sample). The cell rebuilds that split to show what it contained.
 
 # %%
-def _check_Xy(who, X, y):
-    """X and y as arrays; X at least 2-D (batch-first), y at least 1-D, equal non-zero lengths."""
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim < 2 or y.ndim < 1 or len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"{who}: expected X of shape (m, ...) with at least 2 dimensions and y of shape (m, ...) "
-                         f"with the same m > 0; got X {X.shape}, y {y.shape}")
-    return X, y
-
-
-def _check_rng(who, rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"{who}: rng must be a numpy Generator, e.g. np.random.default_rng(0); got {rng!r}")
-    return rng
-
-
-def _is_count(n):
-    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
-
-
 def train_val_split(X, y, n_val, rng):
     """Split (X, y) at random into ((X_tr, y_tr), (X_val, y_val)) with n_val validation samples.
 
@@ -480,12 +462,6 @@ def train_val_split(X, y, n_val, rng):
 
 
 # %%
-def _check_batch_size(who, batch_size):
-    if not _is_count(batch_size) or batch_size < 1:
-        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-
 def _epoch_end(m, batch_size, drop_last):
     """Where the batches of one epoch stop: all m samples, or the last full batch."""
     return m - m % batch_size if drop_last else m
@@ -1009,6 +985,52 @@ def _offline():
 #         raise AssertionError("junk was accepted")
 #     assert list((Path(tmp) / "cache").iterdir()) == []
 
+
+# %% [markdown]
+# ### Input checks
+#
+# `train_val_split`, `batches` and `BatchStream` refuse what they cannot use, naming the function and what was
+# given: data that is not batch-first or of unequal lengths, a generator that is not a `np.random.Generator`
+# (a seed or the legacy global state would make the split unreproducible or shared), a count or batch size
+# that is not a positive integer.
+
+# %%
+def _check_Xy(who, X, y):
+    """X and y as arrays; X at least 2-D (batch-first), y at least 1-D, equal non-zero lengths."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim < 2 or y.ndim < 1 or len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"{who}: expected X of shape (m, ...) with at least 2 dimensions and y of shape (m, ...) "
+                         f"with the same m > 0; got X {X.shape}, y {y.shape}")
+    return X, y
+
+
+def _check_rng(who, rng):
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{who}: rng must be a numpy Generator, e.g. np.random.default_rng(0); got {rng!r}")
+    return rng
+
+
+def _is_count(n):
+    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
+def _check_batch_size(who, batch_size):
+    if not _is_count(batch_size) or batch_size < 1:
+        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+# %% tags=["active-ipynb"]
+# for action in (lambda: train_val_split(X_train[:10], y_train[:9], 2, np.random.default_rng(0)),
+#                lambda: train_val_split(X_train[:10], y_train[:10], 2, 0),
+#                lambda: batches(X_train[:10], y_train[:10], 0),
+#                lambda: BatchStream(X_train[:10], y_train[:10], 2.5, np.random.default_rng(0))):
+#     try:
+#         action()
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("bad arguments were accepted")
 
 # %% [markdown]
 # ### Every file verified, quickly; leftovers of killed downloads
