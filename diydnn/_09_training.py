@@ -146,15 +146,6 @@ class History:
     def append(self, mode, metric, step, value):
         self._values.setdefault(mode, {}).setdefault(metric, []).append([int(step), float(value)])
 
-    def append_all(self, mode, step, values):
-        """append(mode, metric, step, value) for each metric: value of the dict `values` (the Loop, every step)."""
-        metrics, step = self._values.setdefault(mode, {}), int(step)
-        for metric, value in values.items():
-            pairs = metrics.get(metric)
-            if pairs is None:
-                pairs = metrics[metric] = []
-            pairs.append([step, float(value)])
-
     def modes(self):
         return sorted(self._values)
 
@@ -577,6 +568,19 @@ def _progress_bar(n_steps, start, enabled):
     except ImportError:
         return None
     return tqdm(total=n_steps, desc=f"steps {start + 1}-{start + n_steps}", leave=True)
+
+# %%
+@add_to_class(History, "append_all")
+def _append_all(self, mode, step, values):
+    """append(mode, metric, step, value) for each metric: value of the dict `values`, in one call: the
+    loop records about seven values every step, and on a small network each call counts (chapter 14)."""
+    metrics, step = self._values.setdefault(mode, {}), int(step)
+    for metric, value in values.items():
+        pairs = metrics.get(metric)
+        if pairs is None:
+            pairs = metrics[metric] = []
+        pairs.append([step, float(value)])
+
 
 # %%
 @add_to_class(Loop, "run")
