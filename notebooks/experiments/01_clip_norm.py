@@ -1,7 +1,7 @@
 # %% [markdown]
 # [← 14 — where the time goes](../14_performance.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 01 — clip-norm** · [next: experiment 02 — full data →](02_full_data.ipynb)
 #
-# # Experiment 01 — Clip-norm on 100 images (the original's §4.1)
+# # Experiment 01 — Clip-norm on 100 images ([the original](https://github.com/tomjwalker/diy-dnn)'s §4.1)
 #
 # [The original *diy-dnn*](https://github.com/tomjwalker/diy-dnn) trained a Dense(50) network (784–50–ReLU–10) on 100 training images, saw its
 # cost explode, and added **clip-norm** with threshold $c = 5$. Its figure showed the cost per step above
@@ -41,7 +41,7 @@ print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_d
 #
 # * `clip_random_sgd` — the setup that explodes: the original's "random" initialiser $\mathcal N(0, 1)$ and
 #   plain SGD with a large learning rate, $\alpha = 3$; no clipping.
-# * `clip_random_sgd_c5` — the same, with clip-norm at $c = 5$ (the original's default).
+# * `clip_random_sgd_c5` — the same, with clip-norm at $c = 5$ ([the original](https://github.com/tomjwalker/diy-dnn)'s default).
 # * `clip_he_adam` — a sane setup: He initialisation and Adam with $\alpha = 10^{-3}$; no clipping.
 #
 # All three start from the same seed; the first two from the very same weights. Each is then repeated with two more
@@ -206,7 +206,7 @@ display(Markdown(to_markdown(accuracy_rows)))
 # unclipped one. He + Adam's interval (66.3–69.4 %) lies above both.
 
 # %% [markdown]
-# ## 5. The original's figure: cost above, gradient norm below
+# ## 5. [The original](https://github.com/tomjwalker/diy-dnn)'s figure: cost above, gradient norm below
 
 # %%
 COLORS = {"clip_random_sgd": "tab:red", "clip_random_sgd_c5": "tab:blue", "clip_he_adam": "0.45"}

@@ -1,7 +1,7 @@
 # %% [markdown]
 # [← experiment 01 — clip-norm](01_clip_norm.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 02 — full data** · [next: experiment 03 — BatchNorm →](03_batchnorm.ipynb)
 #
-# # Experiment 02 — The same network on all the training data (the original's §4.2)
+# # Experiment 02 — The same network on all the training data ([the original](https://github.com/tomjwalker/diy-dnn)'s §4.2)
 #
 # Experiment 01 trained the Dense(50) network (784–50–ReLU–10) on 100 images. [The original *diy-dnn*](https://github.com/tomjwalker/diy-dnn) then
 # trained it on the full training set, again with its "random" $\mathcal N(0,1)$ initialiser and plain SGD,
@@ -45,7 +45,7 @@ print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_d
 # | `full_he_sgd` | He | SGD | 0.1 | — |
 # | `full_he_adam` | He | Adam | $10^{-3}$ | — |
 #
-# The first two are the original's recipe, with a learning rate chosen here large enough to show the instability
+# The first two are [the original](https://github.com/tomjwalker/diy-dnn)'s recipe, with a learning rate chosen here large enough to show the instability
 # (experiment 01 explains what makes $\alpha = 3$ "large" for this network). The other
 # three change one thing at a time: the learning rate, then the initialiser, then the optimiser.
 

@@ -1,7 +1,7 @@
 # %% [markdown]
 # [← experiment 02 — full data](02_full_data.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 03 — BatchNorm** · [next: experiment 04 — architectures →](04_architectures.ipynb)
 #
-# # Experiment 03 — BatchNorm, with and without (the original's §4.3)
+# # Experiment 03 — BatchNorm, with and without ([the original](https://github.com/tomjwalker/diy-dnn)'s §4.3)
 #
 # **What [the original](https://github.com/tomjwalker/diy-dnn) did.** *diy-dnn* trained a single hidden layer of 50 ReLU units on MNIST with plain
 # gradient descent ($\alpha = 0.01$, batches of 32, clip-norm 5, weights drawn from $N(0, 1)$). Its training

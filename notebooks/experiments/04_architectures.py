@@ -1,7 +1,7 @@
 # %% [markdown]
 # [← experiment 03 — BatchNorm](03_batchnorm.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 04 — architectures** · [next: experiment 05 — evaluation →](05_evaluation.ipynb)
 #
-# # Experiment 04 — Architectures (the original's §4.4)
+# # Experiment 04 — Architectures ([the original](https://github.com/tomjwalker/diy-dnn)'s §4.4)
 #
 # **What [the original](https://github.com/tomjwalker/diy-dnn) did.** Once BatchNorm had made its training "workable", *diy-dnn* scanned four small
 # architectures, all ReLU networks with BatchNorm and a 10-way softmax output, trained with plain gradient

@@ -175,7 +175,7 @@ plt.show()
 # cross-entropy **on probabilities** (`CategoricalCrossEntropy`). The fused `SoftmaxCrossEntropy` of chapter 03
 # would compute $(\hat Y - Y)/m$ directly from the logits and never call the Softmax backward — which is
 # exactly why the library uses it — so to study the bug we must go through the Softmax layer. The
-# optimiser is the original's plain gradient descent (`sgd`) with batches of 32. The original used
+# optimiser is the original's plain gradient descent (`sgd`) with batches of 32. [The original](https://github.com/tomjwalker/diy-dnn) used
 # $\alpha = 0.01$; we use $\alpha = 0.1$, at which the *correct* network passes 95 % in two epochs (a sweep
 # over $\alpha$ and Adam follows in section 5). Three runs, identical but for the Softmax backward and the clip:
 #
@@ -447,7 +447,7 @@ assert clipped["best_val_accuracy"] < 0.8 < correct["best_val_accuracy"]
 # magnitude larger than the correct one (the norm ratio above): the images to which the network now gives a true-class
 # probability near 0 (their number is printed above; the loss clips the probability at $10^{-12}$) carry the factor
 # $\bar y_{c}/\hat y_{ic}$ of section 3 and dominate the faulty gradient. So the clipped run plateaus below 80 % (78.5 %, median of 3 seeds) while the correct one passes 95 % (table in
-# section 3). That plateau is of the order of the 75–86 % the original reported with clip-norm, though the
+# section 3). That plateau is of the order of the 75–86 % [the original](https://github.com/tomjwalker/diy-dnn) reported with clip-norm, though the
 # original had other bugs on top, so this is a resemblance, not a reproduction.
 
 # %% [markdown]
