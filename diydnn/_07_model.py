@@ -259,9 +259,11 @@ class Sequential(Layer):
         if type(self).backward is not Sequential.backward:
             self.backward(dY)                 # a subclass with its own backward: run it, drop dX
             return
-        for layer in self.layers[:0:-1]:
+        # layers before the first one with parameters (a Reshape of the pixels) need no gradient at all
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for layer in self.layers[:first:-1]:
             dY = layer.backward(dY)
-        self.layers[0].backward_params(dY)
+        self.layers[first].backward_params(dY)
 
     def _gather(self, attribute):
         return {f"{layer.name}/{key}": value for layer in self.layers

@@ -202,10 +202,11 @@ POOLINGS = ("max", "avg", "stride")
 
 
 def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=False, n_classes=10,
-        image_shape=(28, 28, 1)):
+        image_shape=(28, 28, 1), dropout=0.0):
     """Architecture dicts of a small CNN (chapters 12-13) for rows of pixels: Reshape(image_shape), then per entry f of
     filters a block Conv2D(f, kernel_size, "same") (+ BatchNorm) + ReLU + 2x2 pooling ("max", "avg", or "stride": the
-    Conv2D itself strides by 2), then Flatten, Dense(dense) + ReLU (none if dense is 0), Dense(n_classes)."""
+    Conv2D itself strides by 2), then Flatten, Dense(dense) + ReLU (none if dense is 0) (+ Dropout(dropout), chapter 11,
+    if dropout > 0), Dense(n_classes)."""
     if pooling not in POOLINGS:
         raise ValueError(f"cnn: pooling must be one of {POOLINGS}, got {pooling!r}")
     layers = [{"layer": "Reshape", "shape": [int(d) for d in image_shape]}]
@@ -220,6 +221,8 @@ def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=Fal
     layers.append({"layer": "Flatten"})
     if dense:
         layers += [{"layer": "Dense", "units": int(dense)}, {"layer": "ReLU"}]
+    if dropout:                                  # before the classifier, where the CNN's parameters are
+        layers.append({"layer": "Dropout", "rate": float(dropout)})
     return layers + [{"layer": "Dense", "units": int(n_classes)}]
 
 
@@ -561,7 +564,12 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
     stream = _regularise(s, optimizer, stream, n_steps, rng)
     task = TrainTask(stream, loss, optimizer, n_steps_per_checkpoint=eval_every, clip_norm=s["clip_grads_norm"])
     guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
-    eval_task, test = EvalTask((X_val, y_val), name="val", loss=loss), EvalTask((X_test, y_test), name="test", loss=loss)
+    # evaluation batches: 1,000 rows for an MLP; 250 images for a CNN, whose patch matrices grow with the batch (the
+    # second convolution's alone is 226 MB for 1,000 images; the peak memory of a run is set here, not in training)
+    images = any(getattr(layer, "input_ndim", None) == (4,) for layer in getattr(model, "layers", ()))   # Conv2D, pooling
+    eval_batch = 250 if images else 1000
+    eval_task = EvalTask((X_val, y_val), name="val", loss=loss, batch_size=eval_batch)
+    test = EvalTask((X_test, y_test), name="test", loss=loss, batch_size=eval_batch)
 
     # -- from here on the disk: one lock per run name, the run built in a temporary folder beside its place
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -817,10 +825,11 @@ def _name_label(value):
 def _architecture_tag(architecture):
     """h50x50bn for an MLP, f16k5maxbn for a CNN (first block's filters, kernel size, pooling)."""
     knobs = describe_cnn(architecture)
-    if knobs is not None:
-        return f"f{knobs['filters'][0]}k{knobs['kernel_size']}{knobs['pooling']}" + ("bn" if knobs["batchnorm"] else "")
-    hidden, batchnorm = describe_mlp(architecture)
     rate = dropout_rate(architecture)
+    if knobs is not None:
+        return (f"f{knobs['filters'][0]}k{knobs['kernel_size']}{knobs['pooling']}" + ("bn" if knobs["batchnorm"] else "")
+                + (f"do{_name_label(rate)}" if rate else ""))
+    hidden, batchnorm = describe_mlp(architecture)
     return "h" + "x".join(map(str, hidden)) + ("bn" if batchnorm else "") + (f"do{_name_label(rate)}" if rate else "")
 
 
@@ -998,12 +1007,13 @@ def settings_from_controls(defaults, values):
     untouched = control_values(d)
     s = dict(d)
     knobs = describe_cnn(d["architecture"])
-    shape = (("filters", "kernel_size", "pooling", "batchnorm") if knobs is not None else
+    shape = (("filters", "kernel_size", "pooling", "batchnorm", "dropout") if knobs is not None else
              ("hidden_units", "batchnorm", "dropout"))
     if any(k in values and values[k] != untouched[k] for k in shape):
         if knobs is not None:
             s["architecture"] = cnn([values["filters"] * 2 ** i for i in range(len(knobs["filters"]))],
-                                    values["kernel_size"], values["pooling"], knobs["dense"], batchnorm=values["batchnorm"])
+                                    values["kernel_size"], values["pooling"], knobs["dense"], batchnorm=values["batchnorm"],
+                                    dropout=values.get("dropout", untouched["dropout"]))
         else:
             hidden, _ = describe_mlp(d["architecture"])
             s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"],

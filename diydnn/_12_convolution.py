@@ -399,14 +399,28 @@ class Conv2D(Layer):
         P, padded_shape, (m, H, W, C) = self._cached()
         (out_h, top, _), (out_w, left, _) = self._geometry(self.n_in)
         (kh, kw), F = self.kernel_size, self.filters
-        dZ = self._check_upstream(dY, (m, out_h, out_w, F)).reshape(-1, F)
-        W2 = self.params["W"].reshape(-1, F)
-        self.grads["W"] = (P.T @ dZ).reshape(self.params["W"].shape)       # dW~ = P^T dZ~: one product
-        if self.use_bias:
-            self.grads["b"] = dZ.sum(axis=0)
-        dP = (dZ @ W2.T).reshape(m, out_h, out_w, kh, kw, C)               # dP = dZ~ W~^T
+        dZ = self._param_grads(dY)
+        dP = (dZ @ self.params["W"].reshape(-1, F).T).reshape(m, out_h, out_w, kh, kw, C)   # dP = dZ~ W~^T
         dXp = col2im(dP, padded_shape, self.stride)                        # the transpose of im2col
         return np.ascontiguousarray(dXp[:, top:top + H, left:left + W, :])  # the padding is not an input
+
+    def backward_params(self, dY):
+        """backward without dX: a model's first convolution (after a Reshape of the pixels) needs only dW and db, and
+        skips the product dZ~ W~^T and the col2im scatter (chapter 14)."""
+        if type(self).backward is not Conv2D.backward:
+            self.backward(dY)                  # a subclass with its own backward runs it
+        else:
+            self._param_grads(dY)
+
+    def _param_grads(self, dY):
+        """Check dY, overwrite grads (dW~ = P^T dZ~: one product; db = column sums), return dZ~ (m*H'*W', F)."""
+        P, _, (m, _, _, _) = self._cached()
+        (out_h, _, _), (out_w, _, _) = self._geometry(self.n_in)
+        dZ = self._check_upstream(dY, (m, out_h, out_w, self.filters)).reshape(-1, self.filters)
+        self.grads["W"] = (P.T @ dZ).reshape(self.params["W"].shape)
+        if self.use_bias:
+            self.grads["b"] = dZ.sum(axis=0)
+        return dZ
 
 
 # %% [markdown]

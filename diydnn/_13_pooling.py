@@ -104,7 +104,10 @@ class _Pool2D(Layer):
 #
 # **Vectorised.** The forward pass keeps $X$ and $Y$. Backward walks the offsets in row-major order; at each offset the
 # slice holds the winner where it equals $Y$ *and* no earlier offset already claimed the window (a boolean `taken`
-# array records the claims). Those positions receive $dY$.
+# array records the claims). Those positions receive $dY$. When the windows do not overlap (the usual 2×2, stride 2),
+# each pixel belongs to at most one window, so its gradient is *written* once (`np.multiply(..., out=)`) instead of
+# added; when they also tile the image exactly, $dX$ needs no zeroing first. Together with reused boolean buffers this
+# makes the backward pass about twice as fast on the CNN's first block (chapter 14's lesson: memory passes are the cost).
 
 # %%
 @register_layer
@@ -123,12 +126,20 @@ class MaxPool2D(_Pool2D):
     def backward(self, dY):
         X, Y = self._cached()
         dY = self._check_upstream(dY, Y.shape)
-        dX = np.zeros(X.shape, dtype=dY.dtype)
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        overlap = sh < ph or sw < pw
+        tiled = not overlap and (sh, sw) == (ph, pw) and X.shape[1] % ph == 0 and X.shape[2] % pw == 0
+        # every pixel lies in exactly one window when the windows tile the image: each is written once, so no zeros
+        dX = (np.empty if tiled else np.zeros)(X.shape, dtype=dY.dtype)
         taken = np.zeros(Y.shape, dtype=bool)      # windows whose winner has been found
+        hit = np.empty(Y.shape, dtype=bool)
         for x, dx in zip(self._slices(X), self._slices(dX)):
-            hit = x == Y                           # this offset holds the window's maximum ...
-            hit &= ~taken                          # ... and no earlier offset did: the first maximum wins a tie
-            dx += np.where(hit, dY, 0)             # dx is a view into dX; += adds up overlapping windows
+            np.equal(x, Y, out=hit)                # this offset holds the window's maximum ...
+            np.greater(hit, taken, out=hit)        # ... and no earlier offset did (hit and not taken): first one wins
+            if overlap:
+                dx += dY * hit                     # dx is a view into dX; += adds up overlapping windows
+            else:
+                np.multiply(dY, hit, out=dx)       # windows apart: each pixel gets one window's share, or none
             taken |= hit
         return dX
 

@@ -286,3 +286,25 @@ def test_a_tiny_cnn_learns_mnist_in_the_loop(tmp_path):
     model = load_model(tmp_path / "tiny_cnn")
     assert isinstance(model.layers[1], dd.Conv2D)
     assert abs(dd.accuracy(model.predict(data[2][0]), data[2][1]) - result["test_accuracy"]) < 1e-9
+
+
+def test_run_experiment_evaluates_cnns_in_smaller_batches(tmp_path, monkeypatch):
+    """The peak memory of a CNN run is set by evaluation (patch matrices grow with the batch): 250 images, not 1,000."""
+    import diydnn._10_experiments as toolkit
+    sizes = []
+    real = toolkit.EvalTask
+
+    def recording(*args, **kwargs):
+        task = real(*args, **kwargs)
+        sizes.append(task.batch_size)
+        return task
+    monkeypatch.setattr(toolkit, "EvalTask", recording)
+    rng = np.random.default_rng(0)
+    images = [(rng.random((m, 64), dtype=np.float32), rng.integers(0, 3, m)) for m in (40, 20, 20)]
+    toolkit.run_experiment({"model_name": "c", "architecture": cnn(filters=(2,), dense=0, n_classes=3,
+                                                                   image_shape=(8, 8, 1)), "batch_size": 20},
+                           runs_dir=tmp_path, data=images, progress=False, verbose=False)
+    rows = [(x[:, :20], y) for x, y in images]
+    toolkit.run_experiment({"model_name": "m", "architecture": [{"layer": "Dense", "units": 3}], "batch_size": 20},
+                           runs_dir=tmp_path, data=rows, progress=False, verbose=False)
+    assert sizes == [250, 250, 1000, 1000]

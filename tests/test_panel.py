@@ -83,6 +83,12 @@ def test_a_cnn_panel_rebuilds_the_architecture_only_when_a_knob_moves(tmp_path):
     settings = settings_from_controls(defaults, panel.values())
     assert settings["architecture"] == cnn([8, 16], kernel_size=5, pooling="avg", dense=64, batchnorm=True)
     assert panel_run_name(defaults, settings) == "cnn-f8k5avgbn"
+    # the dropout slider reaches a CNN too: Dropout before the classifier, and the run name says so
+    panel.controls["dropout"].value = 0.3
+    settings = settings_from_controls(defaults, panel.values())
+    assert settings["architecture"] == cnn([8, 16], kernel_size=5, pooling="avg", dense=64, batchnorm=True, dropout=0.3)
+    assert [e["layer"] for e in settings["architecture"]][-2:] == ["Dropout", "Dense"]
+    assert panel_run_name(defaults, settings) == "cnn-f8k5avgbndo0.3"
 
 
 def test_train_never_replaces_a_stored_run(tmp_path):

@@ -76,6 +76,29 @@ def test_backward_params_equals_backward_without_dx():
     assert relu_first.backward_params(np.ones((2, 2), np.float32)) is None
 
 
+def test_cnn_backward_params_skips_the_pixels_gradient(monkeypatch):
+    """A CNN's first Conv2D (after the Reshape of the pixels) fills dW and db only: no col2im, no Reshape backward,
+    and the same gradients as the full backward."""
+    import diydnn._12_convolution as conv_module
+    rng = np.random.default_rng(4)
+    model = dd.Sequential([dd.Reshape((6, 6, 1)), dd.Conv2D(3, 3, padding="same"), dd.BatchNorm(), dd.ReLU(),
+                           dd.MaxPool2D(2), dd.Conv2D(4, 3, padding="same"), dd.ReLU(), dd.Flatten(), dd.Dense(3)],
+                          n_in=36, rng=rng)
+    X, G = rng.standard_normal((5, 36)).astype(np.float32), rng.standard_normal((5, 3)).astype(np.float32)
+    model.forward(X, training=True)
+    model.backward(G)
+    full = {k: g.copy() for k, g in model.grads.items()}
+    calls = []
+    real_col2im = conv_module.col2im
+    monkeypatch.setattr(conv_module, "col2im", lambda *a: calls.append(a[0].shape) or real_col2im(*a))
+    monkeypatch.setattr(dd.Reshape, "backward", lambda self, dY: pytest.fail("Reshape.backward was called"))
+    model.forward(X, training=True)
+    assert model.backward_params(G) is None
+    assert len(calls) == 1                           # the second Conv2D needs dX, the first does not
+    for k, g in model.grads.items():
+        np.testing.assert_allclose(g, full[k], rtol=1e-6, atol=1e-6)
+
+
 def test_grads_are_reused_buffers_and_nothing_holds_a_stale_one():
     X, y, weights = small_problem(2)
     opt = dd.Adam(lr=1e-2)
