@@ -137,12 +137,14 @@ class Layer:
 # %% [markdown]
 # ## 2. Dense: forward
 #
-# For a batch $X \in \mathbb{R}^{m\times n}$ (rows are samples), weights
-# $W\in\mathbb{R}^{n\times k}$ and bias $b\in\mathbb{R}^{k}$:
+# For a batch $X \in \mathbb{R}^{m\times n_{in}}$ (rows are samples), weights
+# $W\in\mathbb{R}^{n_{in}\times n_{out}}$ and a bias column $b\in\mathbb{R}^{n_{out}}$:
 #
-# $$Z = XW + \mathbf{1}_m b, \qquad Z_{ik} = \sum_{j=1}^{n} X_{ij} W_{jk} + b_k .$$
+# $$Z = XW + \mathbf{1}_m b^\top, \qquad Z_{ik} = \sum_{j=1}^{n_{in}} X_{ij} W_{jk} + b_k .$$
 #
-# ($\mathbf{1}_m b$ is the bias repeated on each of the $m$ rows; NumPy's broadcasting does it.)
+# ($\mathbf{1}_m b^\top$ is the row $b^\top$ repeated on each of the $m$ rows; NumPy's broadcasting does it.) The
+# letters keep one meaning through the chapter: $i$ runs over the samples, $j$ over the inputs, $k$ over the outputs;
+# $m$, $n_{in}$ and $n_{out}$ are the three sizes.
 
 # %% tags=["active-ipynb"]
 # X_demo = rng.standard_normal((4, 3)); W_demo = rng.standard_normal((3, 2)); b_demo = rng.standard_normal(2)
@@ -162,45 +164,48 @@ class Layer:
 #
 # The sum over $i$ runs over the samples: **every sample contributes to the weight gradient**.
 # There is no $1/m$ here: the loss is already a mean over the batch, so its gradient $dZ$
-# carries the $1/m$ (the original divided by $m$ a second time in every layer).
+# carries the $1/m$ ([the original](https://github.com/tomjwalker/diy-dnn) divided by $m$ a second time in every layer).
 #
-# **Bias.** $\partial Z_{ik'}/\partial b_k = [k'=k]$, so $db_k = \sum_i dZ_{ik}$: the column sums of $dZ$.
+# **Bias.** $\partial Z_{ik'}/\partial b_k = [k'=k]$, so $db_k = \sum_i dZ_{ik}$: the column sums of $dZ$. (The bracket
+# $[\,\cdot\,]$ around a condition is 1 when the condition holds and 0 otherwise — the *Iverson bracket*; the
+# course uses it wherever a derivative is "1 on the diagonal, 0 elsewhere".)
 #
 # **Inputs.** $\partial Z_{ik'}/\partial X_{i'j} = W_{jk'}$ if $i' = i$, else 0. So
 #
 # $$dX_{ij} = \sum_{k} dZ_{ik} W_{jk} = (dZ\, W^\top)_{ij}.$$
 #
-# **A correction to the original.** In the original's features×samples layout,
-# $Z' = W'A + b'$ with $a_{jk}$ the activation of input unit $j$ for sample $k$, the same
-# derivation gives
+# **A correction to [the original](https://github.com/tomjwalker/diy-dnn).** In the original's features×samples layout,
+# $Z' = W'A + b'\mathbf 1_m^\top$ with $A_{ji}$ the activation of input unit $j$ for sample $i$, the same
+# derivation gives (in our letters: $i$ sample, $j$ input, $k$ output)
 #
-# $$dW'_{ij} = \sum_{k=1}^{m} dZ'_{ik}\, a_{jk}, \qquad dW' = dZ' A^\top .$$
+# $$dW'_{kj} = \sum_{i=1}^{m} dZ'_{ki}\, A_{ji}, \qquad dW' = dZ' A^\top .$$
 #
-# The original's table wrote $a_{kj}$ in this sum: unit and sample indices swapped, which
-# sums over the wrong axis (and is not even defined unless $m = n$). The correct entry is
-# $a_{jk}$; the cell below checks it in the original's layout, and shows it is our
-# $dW = X^\top dZ$ transposed.
+# The original's table, in its own letters ($i$ output unit, $j$ input unit, $k$ sample), wrote
+# $dW'_{ij} = \sum_k dZ'_{ik}\, a_{kj}$: the activation's unit and sample indices swapped, which
+# sums over the wrong axis (and is not even defined unless $m = n_{in}$). The correct entry is
+# $a_{jk}$ in its letters ($A_{ji}$ in ours); the cell below checks it in the original's layout, and shows it
+# is our $dW = X^\top dZ$ transposed.
 
 # %% tags=["active-ipynb"]
 # A_o, dZ_o = X_demo.T, rng.standard_normal((2, 4))       # features x samples, as in the original
-# dW_o = np.array([[sum(dZ_o[i, k] * A_o[j, k] for k in range(4)) for j in range(3)] for i in range(2)])
+# dW_o = np.array([[sum(dZ_o[k, i] * A_o[j, i] for i in range(4)) for j in range(3)] for k in range(2)])
 # print("dW' = dZ' A^T:", np.allclose(dW_o, dZ_o @ A_o.T), "  equals (X^T dZ)^T:", np.allclose(dW_o, (X_demo.T @ dZ_o.T).T))
 # assert np.allclose(dW_o, dZ_o @ A_o.T) and np.allclose(dW_o.T, X_demo.T @ dZ_o.T)
 
 # %% [markdown]
 # ## 4. The matrix form, checked
 #
-# $$dW = X^\top dZ, \qquad db = \mathbf{1}_m^\top dZ, \qquad dX = dZ\, W^\top .$$
+# $$dW = X^\top dZ, \qquad db = dZ^\top \mathbf{1}_m, \qquad dX = dZ\, W^\top .$$
 #
-# Each has the shape of what it differentiates: $(n\times m)(m\times k) = n\times k$,
-# $1\times k$, and $(m\times k)(k\times n) = m \times n$. The cell compares the element-wise sums
-# with the matrix forms on random numbers.
+# Each has the shape of what it differentiates: $(n_{in}\times m)(m\times n_{out}) = n_{in}\times n_{out}$,
+# $(n_{out}\times m)(m \times 1) = n_{out}$ (a column, like $b$), and $(m\times n_{out})(n_{out}\times n_{in}) = m \times n_{in}$.
+# The cell compares the element-wise sums with the matrix forms on random numbers.
 
 # %% tags=["active-ipynb"]
 # dZ_demo = rng.standard_normal((4, 2))
 # dW_loop = np.array([[sum(X_demo[i, j] * dZ_demo[i, k] for i in range(4)) for k in range(2)] for j in range(3)])
 # dX_loop = np.array([[sum(dZ_demo[i, k] * W_demo[j, k] for k in range(2)) for j in range(3)] for i in range(4)])
-# print("dW:", np.abs(dW_loop - X_demo.T @ dZ_demo).max(), " db:", np.abs(dZ_demo.sum(0) - np.ones(4) @ dZ_demo).max(),
+# print("dW:", np.abs(dW_loop - X_demo.T @ dZ_demo).max(), " db:", np.abs(dZ_demo.sum(0) - dZ_demo.T @ np.ones(4)).max(),
 #       " dX:", np.abs(dX_loop - dZ_demo @ W_demo.T).max())
 # assert np.allclose(dW_loop, X_demo.T @ dZ_demo) and np.allclose(dX_loop, dZ_demo @ W_demo.T)
 
@@ -282,13 +287,14 @@ class Dense(Layer):
 # ## 6. Gradient check
 #
 # `check_layer` from chapter 00 compares `backward` with central differences for the
-# input and for every parameter, with a random upstream gradient, in float64.
+# input and for every parameter, with a random upstream gradient, in float64; it passes below
+# chapter 00's pass mark, a relative error of $10^{-7}$.
 
 # %% tags=["active-ipynb"]
 # dense = Dense(5, rng=rng)
 # errors = check_layer(dense, rng.standard_normal((7, 4)), rng)
 # print({k: f"{v:.1e}" for k, v in errors.items()})
-# assert dense.params["W"].shape == (4, 5) and max(errors.values()) < 1e-8
+# assert dense.params["W"].shape == (4, 5) and max(errors.values()) < 1e-7
 
 # %% [markdown]
 # Calling `backward` twice gives the same gradients (they are overwritten, not added), and
@@ -316,24 +322,58 @@ class Dense(Layer):
 #         raise AssertionError("bad input was accepted")
 
 # %% [markdown]
-# ## 7. A picture: fitting a line, and the shapes of one pass
+# ## 7. Gradient descent, and a picture: fitting a line
+#
+# What are the gradients for? Training looks for parameters $\theta$ (all the $W$ and $b$) that make the
+# loss $L$ small, and the gradient says how $L$ changes near the current $\theta$. To first order (Taylor),
+#
+# $$L(\theta + \Delta) \approx L(\theta) + \sum d\theta\odot\Delta ,$$
+#
+# the sum running over every entry. Take the step $\Delta = -\alpha\, d\theta$ with a small **learning rate**
+# $\alpha > 0$: then $L(\theta - \alpha\, d\theta) \approx L(\theta) - \alpha \lVert d\theta\rVert^2$, which is *smaller* unless the
+# gradient is zero. Repeating this step is **gradient descent**,
+#
+# $$\theta \leftarrow \theta - \alpha\, d\theta .$$
+#
+# The first-order picture holds only for small steps: if $\alpha$ is too large, the step overshoots the valley
+# and the loss grows. Chapter 06 shows that $-d\theta$ is the direction of steepest descent and builds faster
+# rules on it (momentum, Adam); chapters 03 and 05 already use this plain one.
 #
 # A single Dense layer with a mean-squared-error loss is linear regression. With
 # $L = \frac{1}{m}\sum_i (z_i - t_i)^2$ the upstream gradient is $dZ = \frac{2}{m}(Z - T)$ (the one $1/m$),
-# and gradient descent $W \leftarrow W - \alpha\, dW$ should recover the slope and intercept of
-# noisy data generated from $t = 3x - 1$.
+# and gradient descent $W \leftarrow W - \alpha\, dW$, $b \leftarrow b - \alpha\, db$ should recover the slope and
+# intercept of noisy data generated from $t = 3x - 1$. The cell checks the first-order prediction on one tiny
+# step, then runs 200 steps and compares with the least-squares solution.
 
 # %% tags=["active-ipynb"]
 # x_reg = rng.uniform(-1, 1, size=(64, 1))
 # t_reg = 3 * x_reg - 1 + 0.2 * rng.standard_normal((64, 1))
 # line = Dense(1, n_in=1, rng=rng)
-# losses = []
+# mse = lambda layer: float(np.mean((layer.forward(x_reg) - t_reg) ** 2))
+#
+# # one tiny step: the loss drops by alpha |dtheta|^2, to first order
+# L_before, Z = mse(line), line.forward(x_reg)
+# line.backward(2 * (Z - t_reg) / len(x_reg))
+# grads_0 = {name: g.copy() for name, g in line.grads.items()}
+# squared_norm = sum(float(np.sum(g ** 2)) for g in grads_0.values())
+# for name in line.params:
+#     line.params[name] -= 1e-4 * grads_0[name]
+# drop = L_before - mse(line)
+# for name in line.params:
+#     line.params[name] += 1e-4 * grads_0[name]          # undo it: the run below starts from the same point
+# print(f"one step of 1e-4: loss dropped by {drop:.6f}, first-order prediction alpha |dtheta|^2 = {1e-4 * squared_norm:.6f}")
+# assert drop > 0 and abs(drop / (1e-4 * squared_norm) - 1) < 1e-2
+#
+# losses, path = [], []
 # for step in range(200):
 #     Z = line.forward(x_reg)
 #     losses.append(float(np.mean((Z - t_reg) ** 2)))
+#     path.append((line.params["W"].item(), line.params["b"].item()))
 #     line.backward(2 * (Z - t_reg) / len(x_reg))
-#     for k in line.params:
-#         line.params[k] -= 0.1 * line.grads[k]
+#     for name in line.params:
+#         line.params[name] -= 0.1 * line.grads[name]
+# # every step of alpha = 0.1 lowered the loss, until float32 weights cannot resolve the last digits
+# assert all(np.diff(losses[:100]) < 0) and max(np.diff(losses)) < 1e-6
 # # the least-squares solution, for comparison
 # A_ls = np.hstack([x_reg, np.ones_like(x_reg)])
 # slope_ls, icpt_ls = np.linalg.lstsq(A_ls, t_reg, rcond=None)[0].ravel()
@@ -341,12 +381,35 @@ class Dense(Layer):
 # print(f"gradient descent: slope {slope:.3f}, intercept {icpt:.3f};  least squares: {slope_ls:.3f}, {icpt_ls:.3f}")
 # assert abs(slope - slope_ls) < 1e-2 and abs(icpt - icpt_ls) < 1e-2
 #
-# fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+# # too large a step: the MSE is a quadratic bowl whose steepest curvature is the largest eigenvalue of its
+# # Hessian (2/m) A^T A; steps beyond 2 / that eigenvalue overshoot further every time
+# curvature = np.linalg.eigvalsh(2 / len(x_reg) * A_ls.T @ A_ls).max()
+# too_big = Dense(1, n_in=1, rng=np.random.default_rng(0))
+# losses_big = []
+# for step in range(20):
+#     Z = too_big.forward(x_reg)
+#     losses_big.append(float(np.mean((Z - t_reg) ** 2)))
+#     too_big.backward(2 * (Z - t_reg) / len(x_reg))
+#     for name in too_big.params:
+#         too_big.params[name] -= 1.2 * (2 / curvature) * too_big.grads[name]
+# print(f"stability limit 2/curvature = {2 / curvature:.2f}; at 1.2 times it the loss goes {losses_big[0]:.2f} -> {losses_big[-1]:.3g}")
+# assert losses_big[-1] > 10 * losses_big[0]
+#
+# fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 # axes[0].scatter(x_reg, t_reg, s=10, label="data")
 # xs = np.linspace(-1, 1, 2)[:, None]
 # axes[0].plot(xs, line.forward(xs), "r", label=f"Dense fit: {slope:.2f}x{icpt:+.2f}")
 # axes[0].legend(); axes[0].set_title("One Dense layer = linear regression")
-# axes[1].semilogy(losses); axes[1].set(xlabel="step", ylabel="MSE", title="Loss during gradient descent")
+# axes[1].semilogy(losses, label=r"$\alpha = 0.1$")
+# axes[1].semilogy(losses_big, label=rf"$\alpha = {1.2 * 2 / curvature:.2f}$ (too large)")
+# axes[1].set(xlabel="step", ylabel="MSE", title="Loss during gradient descent"); axes[1].legend()
+# ww, bb = np.meshgrid(np.linspace(-1, 4.5, 120), np.linspace(-2.5, 1.5, 120))
+# loss_grid = np.mean((ww[..., None] * x_reg.ravel() + bb[..., None] - t_reg.ravel()) ** 2, axis=-1)
+# axes[2].contour(ww, bb, np.log(loss_grid), levels=15, cmap="Greys", linewidths=0.6)
+# path_arr = np.array(path)
+# axes[2].plot(path_arr[:, 0], path_arr[:, 1], ".-", ms=3, label=r"$\theta$ after each step")
+# axes[2].plot(slope_ls, icpt_ls, "r*", ms=12, label="least squares")
+# axes[2].set(xlabel="slope W", ylabel="intercept b", title="The path downhill, on contours of the MSE"); axes[2].legend()
 # plt.show()
 
 # %% [markdown]
@@ -364,9 +427,11 @@ class Dense(Layer):
 #
 # * Every layer obeys one contract: `forward(X, training)`, `backward(dY)` → `dX` with `grads`
 #   overwritten, `params`/`grads`/`state` dicts, `get_config()`, lazy or eager `build`.
-# * Dense: $Z = XW + b$; $dW = X^\top dZ$, $db = \sum_i dZ_{i\cdot}$, $dX = dZ\,W^\top$ — no $1/m$
+# * Dense: $Z = XW + \mathbf 1_m b^\top$; $dW = X^\top dZ$, $db = dZ^\top\mathbf 1_m$, $dX = dZ\,W^\top$ — no $1/m$
 #   (it lives in the loss). The original's $a_{kj}$ should read $a_{jk}$.
-# * The gradient check agrees to about $10^{-10}$.
+# * The gradient check agrees to about $10^{-10}$ (the pass mark is $10^{-7}$).
+# * Gradient descent, $\theta \leftarrow \theta - \alpha\,d\theta$, lowers the loss by about $\alpha\lVert d\theta\rVert^2$ per step
+#   while $\alpha$ is small enough; too large a step overshoots and diverges.
 #
 # ## Exercises
 #
@@ -374,6 +439,82 @@ class Dense(Layer):
 # 2. Put the $1/m$ back into `backward` (the original's double division) and rerun the
 #    regression: how many more steps does it need for the same loss, with a batch of 64?
 # 3. Why does `dX` not depend on `b`?
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 1.** Without a bias the layer is $Z = XW$: no `b` in `params` or `grads`, and $dW$, $dX$ unchanged. A subclass
+# that builds as Dense does and then drops `b` is enough; its output is Dense's minus the bias, and it passes the check.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# class DenseNoBias(Dense):
+#     """Dense with use_bias=False: Z = X W."""
+#     def build(self, n_in, rng=None, dtype=np.float32):
+#         super().build(n_in, rng, dtype)
+#         del self.params["b"], self.grads["b"]
+#     def forward(self, X, training=False):
+#         X = self._check_input(X)
+#         self._cache = X
+#         return X @ self.params["W"]
+#     def backward(self, dY):
+#         X = self._cached()
+#         dZ = self._check_upstream(dY, (X.shape[0], self.units))
+#         self.grads["W"] = X.T @ dZ
+#         return dZ @ self.params["W"].T
+#
+# no_bias = DenseNoBias(5, rng=rng)
+# errors_nb = check_layer(no_bias, rng.standard_normal((7, 4)), rng)
+# print("no bias:", {k: f"{v:.1e}" for k, v in errors_nb.items()})
+# with_bias = Dense(5, n_in=4, rng=rng)
+# with_bias.params["b"][:] = rng.standard_normal(5)
+# no_bias.params["W"] = with_bias.params["W"].astype(np.float64)
+# X_nb = rng.standard_normal((7, 4))
+# assert set(errors_nb) == {"X", "W"} and max(errors_nb.values()) < 1e-7
+# assert np.allclose(no_bias.forward(X_nb), with_bias.forward(X_nb) - with_bias.params["b"], atol=1e-6)
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 2.** A second $1/m$ scales every gradient by $1/64$: gradient descent then takes steps of $\alpha/64$. On this
+# quadratic loss each mode of the error shrinks by a factor $1-\alpha\lambda$ per step, so reaching the same loss needs
+# roughly 64 times as many steps (a little more, since $(1-\alpha\lambda/64)^{64} > 1-\alpha\lambda$). The measurement:
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# class DenseDividedTwice(Dense):
+#     """The original's double division: the parameter gradients divided by m once more."""
+#     def backward(self, dY):
+#         dX = super().backward(dY)
+#         for g in self.grads.values():
+#             g /= len(dY)
+#         return dX
+#
+# def steps_to_reach(layer, target, lr=0.1, max_steps=50_000):
+#     for step in range(max_steps):
+#         Z = layer.forward(x_reg)
+#         if np.mean((Z - t_reg) ** 2) <= target:
+#             return step
+#         layer.backward(2 * (Z - t_reg) / len(x_reg))
+#         for name in layer.params:
+#             layer.params[name] -= lr * layer.grads[name]
+#     return max_steps
+#
+# target = losses[99]                                        # the loss the correct layer reaches after 100 steps
+# start = {"W": np.array([[path[0][0]]]), "b": np.array([path[0][1]])}
+# correct_layer, twice_layer = Dense(1, n_in=1), DenseDividedTwice(1, n_in=1)
+# for layer in (correct_layer, twice_layer):
+#     layer.params["W"][:], layer.params["b"][:] = start["W"], start["b"]    # the same starting point
+# n_correct, n_twice = steps_to_reach(correct_layer, target), steps_to_reach(twice_layer, target)
+# print(f"steps to reach MSE {target:.4f}: correct {n_correct}, with 1/m twice {n_twice} ({n_twice / n_correct:.0f} times as many)")
+# assert 99 <= n_correct <= 101 and 50 < n_twice / n_correct < 100
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 3.** $dX_{ij} = \sum_k dZ_{ik} W_{jk}$ involves only the local derivative $\partial Z_{ik}/\partial X_{ij} = W_{jk}$, and $b$
+# enters $Z$ as an added constant, whose derivative with respect to $X$ is zero. (The *upstream* gradient $dZ$ may depend on
+# $b$ through the layers above, but the layer's own backward never reads $b$.) Two biases, one $dZ$: the same $dX$.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# d_a, d_b = Dense(3, n_in=4, rng=np.random.default_rng(9)), Dense(3, n_in=4, rng=np.random.default_rng(9))
+# d_b.params["b"][:] = 100 * rng.standard_normal(3)
+# X_b, dZ_b = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+# d_a.forward(X_b); d_b.forward(X_b)
+# print("same dX for b = 0 and b = 100 * noise:", np.array_equal(d_a.backward(dZ_b), d_b.backward(dZ_b)))
+# assert np.array_equal(d_a.backward(dZ_b), d_b.backward(dZ_b))
 
 # %% [markdown]
 # ---

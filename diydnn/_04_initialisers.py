@@ -8,7 +8,7 @@
 # and the activations (and gradients) grow by a constant factor per layer and explode; too
 # small and they shrink to nothing. This chapter derives the variance that keeps a ReLU
 # network's activations at a constant scale (He), the compromise for forward *and* backward
-# passes (Glorot), and shows what the original *diy-dnn*'s "Random" initialiser, $\mathcal N(0,1)$,
+# passes (Glorot), and shows what [the original *diy-dnn*](https://github.com/tomjwalker/diy-dnn)'s "Random" initialiser, $\mathcal N(0,1)$,
 # does to a 10-layer network.
 #
 # An initialiser is a small object: called as `init(fan_in, fan_out, rng)` it returns a
@@ -30,13 +30,18 @@ import numpy as np
 # %% [markdown]
 # ## 1. The code
 #
-# Three initialisers, named as in Keras:
+# Three initialisers, named as in Keras (`random_normal`, `he_normal`, `glorot_uniform`):
 #
 # | name | class | distribution | variance |
 # |---|---|---|---|
 # | `"random"` | `RandomNormal(stddev=1.0)` | $\mathcal N(0, s^2)$ | $s^2$ (the original's "Random": $s = 1$) |
 # | `"he"` | `HeNormal()` | $\mathcal N(0, 2/n_{in})$ | $2/n_{in}$ |
 # | `"glorot"` | `GlorotUniform()` | $\mathcal U(-l, l)$, $l=\sqrt{6/(n_{in}+n_{out})}$ | $2/(n_{in}+n_{out})$ |
+#
+# Where Keras' defaults differ from ours: Keras' `RandomNormal` defaults to a standard deviation of **0.05**, ours to
+# **1.0**, the original's; Keras' `HeNormal` draws from a normal **truncated** at two standard deviations (rescaled so that
+# the variance is still $2/n_{in}$), ours from the plain normal; and a Keras `Dense` starts with `glorot_uniform` by
+# default, ours with `"he"`, since our hidden layers are ReLU (section 4). `GlorotUniform` is the same in both.
 #
 # `get_initialiser` turns a name (or alias), a config dict such as `{"name": "random", "stddev": 0.1}`,
 # or an object into an initialiser; `get_config()` returns such a dict, so a model's config
@@ -205,7 +210,7 @@ def get_initialiser(spec):
 #
 # $$\mathrm{Var}(W) = \frac{2}{n_{in}} \qquad\text{(He et al., 2015)}.$$
 #
-# **A correction to the original.** Its README wrote the He variance as "$C$", a constant. It is
+# **A correction to [the original](https://github.com/tomjwalker/diy-dnn).** Its README wrote the He variance as "$C$", a constant. It is
 # not a constant: it is $2/n_{in}$ and shrinks as the layer gets wider, which is the whole point.
 #
 # With the original's $\mathcal N(0,1)$ ($\mathrm{Var}(W) = 1$) and 256 inputs, the factor is
@@ -233,9 +238,12 @@ def get_initialiser(spec):
 #
 # $$n_{in}\,\mathrm{Var}(W) = 1 \quad\text{(forward)}, \qquad n_{out}\,\mathrm{Var}(W) = 1 \quad\text{(backward)}.$$
 #
-# Both hold only when $n_{in} = n_{out}$; Glorot's compromise takes the harmonic mean,
+# i.e. the two **target variances** $1/n_{in}$ and $1/n_{out}$. Both hold only when $n_{in} = n_{out}$; Glorot's compromise
+# takes the harmonic mean of the two target variances (equivalently, one over the mean fan, $\frac{n_{in}+n_{out}}{2}$):
 #
-# $$\mathrm{Var}(W) = \frac{2}{n_{in} + n_{out}}.$$
+# $$\mathrm{Var}(W) = \frac{2}{\frac{1}{1/n_{in}} + \frac{1}{1/n_{out}}} = \frac{2}{n_{in} + n_{out}}.$$
+#
+# It lies between the two targets, closer to the smaller one.
 #
 # To draw it from a uniform distribution $\mathcal U(-l, l)$, whose density is $1/(2l)$,
 #
@@ -247,6 +255,10 @@ def get_initialiser(spec):
 # the ReLU passes a gradient with probability $1/2$; He's "fan-out" variant uses $2/n_{out}$.)
 
 # %% tags=["active-ipynb"]
+# targets = np.array([1 / 300, 1 / 100])                  # forward and backward target variances, 300 -> 100
+# harmonic = len(targets) / np.sum(1 / targets)
+# print(f"harmonic mean of 1/300 and 1/100: {harmonic:.6f} = 2/(300+100) = {2 / 400:.6f}")
+# assert np.isclose(harmonic, 2 / 400) and targets.min() < harmonic < targets.max()
 # l = 0.7
 # u = rng.uniform(-l, l, 10 ** 6)
 # print(f"Var(U(-{l}, {l})) = {u.var():.5f},  l^2/3 = {l ** 2 / 3:.5f}")
@@ -344,8 +356,60 @@ def get_initialiser(spec):
 # so their weights differ by the factor 100 alone, and a ReLU network is positively homogeneous
 # ($\mathrm{relu}(cz) = c\,\mathrm{relu}(z)$ for $c > 0$): layer $l$ is scaled by $100^{l}$ exactly.
 # Gradients obey the same arithmetic backwards, so an exploding forward pass comes with exploding
-# gradients — the symptom the original's README reported, and for which this initialiser is
+# gradients — the symptom [the original](https://github.com/tomjwalker/diy-dnn)'s README reported, and for which this initialiser is
 # part of the cure (the other part, its Softmax backward, was chapter 02).
+
+# %% [markdown]
+# ## 8. Why random at all: breaking the symmetry
+#
+# If the weights only need the right *variance*, why not make them all equal — say all $0.1$, or all zero? Because
+# equal weights make every hidden unit the **same** unit. With $W_1$'s columns equal, every hidden unit computes the
+# same function of the input; with $W_2$'s rows equal, every one of them receives the same upstream gradient; so their
+# gradients $X^\top dZ_{\cdot k}$ are equal, the update keeps the columns equal, and by induction they stay equal for
+# ever: a layer of 16 units trains like a layer of one. All zeros is worse still: the hidden pre-activations are 0, the
+# ReLU's derivative there is 0 (chapter 02), and the hidden layer gets no gradient at all. Random weights make the units
+# different from the start, and gradient descent keeps them different.
+#
+# The cell trains Dense(16)–ReLU–Dense(4) on the 32 random samples of chapter 03's sanity check, from three starts.
+
+# %% tags=["active-ipynb"]
+# from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
+#
+# def train_from(init, steps=300, lr=0.5):
+#     data_rng, net_rng = np.random.default_rng(3), np.random.default_rng(8)
+#     X_s, y_s = data_rng.standard_normal((32, 10)).astype(np.float32), data_rng.integers(0, 4, 32)
+#     net = [Dense(16, init=init, rng=net_rng), ReLU(), Dense(4, init=init, rng=net_rng)]
+#     loss_s = SoftmaxCrossEntropy()
+#     for step in range(steps):
+#         out = X_s
+#         for layer in net:
+#             out = layer.forward(out, training=True)
+#         loss_s(out, y_s)
+#         grad = loss_s.backward()
+#         for layer in reversed(net):
+#             grad = layer.backward(grad)
+#         for layer in net:
+#             for name in layer.params:
+#                 layer.params[name] -= lr * layer.grads[name]
+#     W1 = net[0].params["W"]
+#     spread = float(np.max(W1.max(axis=1) - W1.min(axis=1)))   # how different the 16 units' weights are
+#     return spread, float(np.abs(W1).max()), accuracy(out, y_s)
+#
+# starts = {"all 0.1": lambda fan_in, fan_out, r: np.full((fan_in, fan_out), 0.1),
+#           "all zero": lambda fan_in, fan_out, r: np.zeros((fan_in, fan_out)), "He (random)": "he"}
+# symmetry = {label: train_from(init) for label, init in starts.items()}
+# for label, (spread, largest, acc_s) in symmetry.items():
+#     print(f"{label:12s} after 300 steps: spread of the hidden units' weights {spread:.2e}, "
+#           f"max |W1| {largest:.3f}, training accuracy {acc_s:.0%}")
+# assert symmetry["all 0.1"][0] < 1e-5 * symmetry["all 0.1"][1]      # still 16 copies of one unit
+# assert symmetry["all zero"][1] == 0.0                               # the hidden layer never moved
+# assert symmetry["He (random)"][0] > 0.5 and symmetry["He (random)"][2] == 1.0
+# assert max(symmetry["all 0.1"][2], symmetry["all zero"][2]) < 0.8
+
+# %% [markdown]
+# With equal starting weights the sixteen hidden units are still identical after 300 steps (to float32 rounding), and the
+# network can separate the 32 samples no better than a network with one hidden unit; from zeros the hidden layer never
+# moves and only the output bias learns. From random weights it memorises the batch.
 
 # %% [markdown]
 # ## Summary
@@ -357,6 +421,7 @@ def get_initialiser(spec):
 #   rules; uniform with $l = \sqrt{6/(n_{in}+n_{out})}$ since $\mathrm{Var}\,\mathcal U(-l,l) = l^2/3$.
 # * **$\mathcal N(0,1)$** multiplies the standard deviation by $\sqrt{n_{in}/2}$ per layer: $10^{10}$ after ten.
 # * Initialisers draw only from the `rng` they are given; `Dense(init=...)` takes a name, a dict or an object.
+# * Weights must be random: equal weights keep the units identical through training (zero weights: no gradient at all).
 #
 # ## Exercises
 #
@@ -366,6 +431,94 @@ def get_initialiser(spec):
 #    10-layer stacks, with a random upstream gradient. Which initialiser keeps them constant?
 # 3. Replace ReLU by tanh in the stack (you will need a tiny `Tanh` layer). Which initialiser
 #    keeps the scale now?
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 1.** With $\mathrm{Var}(W) = 1/n_{in}$ the factor per ReLU layer is $n_{in}\mathrm{Var}(W)/2 = 1/2$ for the variance, so the
+# standard deviation shrinks by $\sqrt 2$ per layer: $2^{-9/2} \approx 0.044$ from layer 1 to layer 10. LeCun's variance is right
+# for activations that keep the whole second moment (the identity, SELU), not for ReLU, which halves it.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# class LeCunNormal(Initialiser):
+#     """N(0, 1/fan_in), Keras' lecun_normal (Keras truncates the normal; this one does not)."""
+#     name = "lecun"
+#     def __call__(self, fan_in, fan_out, rng):
+#         _check_fans(repr(self), fan_in, fan_out)
+#         return rng.normal(0.0, np.sqrt(1.0 / fan_in), size=(int(fan_in), int(fan_out)))
+#
+# INITIALISERS["lecun"] = INITIALISERS["lecun_normal"] = LeCunNormal     # in the module, a line in the dict literal
+# def activation_stds(spec, activation=ReLU):
+#     net_rng, A, out = np.random.default_rng(41), X_in, []
+#     for layer in range(depth):
+#         A = activation().forward(Dense(width, init=spec, rng=net_rng).forward(A))
+#         out.append(A.std())
+#     return np.array(out)
+#
+# # (Dense looks names up in the installed package diydnn._04_initialisers, not in this notebook's copy of the
+# # registry, so the stack gets the object; get_initialiser("lecun") below uses the registry of this chapter)
+# stds_lecun = activation_stds(LeCunNormal())
+# print(f"LeCun in the ReLU stack: std after layer 1 {stds_lecun[0]:.3f}, after layer 10 {stds_lecun[-1]:.4f}, "
+#       f"ratio {stds_lecun[-1] / stds_lecun[0]:.4f} (predicted 2^(-9/2) = {2 ** -4.5:.4f})")
+# assert isinstance(get_initialiser("lecun"), LeCunNormal) and abs(stds_lecun[-1] / stds_lecun[0] / 2 ** -4.5 - 1) < 0.3
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 2.** Backwards, a Dense layer multiplies the gradient's second moment by $n_{out}\mathrm{Var}(W)$ and the ReLU keeps
+# about half of it, so the factor is $n_{out}\mathrm{Var}(W)/2$ — the same as forwards for these square layers. He keeps the
+# gradients' scale; $\mathcal N(0, 1)$ makes them explode, $\mathcal N(0, 0.01^2)$ vanish, and Glorot loses $\sqrt2$ per layer.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# def gradient_stds(spec, activation=ReLU):
+#     net_rng, A, layers = np.random.default_rng(41), X_in, []
+#     for layer in range(depth):
+#         layers += [Dense(width, init=spec, rng=net_rng), activation()]
+#     for layer in layers:
+#         A = layer.forward(A)
+#     grad, out = np.random.default_rng(42).standard_normal(A.shape), []      # a random upstream gradient
+#     for layer in reversed(layers):
+#         grad = layer.backward(grad)
+#         if isinstance(layer, Dense):
+#             out.append(grad.std())
+#     return np.array(out)                 # out[0]: below the top layer, out[-1]: at the input of layer 1
+#
+# grad_growth = {}
+# for label, spec in specs.items():
+#     g_std = gradient_stds(spec)
+#     grad_growth[label] = g_std[-1] / g_std[0]
+#     print(f"{label:20s} std of dX below the top layer {g_std[0]:10.3e}, at the input {g_std[-1]:10.3e}, ratio {grad_growth[label]:9.2e}")
+# assert 0.5 < grad_growth["He normal"] < 2 and grad_growth["N(0, 1) (original)"] > 1e6
+# assert grad_growth["N(0, 0.01²)"] < 1e-6 and grad_growth["Glorot uniform"] < 0.1
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 3.** No initialiser keeps the scale exactly, since tanh is not homogeneous. Near 0 its slope is 1, so
+# Glorot's $1/n$ (square layers) is right *to first order*, but tanh compresses large values, and the activations decay
+# slowly, layer after layer. He's $2/n$ settles at a fixed point (about 0.56 here) without saturating. $\mathcal N(0,1)$ keeps a
+# large standard deviation only by **saturating**: most activations sit at $\pm 1$, where tanh's derivative vanishes.
+# Small weights shrink the signal to nothing, as with ReLU.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# from diydnn._01_dense import Layer
+#
+# class Tanh(Layer):
+#     def forward(self, X, training=False):
+#         X = self._check_input(X)
+#         Y = np.tanh(X)
+#         self._cache = Y
+#         return Y
+#     def backward(self, dY):
+#         return dY * (1 - self._cached() ** 2)
+#
+# tanh_stds, saturated = {}, {}
+# for label, spec in specs.items():
+#     net_rng, A, tanh_stds[label] = np.random.default_rng(41), X_in, []
+#     for layer in range(depth):
+#         A = Tanh().forward(Dense(width, init=spec, rng=net_rng).forward(A))
+#         tanh_stds[label].append(A.std())
+#     saturated[label] = float(np.mean(np.abs(A) > 0.99))
+#     print(f"{label:20s} tanh stack: std layer 1 {tanh_stds[label][0]:.3f}, layer 10 {tanh_stds[label][-1]:.3e}, "
+#           f"saturated (|a| > 0.99) {saturated[label]:.0%}")
+# he_tail = np.array(tanh_stds["He normal"][5:])
+# assert saturated["N(0, 1) (original)"] > 0.5 and tanh_stds["N(0, 0.01²)"][-1] < 1e-3
+# assert 0.2 < tanh_stds["Glorot uniform"][-1] / tanh_stds["Glorot uniform"][0] < 0.6 and saturated["Glorot uniform"] < 0.01
+# assert he_tail.max() / he_tail.min() < 1.05 and saturated["He normal"] < 0.01
 
 # %% [markdown]
 # ---

@@ -7,7 +7,7 @@
 # **optimiser** turns those gradients into a change of the parameters. This chapter derives
 # four update rules — plain gradient descent, momentum, Adam and AdamW — from what they are
 # meant to do, checks each against a step computed by hand, and corrects the five slips of
-# the original *diy-dnn* README on the way (a `+` that climbs instead of descends, Adam's
+# [the original *diy-dnn*](https://github.com/tomjwalker/diy-dnn) README on the way (a `+` that climbs instead of descends, Adam's
 # missing square and missing power $t$, AdamW's decay applied twice, and clip-norm written with
 # `max`). It ends with **clipping by the global norm**, the one correct form of the original's
 # "clip-norm", and a picture of the four optimisers racing down two valleys.
@@ -44,11 +44,11 @@ from diydnn._01_dense import NonFiniteError
 # Among all steps of a given length $\lVert\Delta\rVert = r$, Cauchy–Schwarz says
 # $\langle dW, \Delta\rangle \ge -\lVert dW\rVert\, r$, with equality exactly for $\Delta = -r\, dW/\lVert dW\rVert$:
 # the **negative** gradient is the direction of steepest descent. Gradient descent with learning
-# rate $\alpha > 0$ is therefore
+# rate $\alpha > 0$ (chapter 01 introduced it and chapters 03 and 05 used it; here is why it is the right direction) is therefore
 #
 # $$W \leftarrow W - \alpha\, dW, \qquad L(W - \alpha\, dW) = L(W) - \alpha \lVert dW\rVert^2 + O(\alpha^2).$$
 #
-# **The original README wrote $W \leftarrow W + \alpha\, dW$.** That is gradient *ascent*: to first order
+# **[The original](https://github.com/tomjwalker/diy-dnn) README wrote $W \leftarrow W + \alpha\, dW$.** That is gradient *ascent*: to first order
 # it *raises* the loss by $\alpha\lVert dW\rVert^2$ every step.
 # The cell checks the first-order prediction on the elongated quadratic
 # $L(w) = \tfrac12(w_1^2 + 100 w_2^2)$, gradient $(w_1,\, 100 w_2)$, then takes 20 steps each way.
@@ -287,25 +287,26 @@ class Optimiser:
 # ("stochastic" because $dW$ comes from a mini-batch).
 #
 # **Momentum** (Polyak's heavy ball) keeps a velocity $v$, a running sum of past gradients that
-# forgets with rate $\mu \in [0, 1)$:
+# forgets with rate $\rho \in [0, 1)$ — the same letter as BatchNorm's running averages in chapter 05, with the same
+# meaning: the weight of the old value ($\mu$ stays the mean). The code calls it `momentum` in both places:
 #
-# $$v \leftarrow \mu\, v + dW, \qquad W \leftarrow W - \alpha\, v, \qquad v_0 = 0 .$$
+# $$v \leftarrow \rho\, v + dW, \qquad W \leftarrow W - \alpha\, v, \qquad v_0 = 0 .$$
 #
-# Unrolled, $v_t = \sum_{k=1}^{t} \mu^{t-k} g_k$. Where successive gradients agree (along the floor
-# of a valley) they add up: for a constant gradient $g$, $v_t = g\,(1-\mu^t)/(1-\mu) \to g/(1-\mu)$, a
-# step $1/(1-\mu) = 10$ times longer for $\mu = 0.9$. Where they alternate in sign (across the
+# Unrolled, $v_t = \sum_{k=1}^{t} \rho^{t-k} g_k$. Where successive gradients agree (along the floor
+# of a valley) they add up: for a constant gradient $g$, $v_t = g\,(1-\rho^t)/(1-\rho) \to g/(1-\rho)$, a
+# step $1/(1-\rho) = 10$ times longer for $\rho = 0.9$. Where they alternate in sign (across the
 # valley) they cancel. This is PyTorch's convention. Keras, and Sutskever et al. (2013), write
 #
-# $$u \leftarrow \mu\, u - \alpha\, dW, \qquad W \leftarrow W + u .$$
+# $$u \leftarrow \rho\, u - \alpha\, dW, \qquad W \leftarrow W + u .$$
 #
 # For a constant $\alpha$ the two are the same iterates: by induction $u_t = -\alpha v_t$ (true at
-# $t=0$; then $u_t = \mu u_{t-1} - \alpha g_t = -\alpha(\mu v_{t-1} + g_t) = -\alpha v_t$). They differ only
+# $t=0$; then $u_t = \rho u_{t-1} - \alpha g_t = -\alpha(\rho v_{t-1} + g_t) = -\alpha v_t$). They differ only
 # when $\alpha$ changes during training: ours applies a new $\alpha$ to the whole velocity at once, theirs
 # only to new gradients. `SGD(lr, momentum=0.0)` is plain SGD; `momentum > 0` adds the velocity slot.
 
 # %%
 class SGD(Optimiser):
-    """Gradient descent W <- W - lr dW; with momentum mu > 0 the heavy ball v <- mu v + dW, W <- W - lr v."""
+    """Gradient descent W <- W - lr dW; with momentum rho > 0 the heavy ball v <- rho v + dW, W <- W - lr v."""
 
     name = "sgd"
     hyperparameters = ("lr", "momentum")
@@ -322,14 +323,14 @@ class SGD(Optimiser):
         else:
             v = self._slot("velocity", name, W)
             v *= self.momentum
-            v += dW                      # v <- mu v + dW
+            v += dW                      # v <- rho v + dW
             np.multiply(v, self.lr, out=step)
         W -= step                        # in place: W is the layer's own array
 
 
 # %% [markdown]
 # A check by hand. $W = [1, -2]$, $dW = [0.5, -4]$, $\alpha = 0.1$: SGD gives $W - 0.1\,dW = [0.95,\ -1.6]$.
-# With momentum $\mu = 0.9$, the first step is the same ($v_1 = dW$); a second gradient $[1, 2]$ gives
+# With momentum $\rho = 0.9$, the first step is the same ($v_1 = dW$); a second gradient $[1, 2]$ gives
 # $v_2 = 0.9\,[0.5, -4] + [1, 2] = [1.45,\ -1.6]$ and $W_2 = [0.95 - 0.145,\ -1.6 + 0.16] = [0.805,\ -1.44]$.
 # Then five steps on random arrays against a plain loop over the elements.
 
@@ -366,19 +367,19 @@ class SGD(Optimiser):
 # %% [markdown]
 # The two momentum conventions agree step for step while $\alpha$ is constant, and part when
 # $\alpha$ changes (here it drops tenfold after five steps). And a constant gradient drives the
-# velocity to $g/(1-\mu)$:
+# velocity to $g/(1-\rho)$:
 
 # %% tags=["active-ipynb"]
-# def keras_momentum(w, grads_seq, lrs, mu):
+# def keras_momentum(w, grads_seq, lrs, rho):
 #     u, path = np.zeros_like(w), []
 #     for g, a in zip(grads_seq, lrs):
-#         u = mu * u - a * g
+#         u = rho * u - a * g
 #         w = w + u
 #         path.append(w)
 #     return np.array(path)
 #
-# def ours(w, grads_seq, lrs, mu):
-#     w, path, opt = w.copy(), [], SGD(lr=lrs[0], momentum=mu)
+# def ours(w, grads_seq, lrs, rho):
+#     w, path, opt = w.copy(), [], SGD(lr=lrs[0], momentum=rho)
 #     for g, a in zip(grads_seq, lrs):
 #         opt.lr = a
 #         opt.step({"w": w}, {"w": g})
@@ -395,7 +396,7 @@ class SGD(Optimiser):
 # opt, w, g = SGD(lr=1e-3, momentum=0.9), np.zeros(2), np.array([1.0, -2.0])
 # for _ in range(200):
 #     opt.step({"w": w}, {"w": g})
-# print("velocity after 200 constant gradients:", opt.slots["velocity"]["w"], " g/(1 - mu) =", g / 0.1)
+# print("velocity after 200 constant gradients:", opt.slots["velocity"]["w"], " g/(1 - rho) =", g / 0.1)
 # assert np.allclose(opt.slots["velocity"]["w"], g / (1 - 0.9) * (1 - 0.9 ** 200))
 # assert np.allclose(opt.slots["velocity"]["w"], g / (1 - 0.9), rtol=1e-8)
 
@@ -430,7 +431,7 @@ class SGD(Optimiser):
 # print(f"m_50 = {m_t},  m_50 / (1 - b1^50) = {m_t / (1 - b1 ** 50)}  (the gradient {g})")
 
 # %% [markdown]
-# **Two slips of the original README.**
+# **Two slips of [the original](https://github.com/tomjwalker/diy-dnn) README.**
 #
 # * *Bias correction without $^t$*: $m/(1-\beta_1)$ is a **constant** factor, 10 for $\beta_1 = 0.9$ — it only
 #   rescales the learning rate and corrects nothing. It happens to be right at $t=1$ and then drifts
@@ -571,13 +572,16 @@ class Adam(Optimiser):
 #
 # $$W \leftarrow W - \alpha\left(\frac{\hat m}{\sqrt{\hat v} + \varepsilon} + \lambda W\right),$$
 #
-# with $m, v, \hat m, \hat v$ exactly as in Adam (computed from $dW$ alone). $\lambda$ appears **once**. The original
+# with $m, v, \hat m, \hat v$ exactly as in Adam (computed from $dW$ alone). $\lambda$ appears **once**. [The original](https://github.com/tomjwalker/diy-dnn)
 # README wrote the $\lambda W$ term in two places, so every step decays the weights twice — with a zero gradient,
 # $(1-2\alpha\lambda)$ per step instead of $(1-\alpha\lambda)$: twice the decay that was asked for.
 # (We scale the decay by $\alpha$, as PyTorch does; the paper writes it with a separate schedule factor.)
 #
-# PyTorch's `AdamW` first shrinks, $W \leftarrow (1-\alpha\lambda) W$, and then takes the Adam step. The moments do not
-# depend on $W$, so this is $W - \alpha\lambda W - \alpha\,\hat m/(\sqrt{\hat v}+\varepsilon)$: the same formula, up to rounding.
+# PyTorch's `AdamW`, as its documentation writes the algorithm, first shrinks, $W \leftarrow (1-\alpha\lambda) W$, and then
+# takes the Adam step. The moments do not depend on $W$, so this is $W - \alpha\lambda W - \alpha\,\hat m/(\sqrt{\hat v}+\varepsilon)$:
+# the same formula, up to rounding. (The check below re-implements that order in NumPy; the notebook does not run
+# PyTorch. The test suite does: `tests/test_optimisers.py` compares `Adam` and `AdamW` with PyTorch's own optimisers, to a
+# relative error of $10^{-8}$, when PyTorch is installed.)
 #
 # Here the decay applies to **every parameter passed to `step`, biases included** (and, later,
 # BatchNorm's $\gamma$ and $\beta$). Many recipes exclude biases and normalisation parameters: to do so,
@@ -605,7 +609,8 @@ class AdamW(Adam):
 # %% [markdown]
 # Checks: with a zero gradient only the decay acts, so $W_t = (1-\alpha\lambda)^t W_0$ exactly (the double decay
 # would give $(1-2\alpha\lambda)^t$); two steps by hand with $\lambda = 0.1$ (the Adam directions $[1, -1]$ and
-# $[1, 1/19]$ from above, plus $\lambda W$); PyTorch's decay-first order; the scalar loop; and Adam with L2
+# $[1, 1/19]$ from above, plus $\lambda W$); the decay-first order of PyTorch's documentation, written out in NumPy; the
+# scalar loop; and Adam with L2
 # inside, whose first step is a full $\alpha$ even for a tiny $\lambda$.
 
 # %% tags=["active-ipynb"]
@@ -633,7 +638,7 @@ class AdamW(Adam):
 #     W_torch_order -= 0.01 * (m_t / (1 - 0.8 ** t)) / (np.sqrt(v_t / (1 - 0.99 ** t)) + 1e-6)   # ... then Adam
 # ref = np.array([adam_scalar_loop(W_start[idx], g_steps[(slice(None),) + idx], 0.01, 0.8, 0.99, 1e-6, wd=0.3)
 #                 for idx in np.ndindex(W.shape)]).reshape(W.shape)
-# print(f"AdamW, 5 steps: vs PyTorch's order {rel_error(W, W_torch_order):.1e}, vs scalar loop {rel_error(W, ref):.1e}")
+# print(f"AdamW, 5 steps: vs PyTorch's documented order (in NumPy) {rel_error(W, W_torch_order):.1e}, vs scalar loop {rel_error(W, ref):.1e}")
 # assert rel_error(W, W_torch_order) < 1e-14 and rel_error(W, ref) < 1e-12
 #
 # W_l2, W_dec = np.array([1.0, -2.0]), np.array([1.0, -2.0])
@@ -647,7 +652,7 @@ class AdamW(Adam):
 # %% [markdown]
 # ## 6. Names, configs and saved state
 #
-# `get_optimiser` accepts a name (`"sgd"`, `"momentum"` — SGD with $\mu = 0.9$ —, `"adam"`, `"adamw"`), a config dict
+# `get_optimiser` accepts a name (`"sgd"`, `"momentum"` — SGD with $\rho = 0.9$ —, `"adam"`, `"adamw"`), a config dict
 # such as `{"name": "adam", "lr": 1e-3}`, or an optimiser, which it returns as it is. Unknown names and
 # unknown arguments are refused with the list of known ones. The defaults: SGD $\alpha = 0.01$ (Keras'), Adam and AdamW
 # $\alpha = 10^{-3}$, $\beta_1 = 0.9$, $\beta_2 = 0.999$, $\varepsilon = 10^{-8}$ (the paper's), AdamW $\lambda = 10^{-2}$ (PyTorch's).
@@ -817,7 +822,7 @@ def get_optimiser(spec):
 #
 # $$\lVert g\rVert = \sqrt{\sum_{\ell} \lVert dW_\ell\rVert_F^2}, \qquad \lVert dW\rVert_F^2 = \sum_{ij} dW_{ij}^2 ,$$
 #
-# and, with the threshold $c > 0$ (default $5$, as in the original),
+# and, with the threshold $c > 0$ (default $5$, as in [the original](https://github.com/tomjwalker/diy-dnn)),
 #
 # $$g \leftarrow g \cdot \min\!\left(1, \frac{c}{\lVert g\rVert}\right).$$
 #
@@ -827,7 +832,7 @@ def get_optimiser(spec):
 # logging: a training loop can watch it). A NaN or infinite norm cannot be clipped into anything meaningful;
 # it raises `NonFiniteError` (a `ValueError`) naming the gradients at fault.
 #
-# **What the original did instead**, three ways wrong:
+# **What [the original](https://github.com/tomjwalker/diy-dnn) did instead**, three ways wrong:
 #
 # * it wrote the factor with $\max$: $\max(1, c/\lVert g\rVert) \ge 1$ never shrinks a large gradient, and
 #   *blows up* every small one to length $c$;
@@ -960,9 +965,9 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 #     return np.array(path), np.array(losses)
 #
 # setups = {
-#     "quadratic": (quadratic, (-8.0, 1.5), 150, {"SGD lr=0.019": SGD(0.019), "momentum lr=0.01, mu=0.9": SGD(0.01, 0.9),
+#     "quadratic": (quadratic, (-8.0, 1.5), 150, {"SGD lr=0.019": SGD(0.019), "momentum lr=0.01, rho=0.9": SGD(0.01, 0.9),
 #                                                 "Adam lr=0.3": Adam(0.3), "AdamW lr=0.3, wd=0.1": AdamW(0.3, weight_decay=0.1)}),
-#     "Rosenbrock": (rosenbrock, (-1.5, 2.0), 1000, {"SGD lr=1e-3": SGD(1e-3), "momentum lr=1e-3, mu=0.9": SGD(1e-3, 0.9),
+#     "Rosenbrock": (rosenbrock, (-1.5, 2.0), 1000, {"SGD lr=1e-3": SGD(1e-3), "momentum lr=1e-3, rho=0.9": SGD(1e-3, 0.9),
 #                                                    "Adam lr=0.05": Adam(0.05), "AdamW lr=0.05, wd=0.1": AdamW(0.05, weight_decay=0.1)}),
 # }
 # runs = {problem: {label: descend(f, opt, start, n) for label, opt in opts.items()}
@@ -1006,7 +1011,7 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 # %% [markdown]
 # What the picture shows. On the quadratic, SGD — its learning rate capped by the steep direction —
 # zig-zags across the valley and crawls along it. Momentum swings across the valley too, but along the
-# floor, where successive gradients agree, its velocity grows to $1/(1-\mu) = 10$ times the gradient. Adam's first
+# floor, where successive gradients agree, its velocity grows to $1/(1-\rho) = 10$ times the gradient. Adam's first
 # steps go diagonally — every coordinate moves by $\alpha$, whatever its gradient — and then it homes in; AdamW
 # gets there faster still, because here its decay pulls towards the minimum at the origin. In Rosenbrock's
 # curved valley plain SGD, whose learning rate is limited by the steep walls, has barely moved along the floor
@@ -1017,12 +1022,14 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 # %% [markdown]
 # ## Summary
 #
-# * Descend: $W \leftarrow W - \alpha\,dW$ (the original's `+` climbs). Momentum: $v \leftarrow \mu v + dW$, $W \leftarrow W - \alpha v$
-#   (Keras' $u \leftarrow \mu u - \alpha dW$, $W \leftarrow W + u$ is the same for constant $\alpha$).
+# * Descend: $W \leftarrow W - \alpha\,dW$ (the original's `+` climbs). Momentum ($\rho$ = `momentum`): $v \leftarrow \rho v + dW$, $W \leftarrow W - \alpha v$
+#   (Keras' $u \leftarrow \rho u - \alpha dW$, $W \leftarrow W + u$ is the same for constant $\alpha$).
 # * Adam: $m, v$ are running means of $dW$ and $dW^2$ (the square!), bias-corrected by $1-\beta^t$ (the power!);
 #   $W \leftarrow W - \alpha\,\hat m/(\sqrt{\hat v}+\varepsilon)$. Its first step moves every coordinate by $\approx\alpha$.
-# * AdamW: $W \leftarrow W - \alpha(\hat m/(\sqrt{\hat v}+\varepsilon) + \lambda W)$, decay once, outside the adaptive scaling; equal to
-#   PyTorch's decay-first order. Here it decays every parameter it is given, biases included.
+# * AdamW: $W \leftarrow W - \alpha(\hat m/(\sqrt{\hat v}+\varepsilon) + \lambda W)$, decay once, outside the adaptive scaling; equal,
+#   up to rounding, to the decay-first order PyTorch documents (re-implemented here; the tests compare with PyTorch itself
+#   when it is installed). Here
+#   it decays every parameter it is given, biases included.
 # * Every optimiser updates the layers' arrays **in place**; its slots, `t`, `state_dict()` and `get_config()`
 #   make it saveable and rebuildable (`get_optimiser`), bitwise.
 # * Clip by the **global** norm over all parameter gradients: $g \leftarrow g\min(1, c/\lVert g\rVert)$ keeps the direction,
@@ -1031,12 +1038,132 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 #
 # ## Exercises
 #
-# 1. Nesterov momentum evaluates the gradient "ahead", at $W - \alpha\mu v$. Show that it can be written as
-#    $v \leftarrow \mu v + dW$, $W \leftarrow W - \alpha(dW + \mu v)$, add it to `SGD` as an option, and compare on Rosenbrock.
+# 1. Nesterov momentum evaluates the gradient "ahead", at $W - \alpha\rho v$. Show that it can be written as
+#    $v \leftarrow \rho v + dW$, $W \leftarrow W - \alpha(dW + \rho v)$, add it to `SGD` as an option, and compare on Rosenbrock.
 # 2. Add an `exclude` option to `AdamW` (a function of the parameter name, e.g. `lambda k: k.endswith("/b")`) that
 #    switches the decay off for those parameters. Check with a zero gradient that biases keep their values.
 # 3. Train the tiny network of section 7 with the original's clip-norm (`max` instead of `min`) and with the
 #    correct one, both with $c = 5$ and plain SGD. Plot both losses; what does `max` do once the gradients become small?
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 1.** Write $\tilde W_t = W_t - \alpha\rho v_t$ for the look-ahead point and $\tilde g_t$ for the gradient there. Nesterov's
+# step is $v_{t+1} = \rho v_t + \tilde g_t$, $W_{t+1} = W_t - \alpha v_{t+1}$. Then
+#
+# $$\tilde W_{t+1} = W_{t+1} - \alpha\rho v_{t+1} = \tilde W_t + \alpha\rho v_t - \alpha v_{t+1} - \alpha\rho v_{t+1} = \tilde W_t - \alpha(\tilde g_t + \rho v_{t+1}),$$
+#
+# using $\alpha\rho v_t - \alpha v_{t+1} = -\alpha\tilde g_t$. So an optimiser that *stores* the look-ahead point needs only the gradient
+# at the point it stores: $v \leftarrow \rho v + dW$, $W \leftarrow W - \alpha(dW + \rho v)$ (PyTorch's `nesterov=True` form). In the module it
+# would be a `nesterov=False` argument of `SGD`; here it is a subclass. The cell checks the identity step by step on the
+# quadratic of section 1, then races it on Rosenbrock against plain momentum.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# class NesterovSGD(SGD):
+#     """SGD with Nesterov momentum: v <- rho v + dW, W <- W - lr (dW + rho v)."""
+#     def __init__(self, lr=0.01, momentum=0.9):
+#         super().__init__(lr, momentum)
+#     def _update(self, name, W, dW):
+#         v = self._slot("velocity", name, W)
+#         v *= self.momentum
+#         v += dW
+#         W -= self.lr * (dW + self.momentum * v)
+#
+# lr_n, rho_n = 0.01, 0.9
+# W_look, v_look = np.array([-8.0, 1.5]), np.zeros(2)          # the look-ahead definition, written out
+# W_store, nesterov = W_look.copy(), NesterovSGD(lr_n, rho_n)   # the stored-look-ahead form
+# for step in range(30):
+#     g_ahead = quadratic(W_look - lr_n * rho_n * v_look)[1]
+#     v_look = rho_n * v_look + g_ahead
+#     W_look = W_look - lr_n * v_look
+#     nesterov.step({"w": W_store}, {"w": quadratic(W_store)[1]})
+#     assert np.allclose(W_store, W_look - lr_n * rho_n * v_look, rtol=0, atol=1e-12)
+# path_nag, losses_nag = descend(rosenbrock, NesterovSGD(1e-3, 0.9), (-1.5, 2.0), 1000)
+# losses_mom = runs["Rosenbrock"]["momentum lr=1e-3, rho=0.9"][1]
+# print(f"identity holds for 30 steps;  Rosenbrock after 1000 steps: momentum {losses_mom[-1]:.2e}, Nesterov {losses_nag[-1]:.2e} "
+#       f"at {np.round(path_nag[-1], 4)}")
+# assert losses_nag[-1] < 1e-3
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 2.** A subclass that switches the decay off (for one parameter, for one step) where `exclude(name)` is true.
+# With a zero gradient, Adam's step is exactly zero, so excluded biases keep their values bitwise, and the weights
+# decay by $(1-\alpha\lambda)^t$. (Chapter 11 builds the same idea into every optimiser, as its `decays` mask.)
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# class AdamWExclude(AdamW):
+#     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, exclude=lambda name: False):
+#         super().__init__(lr, beta1, beta2, eps, weight_decay)
+#         self.exclude = exclude
+#     def _update(self, name, W, dW):
+#         if not self.exclude(name):
+#             return super()._update(name, W, dW)
+#         decay, self.weight_decay = self.weight_decay, 0.0     # no decay for this parameter, this step
+#         try:
+#             super()._update(name, W, dW)
+#         finally:
+#             self.weight_decay = decay
+#
+# params_ex = {"0/W": rng.standard_normal((3, 2)), "0/b": rng.standard_normal(2)}
+# start_ex = {k: p.copy() for k, p in params_ex.items()}
+# opt_ex = AdamWExclude(lr=0.1, weight_decay=0.1, exclude=lambda name: name.endswith("/b"))
+# for _ in range(10):
+#     opt_ex.step(params_ex, {k: np.zeros_like(p) for k, p in params_ex.items()})
+# print("bias unchanged:", np.array_equal(params_ex["0/b"], start_ex["0/b"]),
+#       "  weights decayed by (1 - lr wd)^10:", np.allclose(params_ex["0/W"], 0.99 ** 10 * start_ex["0/W"], rtol=1e-14))
+# assert np.array_equal(params_ex["0/b"], start_ex["0/b"]) and np.allclose(params_ex["0/W"], 0.99 ** 10 * start_ex["0/W"], rtol=1e-14)
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 3.** With `max`, the factor $\max(1, c/\lVert g\rVert)$ is at least 1: large gradients pass unclipped, and every gradient
+# shorter than $c$ is **blown up** to length $c$, so every step is at least $\alpha c$ long, however close to a minimum.
+# On the tiny network this looks harmless at first — the loss even falls faster — but only because memorising 32
+# points has no minimum at finite weights: the cross-entropy keeps falling as the logits grow, and full-length steps
+# make the weights grow without bound (overconfidence, not learning). Where a minimum exists, as in the valley of
+# section 1, `max` never settles: it keeps jumping around the bottom at a distance set by $\alpha c$, while the correct
+# clipping lets the shrinking gradients through unchanged and converges.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# def train_clipped(factor, steps=300, lr=0.1, c=5.0):
+#     X_c, y_c, net = tiny_problem(0)
+#     loss_c, norms = SoftmaxCrossEntropy(), []
+#     forward_backward(net, X_c, y_c, loss_c)                     # builds the layers
+#     params_c = {f"{i}/{k}": p for i, layer in enumerate(net) for k, p in layer.params.items()}
+#     opt_c, losses_c = SGD(lr), []
+#     for step in range(steps):
+#         loss, _ = forward_backward(net, X_c, y_c, loss_c)
+#         losses_c.append(loss)
+#         grads_c = {f"{i}/{k}": g for i, layer in enumerate(net) for k, g in layer.grads.items()}
+#         norm = global_norm(grads_c)
+#         for g in grads_c.values():
+#             g *= factor(c / norm)
+#         norms.append(global_norm(grads_c))
+#         opt_c.step(params_c, grads_c)
+#     return np.array(losses_c), np.array(norms), global_norm(params_c)
+#
+# clip_min, clip_max = (lambda r: min(1.0, r)), (lambda r: max(1.0, r))
+# losses_min, norms_min, weights_min = train_clipped(clip_min)
+# losses_max, norms_max, weights_max = train_clipped(clip_max)
+# print(f"tiny network, min (correct): loss {losses_min[0]:.3f} -> {losses_min[-1]:.4f}, last gradient norm {norms_min[-1]:.3f}, "
+#       f"weight norm {weights_min:.1f};  max: loss -> {losses_max[-1]:.1e}, gradient norm never below {norms_max.min():.3f}, "
+#       f"weight norm {weights_max:.1f}")
+# assert norms_max.min() > 5.0 * (1 - 1e-5) and weights_max > 1.5 * weights_min      # (float32 rounding)
+#
+# def valley(factor, steps=1000, lr=0.019, c=5.0):          # section 9's SGD learning rate
+#     w, opt_v, out = np.array([-8.0, 1.5]), SGD(lr), []
+#     for step in range(steps):
+#         L, g = quadratic(w)
+#         out.append(L)
+#         opt_v.step({"w": w}, {"w": g * factor(c / np.linalg.norm(g))})
+#     return np.array(out)
+#
+# valley_min, valley_max = valley(clip_min), valley(clip_max)
+# print(f"valley of section 1: min -> loss {valley_min[-1]:.1e};  max -> loss {valley_max[-1]:.1e} (it never settles)")
+# assert valley_min[-1] < 1e-10 and valley_max[-20:].min() > 1e-2
+# fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+# for ax, (curve_min, curve_max, title) in zip(axes, ((losses_min, losses_max, "tiny network, SGD lr 0.1"),
+#                                                    (valley_min, valley_max, "valley of section 1, SGD lr 0.019"))):
+#     ax.semilogy(curve_min, label=r"$g \cdot \min(1, c/\|g\|)$ (correct)")
+#     ax.semilogy(curve_max, label=r"$g \cdot \max(1, c/\|g\|)$ (the original's)")
+#     ax.set(xlabel="step", ylabel="loss", title=title); ax.legend(fontsize=8)
+# fig.suptitle("Clip-norm with min and with max, c = 5", y=1.02)
+# plt.show()
 
 # %% [markdown]
 # ---

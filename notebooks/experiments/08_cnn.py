@@ -8,17 +8,27 @@
 # (run folders, checkpoint chosen on the 5,000 validation images, the official test set touched once per run).
 #
 # **The targets**: at least **99.2 %** test accuracy (stretch: 99.4 %), each run in **at most 5 minutes** of wall-clock
-# time on 2 CPU cores, and a peak memory (RSS) of the process under 1.5 GB. **Not reached yet** by the recipe below:
-# section 3 prints what it does reach (98.9 % median, about 1.55 GB), and the summary says what to try next.
+# time on 2 CPU cores, and a peak memory (RSS) of the process under 1.5 GB. Section 3 measures all three, over three
+# seeds, and asserts them.
 #
 # **The network** (`cnn()` of the toolkit): `Reshape(28, 28, 1)` → [`Conv2D(32, 3×3, same)` → `BatchNorm` → ReLU →
 # `MaxPool2D(2)`] → [`Conv2D(64, 3×3, same)` → `BatchNorm` → ReLU → `MaxPool2D(2)`] → `Flatten` → `Dense(128)` → ReLU →
-# `Dense(10)`: 421,834 trainable parameters (192 of them BatchNorm's), float32, He initialisation, Adam with batches of
-# 128. BatchNorm normalises each channel over the batch and all positions (chapter 13). Three choices for speed: the
-# convolutions are one matrix product each (im2col, chapter 12); BatchNorm lets Adam take large steps from the start;
-# and the learning rate decays by a factor 0.6 per epoch (from $10^{-3}$), so that six epochs are enough: the late
-# epochs take small steps and settle the weights, instead of bouncing around the optimum.
-# (Without BatchNorm, the same recipe reached 99.18 % validation but only 98.98 % test accuracy in one run of ours.)
+# `Dropout(0.3)` → `Dense(10)`: 421,834 trainable parameters (192 of them BatchNorm's), float32, He initialisation,
+# Adam with batches of 128. BatchNorm normalises each channel over the batch and all positions (chapter 13).
+#
+# **The recipe** takes chapter 11's remedies, the ones that gave the MLP of experiment 07 most of its gain:
+# * **random shifts** of up to 2 pixels of every training image (`augment`), so the network sees a new variant of each
+#   digit in every epoch and cannot memorise the 55,000 images;
+# * **dropout** 0.3 between the two Dense layers, which hold 402,826 of the 421,834 parameters;
+# * **one epoch of linear warm-up, then a cosine decay to 0** (`schedule: warmup_cosine`) from a peak learning rate of
+#   $2\cdot10^{-3}$: large steps while the loss is far from its minimum, small ones at the end that settle the weights
+#   instead of bouncing around the optimum, so that six epochs are enough.
+#
+# What made it fast enough: every convolution is one matrix product (im2col, chapter 12); BatchNorm's sums are
+# matrix-vector products and max pooling's backward writes each pixel once (chapters 05 and 13); the first convolution
+# computes no gradient for the pixels (chapter 14); and evaluation runs in batches of 250 images, which keeps the
+# patch matrices — and the peak memory — small. Before these changes, the same network without the remedies needed
+# about 426 s of CPU time and 1.55 GB per run and reached 98.89 % (median of 3 seeds, 6 epochs, exponential decay).
 
 # %%
 import json
@@ -33,10 +43,11 @@ from IPython.display import Markdown, display
 
 from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_atomically
 from diydnn._03_cross_entropy import accuracy
-from diydnn._09_training import Callback
 from diydnn._09_training import History
 from diydnn._10_experiments import (build_model, check_settings, cnn, default_runs_dir, experiment_controls, load_model,
                                     mnist_splits, run_experiment, to_markdown)
+from diydnn._14_performance import set_threads
+from threadpoolctl import threadpool_info
 
 QUICK = quick_mode()
 t_notebook = time.perf_counter()
@@ -44,39 +55,31 @@ t_notebook = time.perf_counter()
 # %% [markdown]
 # ## 1. The settings
 #
-# In the test suite's quick mode the runs train a smaller network (8 and 16 filters) on 1,000 images for 3 epochs in
-# batches of 32 with a learning rate of $3\cdot10^{-3}$, validate on 500 and test on 1,000 images, and only "learning happened" is asserted (≥ 70 %).
+# In the test suite's quick mode the runs train a smaller network (8 and 16 filters, Dense(32)) on 1,000 images for 8
+# epochs in batches of 32 with a peak learning rate of $3\cdot10^{-3}$ (the same remedies), validate on 500 and test on
+# 1,000 images, and only "learning happened" is asserted (≥ 70 %). The threads of NumPy's BLAS are capped by
+# `set_threads` (chapter 14): 1 unless the environment variable `DIYDNN_THREADS` says otherwise.
 
 # %%
-NUM_EPOCHS, LR_DECAY = 6, 0.6
+blas_limit = set_threads()         # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6)
+NUM_EPOCHS = 6
 DEFAULTS = check_settings({
     "model_name": "cnn_32_64", "architecture": cnn(filters=(8, 16) if QUICK else (32, 64), kernel_size=3, pooling="max",
-                                                   dense=32 if QUICK else 128, batchnorm=True),
-    "num_epochs": 3 if QUICK else NUM_EPOCHS, "train_abs_samples": 1000 if QUICK else None,
-    "lr": 3e-3 if QUICK else 1e-3, "batch_size": 32 if QUICK else 128, "optimizer": "adam", "init": "he", "seed": 0, "evals_per_epoch": 2})
+                                                   dense=32 if QUICK else 128, batchnorm=True, dropout=0.3),
+    "num_epochs": 8 if QUICK else NUM_EPOCHS, "train_abs_samples": 1000 if QUICK else None,
+    "lr": 3e-3 if QUICK else 2e-3, "batch_size": 32 if QUICK else 128, "optimizer": "adam", "init": "he", "seed": 0,
+    "evals_per_epoch": 1, "schedule": "warmup_cosine", "augment": {"max_shift": 2}})
 train, (X_val, y_val), (X_test, y_test) = mnist_splits()
 DATA = (train, (X_val[:500], y_val[:500]), (X_test[:1000], y_test[:1000])) if QUICK else None   # None: all of it
 build_model(DEFAULTS, rng=np.random.default_rng(0)).summary()
-
-
-class LearningRateDecay(Callback):
-    """lr = lr0 * decay ** (epochs done), updated after every step (a smooth exponential decay)."""
-
-    def __init__(self, lr0, decay, steps_per_epoch):
-        self.lr0, self.decay, self.steps_per_epoch = lr0, decay, steps_per_epoch
-
-    def on_step_end(self, loop, step, logs):
-        loop.task.optimizer.lr = self.lr0 * self.decay ** (step / self.steps_per_epoch)
+print("BLAS threads:", sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}))
 
 
 def train_cnn(settings, callbacks=(), overwrite=False, **kwargs):
-    """run_experiment with the learning-rate decay (overwrite=True only for this notebook's own runs); also records the run's CPU time and the process's peak memory
-    (resident set size) in timing.json beside the run's result.json."""
-    n_train = settings["train_abs_samples"] or len((DATA or mnist_splits())[0][0])
-    steps_per_epoch = -(-n_train // settings["batch_size"])
+    """run_experiment (overwrite=True only for this notebook's own runs), also recording the run's CPU time and the
+    process's peak memory (resident set size) in timing.json beside the run's result.json."""
     cpu = time.process_time()
-    result = run_experiment(settings, data=DATA, callbacks=[LearningRateDecay(settings["lr"], LR_DECAY, steps_per_epoch),
-                                                            *callbacks], overwrite=overwrite, **kwargs)
+    result = run_experiment(settings, data=DATA, callbacks=callbacks, overwrite=overwrite, **kwargs)
     timing = {"cpu_seconds": time.process_time() - cpu,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}   # Linux reports KiB
     write_atomically(Path(result["folder"]) / "timing.json", lambda f: f.write(json.dumps(timing).encode()))
@@ -116,12 +119,12 @@ experiment_controls(DEFAULTS, run=lambda settings, callbacks: train_cnn(settings
 # the CPU time of the run, and the peak memory of the process that trained it. **The machine is shared** with other
 # jobs (the load average is printed), so wall-clock time is an upper bound on what the run needs; the CPU time counts
 # only the training process. A complete run folder with exactly these settings is reused rather than trained again
-# (the stored runs of the committed notebook were trained by the same code, one process per seed, three at the same time;
-# their `settings.json` files were later completed with chapter 11's default keys, which mean no regularisation).
+# (the stored runs of the committed notebook were trained by this notebook itself, one after the other, with
+# `DIYDNN_THREADS=2`: both cores for one run, as the target says).
 
 # %%
 print(f"load average before (1, 5, 15 min): {tuple(round(x, 2) for x in os.getloadavg())}; "
-      f"BLAS threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+      f"BLAS threads: {sorted({pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas'})}")
 runs = []
 for seed in range(3):
     settings = check_settings(dict(DEFAULTS, model_name=f"cnn_32_64_seed{seed}", seed=seed))
@@ -164,11 +167,14 @@ print(f"test accuracy, median of 3 seeds: {median:.4f}  (runs: {', '.join(f'{a:.
 print(f"95 % interval over seeds (t, mean {test_acc.mean():.4f}): [{test_acc.mean() - t_half:.4f}, {test_acc.mean() + t_half:.4f}]")
 print(f"95 % interval of the median run on {n_test} test images (Wilson): [{wilson[0]:.4f}, {wilson[1]:.4f}]")
 print(f"per run: median {np.median(walls):.0f} s wall-clock (max {max(walls):.0f} s), median {np.median(cpus):.0f} s CPU")
-# The targets are 99.2 % and 1.5 GB; this recipe misses both (98.9 %, ~1.55 GB). What the full run asserts is what it
-# shows: the CNN beats the best plain MLP of experiment 04 (98.31 %) and its memory stays within 2 GB.
-assert median >= (0.7 if QUICK else 0.985), median
+for what, met in (("median test accuracy >= 99.2 %", median >= 0.992), ("stretch: >= 99.4 %", median >= 0.994),
+                  ("every run <= 300 s wall-clock", max(walls) <= 300), ("peak RSS < 1.5 GB", peak_rss_mb < 1536)):
+    print(f"target {what}: {'met' if met else 'NOT met'}")
+# Asserted in full mode: accuracy and memory, which do not depend on the machine's load. The time is printed, not
+# asserted: on a slower or busier machine the same run takes longer and is still correct.
+assert median >= (0.7 if QUICK else 0.992), median
 if not QUICK:
-    assert peak_rss_mb < 2048, peak_rss_mb
+    assert peak_rss_mb < 1536, peak_rss_mb
 
 # %% [markdown]
 # ## 4. Where the errors are: the confusion matrix
@@ -239,19 +245,70 @@ if not QUICK:
 print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 
 # %% [markdown]
+# ## Exercises
+#
+# 1. **Receptive field.** How many input pixels (rows × columns) can one value after the second pooling layer depend
+#    on? Derive it layer by layer, then check it with a backward pass: a one-hot upstream gradient at one output value
+#    lights up exactly the input pixels it depends on (use average pooling and no ReLU, so that no path is switched off).
+# 2. **Where the work is.** Count the multiply-adds per image of every Conv2D and Dense layer of the network in section
+#    1. Which layer does most of the work, and what share of the total is it?
+# 3. **Memory of evaluation.** How large is the second convolution's patch matrix for a batch of 1,000 images, and for
+#    250 (the toolkit's evaluation batch for CNNs)? Does the batch size change the predictions?
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 1. Backwards from one value: pool 2 -> 2 rows, conv 3x3 -> 2 + 2 = 4, pool 2 -> 8, conv 3x3 -> 8 + 2 = 10.
+# from diydnn import AvgPool2D, Conv2D, Reshape, Sequential
+# linear = Sequential([Reshape((28, 28, 1)), Conv2D(4, 3, padding="same"), AvgPool2D(2), Conv2D(4, 3, padding="same"),
+#                      AvgPool2D(2)], n_in=784, rng=np.random.default_rng(1))
+# out = linear.forward(np.zeros((1, 784), np.float32))
+# G = np.zeros_like(out)
+# G[0, 3, 3, 0] = 1.0                                          # one value of one channel after the second pooling
+# rows, cols = np.nonzero(np.abs(linear.backward(G).reshape(28, 28)) > 0)
+# print(f"input pixels that reach output (3, 3): rows {rows.min()}-{rows.max()}, columns {cols.min()}-{cols.max()}")
+# assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (10, 10)
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 2. Conv2D: out_h * out_w * filters * (kh * kw * C) per image; Dense: n_in * units.
+# from diydnn import Conv2D, Dense
+# net = build_model(DEFAULTS, rng=np.random.default_rng(0))
+# macs = {}
+# for layer in net.layers:
+#     if isinstance(layer, Conv2D):
+#         (kh, kw), (out_h, out_w, F) = layer.kernel_size, layer.output_width(layer.n_in)
+#         macs[layer.name] = out_h * out_w * F * kh * kw * layer.n_in[2]
+#     elif isinstance(layer, Dense):
+#         macs[layer.name] = layer.params["W"].size
+# total = sum(macs.values())
+# print(", ".join(f"{name}: {n:,} ({n / total:.0%})" for name, n in macs.items()), f"; total {total:,} per image")
+# assert max(macs, key=macs.get) == [n for n in macs if n.startswith("conv")][1]     # the second convolution
+# # (forward only; a training step costs about 3x this: the forward product, dW and dX)
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 3. The second convolution's patch matrix has (m * out_h * out_w) rows of kh * kw * C float32 values.
+# conv2 = [layer for layer in build_model(DEFAULTS, rng=np.random.default_rng(0)).layers if isinstance(layer, Conv2D)][1]
+# (kh, kw), (H2, W2, C2) = conv2.kernel_size, conv2.n_in
+# patch_mb = {m: m * H2 * W2 * kh * kw * C2 * 4 / 1e6 for m in (1000, 250)}
+# print(", ".join(f"batch {m}: {mb:.0f} MB" for m, mb in patch_mb.items()), f"(input {conv2.n_in}, kernel {kh}x{kw})")
+# assert QUICK or round(patch_mb[1000]) == 226
+# # In inference mode every row is computed on its own (BatchNorm uses its running statistics), so the batch size
+# # cannot change a prediction, only the memory and the speed:
+# assert np.array_equal(model.predict(X_eval[:500], batch_size=250), model.predict(X_eval[:500], batch_size=500))
+
+# %% [markdown]
 # ## Summary
 #
-# * A two-block CNN with BatchNorm (421,834 parameters) trained for 6 epochs with Adam and a decaying learning rate reaches the test
-#   accuracy printed in section 3 (median of 3 seeds: 98.9 %), against 98.3 % for the best MLP of
-#   experiment 04 with 671,754 parameters: weight sharing and locality beat size.
-# * The targets (99.2 % in at most 5 minutes, under 1.5 GB) are **not reached yet**: validation peaks at 98.9–99.1 %
-#   within six epochs, and a run needs about 7 minutes of CPU time. The next things to try are chapter 11's random
-#   shifts (they gave the MLP of experiment 07 a quarter of a point) and dropout before the last Dense, and for memory a
-#   smaller evaluation batch (the second convolution's patch matrix for 1,000 images is 226 MB).
+# * A two-block CNN with BatchNorm (421,834 parameters), trained for 6 epochs with Adam, random shifts of ±2 pixels,
+#   dropout 0.3 and a warm-up + cosine learning rate, reaches the test accuracy printed in section 3 (median of 3 seeds,
+#   validation-chosen checkpoint) — against 98.3 % for the best MLP of experiment 04 with 671,754 parameters and 99.0 %
+#   for experiment 07's MLP with the same remedies: weight sharing and locality beat size.
+# * Section 3 checks the targets: 99.2 % (asserted), 5 minutes per run on 2 cores (printed: the time depends on the
+#   machine and its load), and 1.5 GB of memory (asserted). The remedies are worth about 0.35 points here (98.89 %
+#   without them); the speed came from fewer passes over memory in BatchNorm and pooling, and the memory from smaller
+#   evaluation batches.
 # * The remaining errors are few and mostly ambiguous digits (section 5); the most frequent confusions are printed
 #   with the confusion matrix.
-# * Times are wall-clock and CPU seconds on a shared 2-core machine, one BLAS thread; `benchmarks/conv_bench.py`
-#   compares the convolution and pooling layers with PyTorch's.
+# * Times are wall-clock and CPU seconds on a shared 2-core machine; `benchmarks/conv_bench.py` compares the
+#   convolution and pooling layers with PyTorch's.
 
 # %% [markdown]
 # ---

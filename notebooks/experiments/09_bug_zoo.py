@@ -41,8 +41,10 @@ from diydnn._07_model import Sequential
 from diydnn._08_mnist import BatchStream
 from diydnn._09_training import EvalTask, Loop, TrainTask
 from diydnn._10_experiments import mnist_splits
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 print("quick mode" if QUICK else "full mode")
 
 # %% [markdown]
