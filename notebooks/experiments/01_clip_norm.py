@@ -28,8 +28,10 @@ from IPython.display import Markdown, display
 
 from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls, interval95, mlp,
                                     mnist_splits, run_experiment, to_markdown)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir().name)   # a name, not this machine's path
 
 # %% [markdown]

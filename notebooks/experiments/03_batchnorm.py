@@ -34,8 +34,10 @@ from diydnn._00_conventions import quick_mode, save_figure
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 from diydnn._10_experiments import (build_model, check_settings, experiment_controls, interval95, mlp, mnist_splits,
                                     run_or_load)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 t_notebook = time.perf_counter()
 
 # %% [markdown]

@@ -38,8 +38,10 @@ from IPython.display import Markdown, display
 from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_atomically
 from diydnn._10_experiments import (check_settings, describe_mlp, experiment_controls, interval95, mlp, mnist_splits,
                                     run_or_load, to_csv, to_markdown)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 t_notebook = time.perf_counter()
 
 # %% [markdown]

@@ -26,8 +26,10 @@ from diydnn._09_training import EvalTask
 from diydnn._08_mnist import load_mnist
 from diydnn._10_experiments import (default_runs_dir, describe_mlp, interval95, load_model, load_runs, mlp,
                                     mnist_splits, run_experiment, to_csv, to_markdown)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 RUNS_DIR = default_runs_dir()
 print("quick mode" if QUICK else "full mode", "- reading run folders in", RUNS_DIR.name)   # a name, not this machine's path
 
