@@ -304,6 +304,8 @@ plt.show()
 #
 # * One table holds every run of the experiment notebooks, its best and final training and validation metrics,
 #   and the test accuracy of the checkpoint that validation chose (section 2; saved to `media/exp_05_summary.*`).
+#   A second table groups the seeds of each recipe: median test accuracy, 95 % interval and the last weights' median
+#   (`media/exp_05_recipes.*`).
 # * The best run by validation accuracy is named in section 3, and its test accuracy, recomputed here from its
 #   predictions, equals the one its run folder recorded; the confusion matrix gives the same number again as its
 #   trace, and its rows sum to the test set's class counts.
