@@ -11,6 +11,13 @@
 #
 # `Sequential` is itself a `Layer` (chapter 01): it obeys the same contract, so the same
 # gradient check proves a whole model right.
+#
+# The idea comes first and is small: a model is six lines of forward and backward loops
+# (section 2). The sections after it grow that into the library's class one piece at a time. The
+# plumbing a real library needs on top — a config and its registry of layer types, `state_dict`,
+# files written atomically and read without pickles, input validation — is in the section
+# **Engineering** at the end; the ideas are complete without it.
+
 
 # %%
 """Chapter 07: the model. Sequential is a Layer made of layers: names, building, forward/backward,
@@ -35,6 +42,12 @@ from diydnn._05_batchnorm import BatchNorm
 # from diydnn._00_conventions import check_layer, numerical_gradient, quick_mode, rel_error, save_figure
 # from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
 # rng = np.random.default_rng(7)
+#
+# # The Engineering section at the end of this chapter defines the checks of a list of layers that the model
+# # calls (_check_layers). So that the examples can run before we get there, we take it from the finished module
+# # now (`import diydnn` ran that section already); the section defines it again, identically.
+# from diydnn._07_model import _check_layers
+
 
 # %% [markdown]
 # ## 1. A model is a composition
@@ -92,39 +105,71 @@ from diydnn._05_batchnorm import BatchNorm
 # print(f"backward in reverse order vs (J_4 J_3 J_2 J_1)^T g: rel. error {rel_error(dx[0], J_product.T @ g[0]):.1e}")
 # assert rel_error(J_product, J_numeric) < 1e-8 and rel_error(dx[0], J_product.T @ g[0]) < 1e-12
 
+
 # %% [markdown]
-# ## 2. Names
+# ## 2. The idea in six lines
+#
+# That is all a model is. Written as a class, with nothing else:
+
+# %% tags=["active-ipynb"]
+# class TinySequential:
+#     """A model, the whole idea: forward through the layers, backward through them in reverse."""
+#
+#     def __init__(self, layers):
+#         self.layers = layers
+#
+#     def forward(self, X, training=False):
+#         for layer in self.layers:
+#             X = layer.forward(X, training=training)
+#         return X
+#
+#     def backward(self, dY):
+#         for layer in reversed(self.layers):
+#             dY = layer.backward(dY)
+#         return dY
+
+# %% [markdown]
+# Checked like any layer: for a random upstream gradient $G$, `backward(G)` must be the gradient of
+# $\sum_{ij} G_{ij}\,\hat Y_{ij}$ with respect to the input and to every weight, here against central
+# differences in float64 on a batch of 8.
+
+# %% tags=["active-ipynb"]
+# tiny = TinySequential([Dense(6, rng=rng), ReLU(), Dense(3, rng=rng), Softmax()])
+# X_t = rng.standard_normal((8, 5))
+# G_t = rng.standard_normal((8, 3))
+# tiny.forward(X_t, training=True)
+# dX_t = tiny.backward(G_t)
+# tiny_loss = lambda: float(np.sum(tiny.forward(X_t, training=True) * G_t))
+# errors_t = {"X": rel_error(dX_t, numerical_gradient(tiny_loss, X_t))}
+# for i in (0, 2):                                     # the two Dense layers: W and b
+#     for key, value in tiny.layers[i].params.items():
+#         analytic = tiny.layers[i].grads[key].copy()
+#         errors_t[f"layer {i} {key}"] = rel_error(analytic, numerical_gradient(tiny_loss, value))
+# print({k: f"{v:.1e}" for k, v in errors_t.items()})
+# assert max(errors_t.values()) < 1e-7
+
+# %% [markdown]
+# Everything else in this chapter is bookkeeping around these loops: names (section 3), building
+# the layers with the right widths and gathering their parameters (4), the checks of the real class
+# against the six lines (5), `summary` (7) and `predict` (8).
+
+# %% [markdown]
+# ## 3. Names
 #
 # An optimiser keeps its own state per parameter (Adam's moments), a checkpoint stores every
 # array, and a summary prints every layer: all need a **unique, stable name** per layer. As in
 # Keras, a layer gets its type and a per-type counter, by position: `dense_0`, `relu_0`, `dense_1`.
 # The same architecture always gets the same names, so a file saved from one model loads into
-# another built the same way. A name the user chose is kept; two equal names are an error, and so
-# is a `/`, which separates layer and parameter in `"dense_0/W"`.
-#
-# The function below also refuses what cannot be a model: an empty list, something that is not a
-# `Layer` (a common slip is the class `ReLU` instead of an instance `ReLU()`), and the same layer object
-# twice (a layer keeps *one* cache for its backward pass, so it cannot sit at two places in a chain).
+# another built the same way. A name the user chose is kept.
 
 # %%
 def _assign_names(layers, who):
-    """Check a list of layers and give each a unique name: its own, or type_counter (dense_0, relu_0, dense_1)."""
-    if not layers:
-        raise ValueError(f"{who}: the list of layers is empty")
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            hint = f" (a class: write {layer.__name__}(...))" if isinstance(layer, type) else ""
-            raise ValueError(f"{who}: item {i} is {layer!r} of type {type(layer).__name__}, not a Layer{hint}")
-        for j in range(i):
-            if layers[j] is layer:
-                raise ValueError(f"{who}: items {j} and {i} are the same layer object {layer!r}; "
-                                 f"a layer keeps one cache, so create a second one")
+    """Give each layer a unique name: its own, or type_counter (dense_0, relu_0, dense_1).
+
+    The list is checked first (_check_layers, in the Engineering section): a ValueError naming `who`."""
+    _check_layers(layers, who)
     is_default = [layer.name == type(layer).__name__.lower() for layer in layers]   # Layer's default name
     chosen = [layer.name for layer, default in zip(layers, is_default) if not default]
-    for name in chosen:
-        if not isinstance(name, str) or "/" in name or chosen.count(name) > 1:
-            problem = "is used twice" if chosen.count(name) > 1 else "must be a string without '/'"
-            raise ValueError(f"{who}: layer name {name!r} {problem}")
     taken, counters = set(chosen), {}
     for layer, default in zip(layers, is_default):
         if default:
@@ -161,36 +206,40 @@ def _batch_shape(n_in):
 # _assign_names(named, "demo")
 # print([layer.name for layer in named])
 # assert [layer.name for layer in named] == ["dense_0", "relu_0", "hidden", "relu_1", "dense_1", "softmax_0"]
-# for bad in ([], [Dense(3), ReLU], [Dense(3, name="a"), Dense(3, name="a")]):
-#     try:
-#         _assign_names(bad, "demo")
-#     except ValueError as e:
-#         print("ValueError:", e)
-#     else:
-#         raise AssertionError("a bad list was accepted")
+
 
 # %% [markdown]
-# ## 3. The class
+# ## 4. The class
 #
-# * **Building.** Each layer is built with the width the layer before it gives:
-#   `layer.build(width, rng, dtype)`, then `width = layer.output_width(width)`. All layers draw
-#   from the model's one `rng`, in order, so a seed fixes every weight. The model builds
-#   *eagerly* when `n_in` is given (or the first layer was built with `n_in`, Keras's
-#   `Dense(50, n_in=784)` idiom), else *lazily* on the first `forward`, in the dtype of that batch —
-#   float64 for a gradient check, float32 for training.
-# * **`forward` / `backward`**: the two loops of section 1.
+# `Sequential` is `TinySequential` plus what the rest of the library needs:
+#
+# * **`forward` / `backward`**: the two loops of section 2; `forward` first checks the batch (2-D, not
+#   empty, the model's width) and builds the model on first use.
 # * **`params`, `grads`, `state`** are dicts gathered from the layers under `"layer/name"` keys.
 #   `params` and `state` hold the layers' **own arrays**, not copies: an optimiser updates
 #   `model.params["dense_0/W"] -= lr * dW` in place, and the layer sees it. `grads` is gathered
 #   anew on every access, because a layer's `backward` may bind new gradient arrays (Dense
 #   overwrites its own in place: copy them if you want to keep a step's gradients).
-# * `backward_params(dY)` is `backward` without the input gradient $dX$ of the whole model, which
-#   a training step never uses; chapter 14 measures what it saves.
-# * `predict`, `summary`, `get_config`/`from_config`, `state_dict`/`load_state_dict` and
-#   `save`/`load` are explained (and their helper functions defined) in the sections below.
 #
 # `Sequential` does not call `Layer.__init__`: that would assign `params`, `grads` and `state`,
 # which here are read-only views of the layers.
+#
+# A class this size hides its idea, so its methods are added in the cells where they are explained:
+# `@add_to_class(Sequential, "build")` above a function makes it the method `Sequential.build`, with its own
+# name and docstring (so `help(Sequential)` lists it as usual). Nothing else changes: the module that
+# `import diydnn` loads runs all of these cells, so the finished class has every method.
+
+# %%
+def add_to_class(cls, name, wrap=None):
+    """Decorator: make the function below the method `name` of `cls` (wrap=classmethod or property for those).
+
+    The function keeps its docstring and is named cls.name, so help(cls) shows it like any other method.
+    """
+    def add(function):
+        function.__name__, function.__qualname__ = name, f"{cls.__name__}.{name}"
+        setattr(cls, name, wrap(function) if wrap is not None else function)
+        return function
+    return add
 
 # %%
 class Sequential(Layer):
@@ -198,6 +247,8 @@ class Sequential(Layer):
 
     Layers are named by type and position (dense_0, relu_0, dense_1; a user's name is kept) and
     built in turn with the model's rng: eagerly when n_in is given, else on the first forward.
+    Building, predict and summary are added in the cells below; config, state_dict and save/load
+    in the chapter's engineering section.
     """
 
     def __init__(self, layers, n_in=None, rng=None, name="sequential"):
@@ -212,35 +263,6 @@ class Sequential(Layer):
         if n_in is not None:
             self.build(n_in, rng)
 
-    def build(self, n_in, rng=None, dtype=np.float32):
-        """Build every layer in turn, each for the width (or image shape, chapter 12) the layer before it gives."""
-        n_in = _input_shape(n_in, repr(self))
-        rng = rng if rng is not None else self.rng
-        width = n_in
-        for layer in self.layers:
-            if layer.built and layer.params:          # built with weights already: keep them if they fit
-                if layer.n_in != width:
-                    raise ValueError(f"{self!r}: {layer!r} was built for input width {layer.n_in}, "
-                                     f"but the layers before it give width {width}")
-            else:
-                layer.build(width, rng, dtype)
-            width = layer.output_width(width)
-        self.n_in = n_in
-
-    @property
-    def input_ndim(self):
-        """The model takes the batches its first layer takes (2-D, or images for a Conv2D, chapter 12)."""
-        return self.layers[0].input_ndim
-
-    @property
-    def input_layout(self):
-        return self.layers[0].input_layout
-
-    def output_width(self, n_in):
-        for layer in self.layers:
-            n_in = layer.output_width(n_in)
-        return n_in
-
     def forward(self, X, training=False):
         # 2-D, not empty, right width, builds on first use; finite, unless the first layer checks that itself
         X = self._check_input(X, finite=not self.layers[0].checks_input)
@@ -252,18 +274,6 @@ class Sequential(Layer):
         for layer in reversed(self.layers):
             dY = layer.backward(dY)
         return dY
-
-    def backward_params(self, dY):
-        """backward without the input gradient: the training loop never uses dX of the images,
-        so the first layer only fills its grads (for Dense this saves one matrix product)."""
-        if type(self).backward is not Sequential.backward:
-            self.backward(dY)                 # a subclass with its own backward: run it, drop dX
-            return
-        # layers before the first one with parameters (a Reshape of the pixels) need no gradient at all
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for layer in self.layers[:first:-1]:
-            dY = layer.backward(dY)
-        self.layers[first].backward_params(dY)
 
     def _gather(self, attribute):
         return {f"{layer.name}/{key}": value for layer in self.layers
@@ -284,143 +294,89 @@ class Sequential(Layer):
         """Non-trainable arrays, e.g. {"batchnorm_0/running_mean": array}: the layers' own arrays."""
         return self._gather("state")
 
-    def predict(self, X, batch_size=1024):
-        """Outputs in inference mode (training=False), computed batch by batch to bound the memory."""
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"{self!r}.predict: batch_size must be a positive integer, got {batch_size!r}")
-        X = np.asarray(X)
-        if X.ndim not in self.input_ndim:
-            raise ValueError(f"{self!r}.predict: expected a batch of shape {self.input_layout}, got shape {X.shape}")
-        batch_size = int(batch_size)
-        outputs = [self.forward(X[i:i + batch_size], training=False) for i in range(0, max(len(X), 1), batch_size)]
-        return np.concatenate(outputs)
+# %% [markdown]
+# **Building.** Each layer is built with the width the layer before it gives:
+# `layer.build(width, rng, dtype)`, then `width = layer.output_width(width)`. All layers draw
+# from the model's one `rng`, in order, so a seed fixes every weight. The model builds
+# *eagerly* when `n_in` is given (or the first layer was built with `n_in`, Keras's
+# `Dense(50, n_in=784)` idiom), else *lazily* on the first `forward`, in the dtype of that batch —
+# float64 for a gradient check, float32 for training.
 
-    def summary(self, print_fn=print):
-        """Print a table: each layer's name and type, output shape and parameter count, then totals."""
-        for line in _summary_lines(self):
-            print_fn(line)
+# %%
+@add_to_class(Sequential, "build")
+def _build(self, n_in, rng=None, dtype=np.float32):
+    """Build every layer in turn, each for the width (or image shape, chapter 12) the layer before it gives."""
+    n_in = _input_shape(n_in, repr(self))
+    rng = rng if rng is not None else self.rng
+    width = n_in
+    for layer in self.layers:
+        if layer.built and layer.params:          # built with weights already: keep them if they fit
+            if layer.n_in != width:
+                raise ValueError(f"{self!r}: {layer!r} was built for input width {layer.n_in}, "
+                                 f"but the layers before it give width {width}")
+        else:
+            layer.build(width, rng, dtype)
+        width = layer.output_width(width)
+    self.n_in = n_in
 
-    def get_config(self):
-        """The architecture as a list of plain dicts: {"layer": type name, **layer.get_config()}.
 
-        The input width is recorded once, as "n_in" of the first entry; later widths follow from it.
-        """
-        config = []
-        for layer in self.layers:
-            entry = {"layer": type(layer).__name__, **layer.get_config()}
-            entry.pop("n_in", None)
-            config.append(entry)
-        if self.built:
-            config[0]["n_in"] = list(self.n_in) if isinstance(self.n_in, tuple) else self.n_in   # plain JSON
-        return config
+@add_to_class(Sequential, "output_width")
+def _output_width(self, n_in):
+    for layer in self.layers:
+        n_in = layer.output_width(n_in)
+    return n_in
 
-    @classmethod
-    def from_config(cls, config, n_in=None, rng=None, name="sequential", dtype=np.float32):
-        """A new model from a list like get_config's; layer types are looked up in LAYER_TYPES only."""
-        if not isinstance(config, (list, tuple)) or not config:
-            raise ValueError(f"Sequential.from_config: expected a non-empty list of layer dicts, got {config!r}")
-        built = [_layer_from_config(i, entry) for i, entry in enumerate(config)]
-        layers = [layer for layer, _ in built]
-        recorded = [width for _, width in built]
-        n_in = n_in if n_in is not None else recorded[0]
-        model = cls(layers, rng=rng, name=name)
-        if n_in is not None:
-            model.build(n_in, dtype=dtype)
-            for i, (layer, width) in enumerate(zip(layers, recorded)):
-                if width is not None and width != layer.n_in:
-                    raise ValueError(f"Sequential.from_config: entry {i} ({layer!r}) records n_in={width}, "
-                                     f"but the model gives it width {layer.n_in}")
-        return model
 
-    def _named_arrays(self):
-        """The model's own arrays under the keys of state_dict()."""
-        arrays = {f"params/{key}": value for key, value in self.params.items()}
-        arrays.update({f"state/{key}": value for key, value in self.state.items()})
-        return arrays
+@add_to_class(Sequential, "input_ndim", property)
+def _input_ndim(self):
+    """The model takes the batches its first layer takes (2-D, or images for a Conv2D, chapter 12)."""
+    return self.layers[0].input_ndim
 
-    def state_dict(self):
-        """{"params/dense_0/W": copy, ..., "state/batchnorm_0/running_mean": copy}."""
-        return {key: value.copy() for key, value in self._named_arrays().items()}
 
-    def load_state_dict(self, state_dict):
-        """Copy arrays into the model's own arrays, in place; all keys and shapes are checked first."""
-        if not self.built:
-            raise ValueError(f"{self!r}.load_state_dict: the model is not built; pass n_in=... or call forward() once")
-        own = self._named_arrays()
-        missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
-        if missing or unexpected:
-            raise ValueError(f"{self!r}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for key, target in own.items():
-            if np.shape(state_dict[key]) != target.shape:
-                raise ValueError(f"{self!r}.load_state_dict: {key!r} has shape {np.shape(state_dict[key])}, "
-                                 f"the model's array has shape {target.shape}")
-        for key, target in own.items():       # only after every check passed: never a half-loaded model
-            target[...] = state_dict[key]
-
-    def save(self, path):
-        """Write config (as JSON) and all arrays into one .npz file, atomically."""
-        if not self.built:
-            raise ValueError(f"{self!r}.save: the model is not built; pass n_in=... or call forward() once")
-        config = self.get_config()
-        for layer, entry in zip(self.layers, config):
-            if LAYER_TYPES.get(entry["layer"]) is not type(layer):
-                raise ValueError(f"{self!r}.save: {layer!r} is not in LAYER_TYPES {sorted(LAYER_TYPES)}; "
-                                 f"add its class there so that load() can rebuild it")
-        arrays = self.state_dict()
-        try:
-            arrays["config"] = np.array(json.dumps({"format": SAVE_FORMAT, "name": self.name, "layers": config}))
-        except TypeError as e:
-            raise ValueError(f"{self!r}.save: the config is not plain JSON: {e}") from None
-        _savez_atomic(path, arrays)
-
-    @classmethod
-    def load(cls, path, rng=None):
-        """A model from a file written by save(); read with allow_pickle=False, so it cannot run code.
-
-        A missing file is a FileNotFoundError; an empty, truncated, corrupted or foreign file a
-        ValueError that names the file (read_npz, below).
-        """
-        who, advice = "Sequential.load", LOAD_ADVICE
-        arrays = read_npz(path, who, advice)
-        if "config" not in arrays:
-            raise ValueError(f"{who}: {path} has no 'config' entry; not a file written by Sequential.save. {advice}")
-        try:
-            header = json.loads(str(arrays.pop("config")))
-            if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
-                raise ValueError(f"it is not in the format {SAVE_FORMAT!r}")
-            weights = [value for key, value in arrays.items() if key.startswith("params/")]
-            dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
-            model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
-            model.load_state_dict(arrays)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:   # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{who}: {path} does not hold a valid model: {e}. {advice}") from None
-        return model
-
+@add_to_class(Sequential, "input_layout", property)
+def _input_layout(self):
+    return self.layers[0].input_layout
 
 # %% [markdown]
-# ## 4. Forward, backward and the gradient check of a whole model
+# `backward_params(dY)` is `backward` without the input gradient $dX$ of the whole model, which
+# a training step never uses; chapter 14 measures what it saves.
+
+# %%
+@add_to_class(Sequential, "backward_params")
+def _backward_params(self, dY):
+    """backward without the input gradient: the training loop never uses dX of the images,
+    so the first layer only fills its grads (for Dense this saves one matrix product)."""
+    if type(self).backward is not Sequential.backward:
+        self.backward(dY)                 # a subclass with its own backward: run it, drop dX
+        return
+    # layers before the first one with parameters (a Reshape of the pixels) need no gradient at all
+    first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+    for layer in self.layers[:first:-1]:
+        dY = layer.backward(dY)
+    self.layers[first].backward_params(dY)
+
+# %% [markdown]
+# ## 5. Forward, backward and the gradient check of a whole model
 #
-# The model's forward and backward must be exactly the hand-written loops of section 1, and its
+# The model's forward and backward must be exactly the six lines of section 2 on the same layers, and its
 # `grads` must be the layers' gradients under the new names:
 
 # %% tags=["active-ipynb"]
 # model = Sequential([Dense(6, rng=rng), ReLU(), Dense(3, rng=rng), Softmax()])
 # X = rng.standard_normal((8, 5))
+# G = rng.standard_normal((8, 3))
 # Y_model = model.forward(X, training=True)
-# A = X
-# for layer in model.layers:                      # the same layers, by hand
-#     A = layer.forward(A, training=True)
-# G = rng.standard_normal(Y_model.shape)
 # dX_model = model.backward(G)
 # grads_model = {k: v.copy() for k, v in model.grads.items()}
-# dA = G
-# for layer in reversed(model.layers):
-#     dA = layer.backward(dA)
+# tiny = TinySequential(model.layers)             # the six-line model, on the same layer objects
+# A = tiny.forward(X, training=True)
+# dA = tiny.backward(G)
 # print("names:", [layer.name for layer in model.layers], " built for width", model.n_in)
 # print("forward equal:", np.array_equal(Y_model, A), " backward equal:", np.array_equal(dX_model, dA),
 #       " grads:", list(grads_model))
 # assert np.array_equal(Y_model, A) and np.array_equal(dX_model, dA)
 # assert all(np.array_equal(grads_model[f"{l.name}/{k}"], l.grads[k]) for l in model.layers for k in l.grads)
+
 
 # %% [markdown]
 # Because `Sequential` is a `Layer`, `check_layer` of chapter 00 checks the whole chain at once:
@@ -459,22 +415,9 @@ class Sequential(Layer):
 #     assert np.abs(model_bn.grads[key]).max() < 1e-12 and np.abs(numeric).max() < 1e-8
 # assert max(errors.values()) < 1e-7 and "batchnorm_1/gamma" in errors
 
-# %% [markdown]
-# Bad input is refused with a message naming the model or the layer: a batch of the wrong width,
-# a backward before any forward.
-
-# %% tags=["active-ipynb"]
-# for action in (lambda: model.forward(rng.standard_normal((4, 9))),
-#                lambda: Sequential([Dense(3), ReLU()]).backward(np.ones((2, 3)))):
-#     try:
-#         action()
-#     except ValueError as e:
-#         print("ValueError:", e)
-#     else:
-#         raise AssertionError("bad input was accepted")
 
 # %% [markdown]
-# ## 5. `params` are the layers' arrays
+# ## 6. `params` are the layers' arrays
 #
 # An optimiser step is `p -= lr * g` for every entry of `model.params`. That only trains the
 # model if the dict's values *are* the layers' weights. The check: one step of plain gradient
@@ -491,13 +434,15 @@ class Sequential(Layer):
 # assert model.params["dense_0/W"] is model.layers[0].params["W"]
 # assert np.allclose(model.layers[0].params["W"], W_before - lr * model.layers[0].grads["W"])
 
+
 # %% [markdown]
-# ## 6. `summary()`
+# ## 7. `summary()`
 #
 # A table in the style of Keras: each layer with its output shape (`None` for the batch size, which
 # the model does not fix) and its number of parameters. BatchNorm's running statistics count as
 # *non-trainable* parameters, as in Keras: they are stored and loaded but no gradient moves them.
 # The model must be built, since the counts depend on the input width.
+
 
 # %%
 def _summary_lines(model):
@@ -523,6 +468,12 @@ def _summary_lines(model):
     return table
 
 
+@add_to_class(Sequential, "summary")
+def _summary(self, print_fn=print):
+    """Print a table: each layer's name and type, output shape and parameter count, then totals."""
+    for line in _summary_lines(self):
+        print_fn(line)
+
 # %% tags=["active-ipynb"]
 # mnist_model = Sequential([Dense(50), BatchNorm(), ReLU(), Dense(10), Softmax()], n_in=784, rng=rng)
 # lines = []
@@ -535,6 +486,7 @@ def _summary_lines(model):
 # assert f"Total params: {sum(by_hand.values()):,}" in lines
 # assert f"Trainable params: {sum(by_hand.values()) - 100:,}" in lines and "Non-trainable params: 100" in lines
 
+
 # %% [markdown]
 # By hand: Dense 784 → 50 has $784\cdot 50$ weights and 50 biases, $39{,}250$; BatchNorm over 50 units
 # has 50 $\gamma$ and 50 $\beta$ (trainable) and 50 running means and 50 running variances
@@ -542,10 +494,167 @@ def _summary_lines(model):
 # $39{,}960$, of which $39{,}860$ trainable and $100$ not. (The asserts above compare every row and total
 # with these numbers.) Nearly all of the model's parameters sit in the first layer, whose input is the
 # 784 pixels of an image.
+
+# %% [markdown]
+# ## 8. `predict`
 #
-# ## 7. Config: the architecture as plain data
+# `predict(X)` runs the model in inference mode (`training=False`) over slices of `batch_size` rows and
+# stacks the outputs, so that predicting 70,000 images never holds the activations of all of them at
+# once. Row $i$ of the output depends only on row $i$ of the input, so the result is the same as one
+# `forward` on the whole batch — up to the last bits of rounding: BLAS may add up a matrix product in a
+# different order for a different number of rows. Each slice, though, equals `forward` on that slice exactly.
+
+# %%
+@add_to_class(Sequential, "predict")
+def _predict(self, X, batch_size=1024):
+    """Outputs in inference mode (training=False), computed batch by batch to bound the memory."""
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"{self!r}.predict: batch_size must be a positive integer, got {batch_size!r}")
+    X = np.asarray(X)
+    if X.ndim not in self.input_ndim:
+        raise ValueError(f"{self!r}.predict: expected a batch of shape {self.input_layout}, got shape {X.shape}")
+    batch_size = int(batch_size)
+    outputs = [self.forward(X[i:i + batch_size], training=False) for i in range(0, max(len(X), 1), batch_size)]
+    return np.concatenate(outputs)
+
+# %% tags=["active-ipynb"]
+# X_many = rng.random((3000, 784)).astype(np.float32)
+# full = mnist_model.forward(X_many)
+# for batch_size in (1, 7, 1024, 3000):
+#     P = mnist_model.predict(X_many, batch_size=batch_size)
+#     slices = np.concatenate([mnist_model.forward(X_many[i:i + batch_size]) for i in range(0, 3000, batch_size)])
+#     print(f"batch_size {batch_size:4d}: max |predict - forward(all)| = {np.abs(P - full).max():.1e}, "
+#           f"equal to forward per slice: {np.array_equal(P, slices)}")
+#     assert P.shape == full.shape and np.array_equal(P, slices) and np.allclose(P, full, rtol=1e-5, atol=1e-6)
+# assert np.array_equal(mnist_model.predict(X_many, batch_size=3000), full)
+
+
+# %% [markdown]
+# ## 9. A picture: a small model trained
 #
-# The original *diy-dnn* described its network in `RUN_SETTINGS` as a Python list of layer
+# Everything together on a 2-D toy problem: three interleaved spirals, 100 points each. A model with
+# two hidden layers of 64 units, each followed by a BatchNorm, is trained with plain full-batch gradient
+# descent through `model.params` and `model.grads` and the fused softmax cross-entropy of chapter 03
+# (the model ends with logits, no Softmax layer), then asked for its decision regions — in inference
+# mode, so with BatchNorm's running statistics. Left: the layer stack with the shapes flowing through it
+# (forward goes down, backward comes up). Right: the regions the model draws. (The engineering section
+# saves this model to a file and checks that the reloaded copy draws the same regions.)
+
+# %% tags=["active-ipynb"]
+# def spirals(n_per_class, n_classes, rng):
+#     """Points on n_classes interleaved spirals in the plane, with a little noise."""
+#     X, y = [], []
+#     for c in range(n_classes):
+#         r = np.linspace(0.1, 1.0, n_per_class)
+#         angle = np.linspace(c * 2 * np.pi / n_classes, c * 2 * np.pi / n_classes + 4.0, n_per_class)
+#         angle = angle + 0.15 * rng.standard_normal(n_per_class)
+#         X.append(np.column_stack([r * np.cos(angle), r * np.sin(angle)]))
+#         y.append(np.full(n_per_class, c))
+#     return np.vstack(X).astype(np.float32), np.concatenate(y)
+#
+#
+# X_sp, y_sp = spirals(100, 3, rng)
+# toy = Sequential([Dense(64), BatchNorm(), ReLU(), Dense(64), BatchNorm(), ReLU(), Dense(3)], n_in=2,
+#                  rng=np.random.default_rng(3))
+# loss_fn = SoftmaxCrossEntropy()
+# n_steps, lr = (300 if quick_mode() else 1500), 0.5
+# losses = []
+# for step in range(n_steps):
+#     losses.append(loss_fn(toy.forward(X_sp, training=True), y_sp))
+#     toy.backward(loss_fn.backward())
+#     params, grads = toy.params, toy.grads
+#     for key in params:
+#         params[key] -= lr * grads[key]
+# acc_toy = accuracy(toy.predict(X_sp), y_sp)
+# print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f} in {n_steps} steps;  training accuracy {acc_toy:.1%}")
+# assert losses[-1] < 0.5 * losses[0] and acc_toy > (0.8 if quick_mode() else 0.95)
+
+
+# %% tags=["active-ipynb"]
+# fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.3, 1]})
+# stack_lines = []
+# toy.summary(print_fn=stack_lines.append)                 # the figure's numbers come from summary()
+# rows = [("input", f"(None, {toy.n_in})", "")]
+# width = toy.n_in
+# for layer in toy.layers:
+#     width = layer.output_width(width)
+#     n = sum(v.size for v in layer.params.values()) + sum(v.size for v in layer.state.values())
+#     rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {width})", f"{n:,} params" if n else ""))
+# for i, (label, shape, count) in enumerate(rows):
+#     top = len(rows) - 1 - i
+#     ax0.add_patch(plt.Rectangle((0.1, top + 0.15), 0.66, 0.7, facecolor="#dde8f5" if i else "#eeeeee", edgecolor="k"))
+#     ax0.text(0.43, top + 0.5, label, ha="center", va="center", fontsize=9)
+#     ax0.text(0.79, top + 0.62, shape, va="center", fontsize=9)
+#     ax0.text(0.79, top + 0.35, count, va="center", fontsize=9, color="0.4")
+#     if i:
+#         ax0.annotate("", xy=(0.43, top + 0.85), xytext=(0.43, top + 1.15), arrowprops=dict(arrowstyle="->"))
+# ax0.annotate("", xy=(0.05, 0.3), xytext=(0.05, len(rows) - 0.3), arrowprops=dict(arrowstyle="->", lw=1.5))
+# ax0.text(0.02, len(rows) / 2, "forward: X, training", rotation=90, ha="right", va="center", fontsize=9)
+# ax0.annotate("", xy=(1.12, len(rows) - 0.3), xytext=(1.12, 0.3), arrowprops=dict(arrowstyle="->", lw=1.5, color="C3"))
+# ax0.text(1.15, len(rows) / 2, "backward: dY in, dX out", rotation=90, ha="left", va="center", fontsize=9, color="C3")
+# ax0.set(xlim=(-0.05, 1.25), ylim=(0, len(rows)),
+#         title=f"Layer stack: {stack_lines[-4].split(': ')[1]} parameters ({stack_lines[-2].split(': ')[1]} non-trainable)")
+# ax0.axis("off")
+#
+# grid = np.linspace(-1.2, 1.2, 300, dtype=np.float32)
+# gx, gy = np.meshgrid(grid, grid)
+# regions = toy.predict(np.column_stack([gx.ravel(), gy.ravel()])).argmax(axis=1).reshape(gx.shape)
+# ax1.contourf(gx, gy, regions, levels=[-0.5, 0.5, 1.5, 2.5], colors=["#c6dbef", "#fdd0a2", "#c7e9c0"])
+# for c, colour in enumerate(["C0", "C1", "C2"]):
+#     ax1.scatter(*X_sp[y_sp == c].T, s=10, color=colour, label=f"class {c}")
+# ax1.set(title=f"Decision regions (train accuracy {acc_toy:.0%})", aspect="equal")
+# ax1.legend(loc="lower right", fontsize=8)
+# save_figure(fig, "07_model.png")
+# plt.show()
+
+# %% [markdown]
+# ## Engineering: state_dict, config, registry, files, validation
+#
+# The ideas of this chapter are complete without this section: it adds what a library needs so that a
+# model can be written down, stored and loaded safely, and so that mistakes are named clearly.
+#
+# ### `state_dict`: every array, by name
+#
+# `state_dict()` returns copies of every array under flat keys, `"params/dense_0/W"` and
+# `"state/batchnorm_0/running_mean"`; `load_state_dict` checks that keys and shapes agree *before*
+# it copies anything (a wrong file never leaves a half-loaded model), then copies **into** the
+# existing arrays, so an optimiser that holds references to them keeps working.
+
+# %%
+@add_to_class(Sequential, "_named_arrays")
+def _named_arrays(self):
+    """The model's own arrays under the keys of state_dict()."""
+    arrays = {f"params/{key}": value for key, value in self.params.items()}
+    arrays.update({f"state/{key}": value for key, value in self.state.items()})
+    return arrays
+
+
+@add_to_class(Sequential, "state_dict")
+def _state_dict(self):
+    """{"params/dense_0/W": copy, ..., "state/batchnorm_0/running_mean": copy}."""
+    return {key: value.copy() for key, value in self._named_arrays().items()}
+
+
+@add_to_class(Sequential, "load_state_dict")
+def _load_state_dict(self, state_dict):
+    """Copy arrays into the model's own arrays, in place; all keys and shapes are checked first."""
+    if not self.built:
+        raise ValueError(f"{self!r}.load_state_dict: the model is not built; pass n_in=... or call forward() once")
+    own = self._named_arrays()
+    missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
+    if missing or unexpected:
+        raise ValueError(f"{self!r}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+    for key, target in own.items():
+        if np.shape(state_dict[key]) != target.shape:
+            raise ValueError(f"{self!r}.load_state_dict: {key!r} has shape {np.shape(state_dict[key])}, "
+                             f"the model's array has shape {target.shape}")
+    for key, target in own.items():       # only after every check passed: never a half-loaded model
+        target[...] = state_dict[key]
+
+# %% [markdown]
+# ### Config: the architecture as plain data
+#
+# The original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn) described its network in `RUN_SETTINGS` as a Python list of layer
 # objects, which can be neither written to a file nor compared. `get_config()` turns the model
 # into a list of plain dicts, one per layer — the layer's type and its `get_config()`, the
 # constructor arguments — and `Sequential.from_config` turns such a list back into a model. The input
@@ -558,6 +667,7 @@ def _summary_lines(model):
 # not accepted: randomness comes from the model's generator. To make your own layer loadable,
 # decorate its class with `@register_layer` (later chapters do so for their layers), which adds it to
 # `LAYER_TYPES` under its class name.
+
 
 # %%
 LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Softmax": Softmax, "BatchNorm": BatchNorm}
@@ -606,6 +716,45 @@ def _layer_from_config(index, entry):
         raise ValueError(f"{where} ({kind}): {e}") from None
 
 
+
+# %% [markdown]
+# `get_config()` writes the list, `Sequential.from_config` reads it back, through the registry only:
+
+# %%
+@add_to_class(Sequential, "get_config")
+def _get_config(self):
+    """The architecture as a list of plain dicts: {"layer": type name, **layer.get_config()}.
+
+    The input width is recorded once, as "n_in" of the first entry; later widths follow from it.
+    """
+    config = []
+    for layer in self.layers:
+        entry = {"layer": type(layer).__name__, **layer.get_config()}
+        entry.pop("n_in", None)
+        config.append(entry)
+    if self.built:
+        config[0]["n_in"] = list(self.n_in) if isinstance(self.n_in, tuple) else self.n_in   # plain JSON
+    return config
+
+
+@add_to_class(Sequential, "from_config", classmethod)
+def _from_config(cls, config, n_in=None, rng=None, name="sequential", dtype=np.float32):
+    """A new model from a list like get_config's; layer types are looked up in LAYER_TYPES only."""
+    if not isinstance(config, (list, tuple)) or not config:
+        raise ValueError(f"Sequential.from_config: expected a non-empty list of layer dicts, got {config!r}")
+    built = [_layer_from_config(i, entry) for i, entry in enumerate(config)]
+    layers = [layer for layer, _ in built]
+    recorded = [width for _, width in built]
+    n_in = n_in if n_in is not None else recorded[0]
+    model = cls(layers, rng=rng, name=name)
+    if n_in is not None:
+        model.build(n_in, dtype=dtype)
+        for i, (layer, width) in enumerate(zip(layers, recorded)):
+            if width is not None and width != layer.n_in:
+                raise ValueError(f"Sequential.from_config: entry {i} ({layer!r}) records n_in={width}, "
+                                 f"but the model gives it width {layer.n_in}")
+    return model
+
 # %% tags=["active-ipynb"]
 # for _ in range(3):                                   # move BatchNorm's running statistics away from 0 and 1
 #     mnist_model.forward(rng.random((32, 784)).astype(np.float32), training=True)
@@ -641,13 +790,9 @@ def _layer_from_config(index, entry):
 #     else:
 #         raise AssertionError("a bad config was accepted")
 
+
 # %% [markdown]
-# ## 8. `state_dict`, `save` and `load`
-#
-# `state_dict()` returns copies of every array under flat keys, `"params/dense_0/W"` and
-# `"state/batchnorm_0/running_mean"`; `load_state_dict` checks that keys and shapes agree *before*
-# it copies anything (a wrong file never leaves a half-loaded model), then copies **into** the
-# existing arrays, so an optimiser that holds references to them keeps working.
+# ### `save` and `load`
 #
 # `save(path)` writes one `.npz` file (a zip of `.npy` arrays): the arrays of `state_dict()` and the
 # config as JSON text in a 0-d string array. Three rules make it safe:
@@ -661,6 +806,7 @@ def _layer_from_config(index, entry):
 #   is a `ValueError` that names the file and what to do — not a `BadZipFile` or `EOFError` from deep inside
 #   `zipfile`. Reading every entry to its end makes `zipfile` compare the entry's CRC-32 checksum, so a
 #   flipped bit in the weights is caught too (`read_npz`; chapter 09's checkpoints use it as well).
+
 
 # %%
 SAVE_FORMAT = "diydnn.Sequential/1"
@@ -708,6 +854,53 @@ def read_npz(path, who, advice):
         raise refuse(f"is damaged (truncated or corrupted): {e}") from None
     except Exception as e:   # BadZipFile, EOFError, zlib.error, NotImplementedError, MemoryError, OSError, ...
         raise refuse(f"is damaged (truncated or corrupted): {type(e).__name__}: {e}") from None
+
+
+# %% [markdown]
+# `save` checks that every layer can be rebuilt from the registry before it writes anything; `load`
+# reads with `read_npz` and rebuilds through `from_config`, in the dtype the file's weights have.
+
+# %%
+@add_to_class(Sequential, "save")
+def _save(self, path):
+    """Write config (as JSON) and all arrays into one .npz file, atomically."""
+    if not self.built:
+        raise ValueError(f"{self!r}.save: the model is not built; pass n_in=... or call forward() once")
+    config = self.get_config()
+    for layer, entry in zip(self.layers, config):
+        if LAYER_TYPES.get(entry["layer"]) is not type(layer):
+            raise ValueError(f"{self!r}.save: {layer!r} is not in LAYER_TYPES {sorted(LAYER_TYPES)}; "
+                             f"add its class there so that load() can rebuild it")
+    arrays = self.state_dict()
+    try:
+        arrays["config"] = np.array(json.dumps({"format": SAVE_FORMAT, "name": self.name, "layers": config}))
+    except TypeError as e:
+        raise ValueError(f"{self!r}.save: the config is not plain JSON: {e}") from None
+    _savez_atomic(path, arrays)
+
+
+@add_to_class(Sequential, "load", classmethod)
+def _load(cls, path, rng=None):
+    """A model from a file written by save(); read with allow_pickle=False, so it cannot run code.
+
+    A missing file is a FileNotFoundError; an empty, truncated, corrupted or foreign file a
+    ValueError that names the file (read_npz, below).
+    """
+    who, advice = "Sequential.load", LOAD_ADVICE
+    arrays = read_npz(path, who, advice)
+    if "config" not in arrays:
+        raise ValueError(f"{who}: {path} has no 'config' entry; not a file written by Sequential.save. {advice}")
+    try:
+        header = json.loads(str(arrays.pop("config")))
+        if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+            raise ValueError(f"it is not in the format {SAVE_FORMAT!r}")
+        weights = [value for key, value in arrays.items() if key.startswith("params/")]
+        dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
+        model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)
+        model.load_state_dict(arrays)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:   # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{who}: {path} does not hold a valid model: {e}. {advice}") from None
+    return model
 
 # %% tags=["active-ipynb"]
 # scratch = tempfile.TemporaryDirectory()             # removed at the end of the chapter
@@ -781,105 +974,73 @@ def read_npz(path, who, advice):
 #     else:
 #         raise AssertionError("a bad file was accepted")
 
-# %% [markdown]
-# ## 9. `predict`
-#
-# `predict(X)` runs the model in inference mode (`training=False`) over slices of `batch_size` rows and
-# stacks the outputs, so that predicting 70,000 images never holds the activations of all of them at
-# once. Row $i$ of the output depends only on row $i$ of the input, so the result is the same as one
-# `forward` on the whole batch — up to the last bits of rounding: BLAS may add up a matrix product in a
-# different order for a different number of rows. Each slice, though, equals `forward` on that slice exactly.
-
-# %% tags=["active-ipynb"]
-# X_many = rng.random((3000, 784)).astype(np.float32)
-# full = mnist_model.forward(X_many)
-# for batch_size in (1, 7, 1024, 3000):
-#     P = mnist_model.predict(X_many, batch_size=batch_size)
-#     slices = np.concatenate([mnist_model.forward(X_many[i:i + batch_size]) for i in range(0, 3000, batch_size)])
-#     print(f"batch_size {batch_size:4d}: max |predict - forward(all)| = {np.abs(P - full).max():.1e}, "
-#           f"equal to forward per slice: {np.array_equal(P, slices)}")
-#     assert P.shape == full.shape and np.array_equal(P, slices) and np.allclose(P, full, rtol=1e-5, atol=1e-6)
-# assert np.array_equal(mnist_model.predict(X_many, batch_size=3000), full)
 
 # %% [markdown]
-# ## 10. A picture: a small model trained, saved, reloaded
-#
-# Everything together on a 2-D toy problem: three interleaved spirals, 100 points each. A model with
-# two hidden layers of 64 units, each followed by a BatchNorm, is trained with plain full-batch gradient
-# descent through `model.params` and `model.grads` and the fused softmax cross-entropy of chapter 03
-# (the model ends with logits, no Softmax layer), then saved, loaded, and asked for its decision
-# regions — in inference mode, so with the running statistics that the file carried. Left: the layer stack with the shapes flowing through it (forward goes down,
-# backward comes up). Right: the regions the *reloaded* model draws.
+# The spirals model of section 9, saved and loaded: the reloaded copy carries BatchNorm's running
+# statistics too, so it draws the same decision regions, point for point.
 
 # %% tags=["active-ipynb"]
-# def spirals(n_per_class, n_classes, rng):
-#     """Points on n_classes interleaved spirals in the plane, with a little noise."""
-#     X, y = [], []
-#     for c in range(n_classes):
-#         r = np.linspace(0.1, 1.0, n_per_class)
-#         angle = np.linspace(c * 2 * np.pi / n_classes, c * 2 * np.pi / n_classes + 4.0, n_per_class)
-#         angle = angle + 0.15 * rng.standard_normal(n_per_class)
-#         X.append(np.column_stack([r * np.cos(angle), r * np.sin(angle)]))
-#         y.append(np.full(n_per_class, c))
-#     return np.vstack(X).astype(np.float32), np.concatenate(y)
-#
-#
-# X_sp, y_sp = spirals(100, 3, rng)
-# toy = Sequential([Dense(64), BatchNorm(), ReLU(), Dense(64), BatchNorm(), ReLU(), Dense(3)], n_in=2,
-#                  rng=np.random.default_rng(3))
-# loss_fn = SoftmaxCrossEntropy()
-# n_steps, lr = (300 if quick_mode() else 1500), 0.5
-# losses = []
-# for step in range(n_steps):
-#     losses.append(loss_fn(toy.forward(X_sp, training=True), y_sp))
-#     toy.backward(loss_fn.backward())
-#     params, grads = toy.params, toy.grads
-#     for key in params:
-#         params[key] -= lr * grads[key]
-# acc_toy = accuracy(toy.predict(X_sp), y_sp)
 # toy.save(folder / "toy.npz")
 # toy_loaded = Sequential.load(folder / "toy.npz")
-# print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f} in {n_steps} steps;  training accuracy {acc_toy:.1%};  "
-#       f"reloaded model agrees: {np.array_equal(toy_loaded.predict(X_sp), toy.predict(X_sp))}")
-# assert losses[-1] < 0.5 * losses[0] and acc_toy > (0.8 if quick_mode() else 0.95)
-# assert np.array_equal(toy_loaded.predict(X_sp), toy.predict(X_sp))
+# grid_points = np.column_stack([gx.ravel(), gy.ravel()])
+# same = np.array_equal(toy_loaded.predict(grid_points), toy.predict(grid_points))
+# print("reloaded spirals model, identical outputs on all", len(grid_points), "grid points:", same)
+# assert same and toy_loaded.get_config() == toy.get_config()
+
+# %% [markdown]
+# ### Input validation
+#
+# A list that cannot be a model is refused before any name is given: an empty list, something that is not a
+# `Layer` (a common slip is the class `ReLU` instead of an instance `ReLU()`), the same layer object twice (a
+# layer keeps *one* cache for its backward pass, so it cannot sit at two places in a chain), two equal names
+# chosen by the user, and a name with a `/`, which separates layer and parameter in `"dense_0/W"`.
+
+# %%
+def _check_layers(layers, who):
+    """Refuse a list that cannot be a model, and layer names that cannot be keys; a ValueError naming `who`."""
+    if not layers:
+        raise ValueError(f"{who}: the list of layers is empty")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            hint = f" (a class: write {layer.__name__}(...))" if isinstance(layer, type) else ""
+            raise ValueError(f"{who}: item {i} is {layer!r} of type {type(layer).__name__}, not a Layer{hint}")
+        for j in range(i):
+            if layers[j] is layer:
+                raise ValueError(f"{who}: items {j} and {i} are the same layer object {layer!r}; "
+                                 f"a layer keeps one cache, so create a second one")
+    is_default = [layer.name == type(layer).__name__.lower() for layer in layers]   # Layer's default name
+    chosen = [layer.name for layer, default in zip(layers, is_default) if not default]
+    for name in chosen:
+        if not isinstance(name, str) or "/" in name or chosen.count(name) > 1:
+            problem = "is used twice" if chosen.count(name) > 1 else "must be a string without '/'"
+            raise ValueError(f"{who}: layer name {name!r} {problem}")
+
 
 # %% tags=["active-ipynb"]
-# fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.3, 1]})
-# stack_lines = []
-# toy_loaded.summary(print_fn=stack_lines.append)                 # the figure's numbers come from summary()
-# rows = [("input", f"(None, {toy_loaded.n_in})", "")]
-# width = toy_loaded.n_in
-# for layer in toy_loaded.layers:
-#     width = layer.output_width(width)
-#     n = sum(v.size for v in layer.params.values()) + sum(v.size for v in layer.state.values())
-#     rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {width})", f"{n:,} params" if n else ""))
-# for i, (label, shape, count) in enumerate(rows):
-#     top = len(rows) - 1 - i
-#     ax0.add_patch(plt.Rectangle((0.1, top + 0.15), 0.66, 0.7, facecolor="#dde8f5" if i else "#eeeeee", edgecolor="k"))
-#     ax0.text(0.43, top + 0.5, label, ha="center", va="center", fontsize=9)
-#     ax0.text(0.79, top + 0.62, shape, va="center", fontsize=9)
-#     ax0.text(0.79, top + 0.35, count, va="center", fontsize=9, color="0.4")
-#     if i:
-#         ax0.annotate("", xy=(0.43, top + 0.85), xytext=(0.43, top + 1.15), arrowprops=dict(arrowstyle="->"))
-# ax0.annotate("", xy=(0.05, 0.3), xytext=(0.05, len(rows) - 0.3), arrowprops=dict(arrowstyle="->", lw=1.5))
-# ax0.text(0.02, len(rows) / 2, "forward: X, training", rotation=90, ha="right", va="center", fontsize=9)
-# ax0.annotate("", xy=(1.12, len(rows) - 0.3), xytext=(1.12, 0.3), arrowprops=dict(arrowstyle="->", lw=1.5, color="C3"))
-# ax0.text(1.15, len(rows) / 2, "backward: dY in, dX out", rotation=90, ha="left", va="center", fontsize=9, color="C3")
-# ax0.set(xlim=(-0.05, 1.25), ylim=(0, len(rows)),
-#         title=f"Layer stack: {stack_lines[-4].split(': ')[1]} parameters ({stack_lines[-2].split(': ')[1]} non-trainable)")
-# ax0.axis("off")
-#
-# grid = np.linspace(-1.2, 1.2, 300, dtype=np.float32)
-# gx, gy = np.meshgrid(grid, grid)
-# regions = toy_loaded.predict(np.column_stack([gx.ravel(), gy.ravel()])).argmax(axis=1).reshape(gx.shape)
-# ax1.contourf(gx, gy, regions, levels=[-0.5, 0.5, 1.5, 2.5], colors=["#c6dbef", "#fdd0a2", "#c7e9c0"])
-# for c, colour in enumerate(["C0", "C1", "C2"]):
-#     ax1.scatter(*X_sp[y_sp == c].T, s=10, color=colour, label=f"class {c}")
-# ax1.set(title=f"Reloaded model: decision regions (train accuracy {acc_toy:.0%})", aspect="equal")
-# ax1.legend(loc="lower right", fontsize=8)
-# save_figure(fig, "07_model.png")
-# plt.show()
+# for bad in ([], [Dense(3), ReLU], [Dense(3, name="a"), Dense(3, name="a")]):
+#     try:
+#         _assign_names(bad, "demo")
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("a bad list was accepted")
+
+# %% [markdown]
+# Bad input is refused with a message naming the model or the layer: a batch of the wrong width,
+# a backward before any forward.
+
+# %% tags=["active-ipynb"]
+# for action in (lambda: model.forward(rng.standard_normal((4, 9))),
+#                lambda: Sequential([Dense(3), ReLU()]).backward(np.ones((2, 3)))):
+#     try:
+#         action()
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("bad input was accepted")
+
+
+# %% tags=["active-ipynb"]
 # scratch.cleanup()
 
 # %% [markdown]
@@ -887,16 +1048,17 @@ def read_npz(path, who, advice):
 #
 # * A model is a composition $f_L\circ\cdots\circ f_1$: its Jacobian is the product $J_L\cdots J_1$ (checked
 #   against finite differences), and its backward pass applies the layers' vector–Jacobian products in
-#   reverse order. `Sequential` is itself a `Layer`, so `check_layer` proves a whole model right.
+#   reverse order — six lines of loops (section 2). `Sequential` is those loops plus bookkeeping, and is
+#   itself a `Layer`, so `check_layer` proves a whole model right.
 # * Layers get stable unique names by type and position (`dense_0`, `relu_0`, `dense_1`); `params`,
 #   `grads`, `state` gather them under `"dense_0/W"` keys, and `params`/`state` are the layers' own arrays,
 #   so optimisers update them in place.
 # * `summary()` counts parameters ($784\cdot50+50 = 39{,}250$ for the first Dense of an MNIST MLP).
-# * `get_config()`/`from_config` describe the architecture as plain JSON, built through the `LAYER_TYPES`
-#   registry only, with errors that name the entry and list what is known.
-# * `save`/`load`: one `.npz` (arrays plus the config as JSON), written atomically via a temporary file and
-#   `os.replace`, read with `allow_pickle=False`. A save that fails half-way leaves the old file intact.
 # * `predict` runs batch by batch in inference mode; it equals `forward` up to rounding.
+# * Engineering: `get_config()`/`from_config` describe the architecture as plain JSON, built through the
+#   `LAYER_TYPES` registry only, with errors that name the entry and list what is known; `save`/`load`
+#   use one `.npz` (arrays plus the config as JSON), written atomically via a temporary file and
+#   `os.replace`, read with `allow_pickle=False`. A save that fails half-way leaves the old file intact.
 #
 # ## Exercises
 #
@@ -906,6 +1068,104 @@ def read_npz(path, who, advice):
 #    `save`/`load`. What error do you get before registering it?
 # 3. `state_dict()` returns copies while `params` returns the arrays themselves. Construct a bug that
 #    would appear if `state_dict()` returned the arrays (hint: save a "best" checkpoint in memory, then train on).
+#
+# The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
+
+# %% [markdown]
+# **Solution 1.** Removing the last layer changes no other layer's name: a default name counts the
+# layers of the same type *before* it, so the remaining layers keep theirs. Only the output width changes.
+# A file saved before the pop still loads as the *old* model (its config lists every layer); its arrays
+# load into the popped model only if the removed layer had none (a Softmax) — after popping a Dense,
+# `load_state_dict` names the keys the model no longer has.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# def pop(model):
+#     """Remove the last layer of `model` and return it; the other layers keep their names and weights."""
+#     if len(model.layers) < 2:
+#         raise ValueError(f"{model!r}.pop: a model needs at least one layer; it has {len(model.layers)}")
+#     return model.layers.pop()
+#
+#
+# with tempfile.TemporaryDirectory() as tmp:
+#     clf = Sequential([Dense(8), ReLU(), Dense(3), Softmax()], n_in=4, rng=np.random.default_rng(11))
+#     X_pop = rng.standard_normal((5, 4)).astype(np.float32)
+#     probabilities, names = clf.predict(X_pop), [layer.name for layer in clf.layers]
+#     clf.save(Path(tmp) / "before_pop.npz")
+#     removed = pop(clf)
+#     logits = clf.predict(X_pop)
+#     print("removed:", removed.name, " names now:", [layer.name for layer in clf.layers], " output width:",
+#           clf.output_width(4))
+#     assert [layer.name for layer in clf.layers] == names[:-1] and clf.output_width(4) == 3
+#     assert np.allclose(Softmax().forward(logits), probabilities, atol=1e-6)      # logits, as the fused loss wants
+#     old = Sequential.load(Path(tmp) / "before_pop.npz")
+#     assert len(old.layers) == 4                         # the file still describes the model before the pop
+#     clf.load_state_dict(old.state_dict())               # a Softmax has no arrays: the keys still agree
+#     pop(clf)                                            # now the last Dense goes too
+#     try:
+#         clf.load_state_dict(old.state_dict())
+#     except ValueError as e:
+#         print("ValueError:", e)
+#     else:
+#         raise AssertionError("arrays of a removed layer were accepted")
+
+# %% [markdown]
+# **Solution 2.** $\tanh' = 1 - \tanh^2$, so the backward pass only needs the output it cached. Before
+# registering, `save` refuses the model (it could not be loaded again); afterwards it round-trips.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# class Tanh(Layer):
+#     """Element-wise tanh; dX = dY * (1 - tanh(X)^2)."""
+#
+#     def forward(self, X, training=False):
+#         X = self._check_input(X)
+#         self._cache = np.tanh(X)
+#         return self._cache
+#
+#     def backward(self, dY):
+#         Y = self._cached()
+#         dY = self._check_upstream(dY, Y.shape)
+#         return dY * (1 - Y * Y)
+#
+#
+# tanh_errors = check_layer(Tanh(), rng.standard_normal((6, 4)), rng)
+# net = Sequential([Dense(6), Tanh(), Dense(2)], n_in=3, rng=np.random.default_rng(12))
+# X_tanh = rng.standard_normal((4, 3)).astype(np.float32)
+# with tempfile.TemporaryDirectory() as tmp:
+#     try:
+#         net.save(Path(tmp) / "tanh.npz")
+#     except ValueError as e:
+#         print("before registering -> ValueError:", e)
+#     else:
+#         raise AssertionError("an unregistered layer was saved")
+#     register_layer(Tanh)
+#     net.save(Path(tmp) / "tanh.npz")
+#     back = Sequential.load(Path(tmp) / "tanh.npz")
+# print("gradient check:", {k: f"{v:.1e}" for k, v in tanh_errors.items()}, " reloaded layers:",
+#       [type(layer).__name__ for layer in back.layers])
+# assert tanh_errors["X"] < 1e-7 and isinstance(back.layers[1], Tanh)
+# assert np.array_equal(back.predict(X_tanh), net.predict(X_tanh))
+# del LAYER_TYPES["Tanh"]                                  # leave the registry as the chapter built it
+
+# %% [markdown]
+# **Solution 3.** Keep the "best" weights in memory, then train on: with copies (`state_dict()`), the best
+# weights stay as they were; with the arrays themselves, every later step moves them too, and "restoring
+# the best checkpoint" restores the current weights — silently, with no error.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# net = Sequential([Dense(16), ReLU(), Dense(3)], n_in=2, rng=np.random.default_rng(13))
+# best_copy = net.state_dict()                            # what state_dict() returns: copies
+# best_refs = net._named_arrays()                         # what it would return without .copy()
+# for step in range(20):                                  # train on
+#     loss_fn(net.forward(X_sp, training=True), y_sp)
+#     net.backward(loss_fn.backward())
+#     params, grads = net.params, net.grads
+#     for key in params:
+#         params[key] -= 0.5 * grads[key]
+# now = net.state_dict()
+# refs_moved = all(np.array_equal(best_refs[k], now[k]) for k in now)
+# copy_kept = not any(np.array_equal(best_copy[k], now[k]) for k in now if k.endswith("/W"))
+# print("the 'best' held by reference moved with training:", refs_moved, "  the copy kept the old weights:", copy_kept)
+# assert refs_moved and copy_kept
 
 # %% [markdown]
 # ---
