@@ -1,9 +1,9 @@
 # %% [markdown]
 # [← experiment 02 — full data](02_full_data.ipynb) · [begin here](../00_begin_here.ipynb) · **experiment 03 — BatchNorm** · [next: experiment 04 — architectures →](04_architectures.ipynb)
 #
-# # Experiment 03 — BatchNorm, with and without (the original's §4.3)
+# # Experiment 03 — BatchNorm, with and without ([the original](https://github.com/tomjwalker/diy-dnn)'s §4.3)
 #
-# **What the original did.** *diy-dnn* trained a single hidden layer of 50 ReLU units on MNIST with plain
+# **What [the original](https://github.com/tomjwalker/diy-dnn) did.** *diy-dnn* trained a single hidden layer of 50 ReLU units on MNIST with plain
 # gradient descent ($\alpha = 0.01$, batches of 32, clip-norm 5, weights drawn from $N(0, 1)$). Its training
 # blew up, so it added a BatchNorm layer (after the hidden Dense, and one more before the softmax) and
 # reported that training became "a lot more stable", with a best evaluation accuracy of **75 %**.
@@ -19,8 +19,10 @@
 # | `random_adam` | $N(0,1)$ | Adam, $\alpha = 10^{-3}$ | 128 | — | 5 |
 # | `he_adam` | He, $N(0, 2/n_{in})$ | Adam, $\alpha = 10^{-3}$ | 128 | — | 10 |
 #
-# each for 784–50–10 and 784–50–BN–10 (BatchNorm between the hidden Dense and its ReLU): six runs, same
-# seed, same data (55,000 training images, 5,000 for validation, the official 10,000 for the test).
+# each for 784–50–10 and 784–50–BN–10 (BatchNorm between the hidden Dense and its ReLU): six settings, each
+# trained with **three seeds**, on the same data (55,000 training images, 5,000 for validation, the official
+# 10,000 for the test). **Test accuracy** is always the accuracy on the test images of the checkpoint with the best
+# validation accuracy; tables give the median over the three seeds and a 95 % interval (chapter 10's `interval95`).
 
 # %%
 import time
@@ -30,17 +32,22 @@ import matplotlib.pyplot as plt
 
 from diydnn._00_conventions import quick_mode, save_figure
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
-from diydnn._10_experiments import build_model, check_settings, experiment_controls, mlp, mnist_splits, run_experiment
+from diydnn._10_experiments import (build_model, check_settings, experiment_controls, interval95, mlp, mnist_splits,
+                                    run_or_load)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 t_notebook = time.perf_counter()
 
 # %% [markdown]
 # ## 1. The runs
 #
-# In the original's style, a `RUN_SETTINGS` list: one dict per run. Validation twice per epoch. In the test
-# suite's quick mode every run uses only the first 4,000 training images and fewer epochs; the effects below
-# are asserted in both modes.
+# In the original's style, a `RUN_SETTINGS` list: one dict per setting; each is run with seeds 0, 1 and 2
+# (`bn_he_adam_with_bn_seed1`, …). Validation twice per epoch. The 18 runs take several minutes, so they are
+# stored in `runs/` (git-ignored) and `run_or_load` (chapter 10) loads a stored run whose settings equal these
+# exactly instead of training it again. In the test suite's quick mode there are two seeds and every run uses only
+# the first 4,000 training images and fewer epochs; the main effects below are asserted in both modes.
 
 # %%
 RECIPES = {
@@ -54,9 +61,16 @@ RUN_SETTINGS = [
      "train_abs_samples": None, "evals_per_epoch": 2, **knobs}
     for recipe, knobs in RECIPES.items() for bn in (False, True)
 ]
+SEEDS = (0, 1) if QUICK else (0, 1, 2)
 if QUICK:
     for s in RUN_SETTINGS:
         s.update(train_abs_samples=4000, num_epochs=min(s["num_epochs"], 4))
+
+
+def with_seed(s, seed):
+    return dict(s, model_name=f"{s['model_name']}_seed{seed}", seed=seed)
+
+
 for s in map(check_settings, RUN_SETTINGS):
     print(f"{s['model_name']:26s} {[layer['layer'] for layer in s['architecture']]}  init={s['init']}, "
           f"{s['optimizer']} lr={s['lr']:g}, batch {s['batch_size']}, clip {s['clip_grads_norm']}, "
@@ -73,36 +87,43 @@ for s in map(check_settings, RUN_SETTINGS):
 # stores are never replaced.*
 
 # %%
-DEFAULTS = dict(RUN_SETTINGS[-1])
+DEFAULTS = with_seed(RUN_SETTINGS[-1], 0)
 experiment_controls(DEFAULTS)
 
 # %% [markdown]
-# The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam.
+# The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam, seed 0.
 
 # %%
-# overwrite=True: these are this notebook's own runs, so running it again replaces them (atomically, see chapter 10)
-default_run = run_experiment(DEFAULTS, progress=False, verbose=False, overwrite=True)
+default_run = run_or_load(DEFAULTS)
 bn_test = default_run["test_accuracy"]
-print(f"Dense 50 + BatchNorm: best validation accuracy {default_run['best_val_accuracy']:.4f}, "
-      f"official TEST accuracy {bn_test:.4f} ({default_run['steps']} steps, {default_run['seconds']:.1f} s)")
+print(f"Dense 50 + BatchNorm, seed 0: best validation accuracy {default_run['best_val_accuracy']:.4f}, "
+      f"test accuracy {bn_test:.4f} (last weights {default_run['test_accuracy_final']:.4f}; {default_run['steps']} steps)")
 print(f"the original reported 75 % for the same architecture: ours is {100 * (bn_test - 0.75):.1f} points higher")
 assert bn_test >= (0.85 if QUICK else 0.96), bn_test
 
 # %% [markdown]
-# ## 3. All six runs
+# ## 3. All six settings, three seeds each
 #
-# `test` is the official test set scored by the checkpoint with the best validation accuracy; `seconds` is
-# the wall-clock time of a run on a shared 2-core machine (noisy when other jobs run).
+# `test` is the official test set scored by the checkpoint with the best validation accuracy (median of the
+# seeds, then its 95 % interval); `last weights` scores the weights after the last step instead. The other
+# columns are medians over the seeds too. `seconds` is the wall-clock time of a run on a shared 2-core machine
+# (noisy when other jobs run).
 
 # %%
 results = {DEFAULTS["model_name"]: default_run}
 for s in RUN_SETTINGS:
-    if s["model_name"] not in results:
-        results[s["model_name"]] = run_experiment(s, progress=False, verbose=False, overwrite=True)
+    for seed in SEEDS:
+        if with_seed(s, seed)["model_name"] not in results:
+            results[with_seed(s, seed)["model_name"]] = run_or_load(with_seed(s, seed))
+print("stored runs loaded:", sum(r.get("loaded", False) for r in results.values()), "of", len(results))
 
 
-def run_of(recipe, bn):
-    return results[f"bn_{recipe}_{'with' if bn else 'without'}_bn"]
+def run_of(recipe, bn, seed=0):
+    return results[f"bn_{recipe}_{'with' if bn else 'without'}_bn_seed{seed}"]
+
+
+def over_seeds(recipe, bn, value=lambda r: r["test_accuracy"]):
+    return np.array([value(run_of(recipe, bn, seed)) for seed in SEEDS])
 
 
 def last_epoch_loss(run):
@@ -116,21 +137,29 @@ def first_eval(run):
     return run["history"].get("val", "accuracy")[0][1]
 
 
-print(f"{'recipe':12s} {'BN':4s} {'val @ 1st eval':>14s} {'best val':>9s} {'test':>7s} {'loss, last epoch':>17s} "
-      f"{'diverged':>9s} {'seconds':>8s}")
+print(f"{'recipe':12s} {'BN':4s} {'val @ 1st eval':>14s} {'best val':>9s} {'test':>7s} {'95 % interval':>16s} "
+      f"{'last weights':>12s} {'loss, last epoch':>17s} {'diverged':>9s} {'seconds':>8s}")
+test, interval = {}, {}
 for recipe in RECIPES:
     for bn in (False, True):
-        r = run_of(recipe, bn)
-        print(f"{recipe:12s} {'yes' if bn else 'no':4s} {first_eval(r):14.4f} {r['best_val_accuracy']:9.4f} "
-              f"{r['test_accuracy']:7.4f} {last_epoch_loss(r):17.4f} {str(r['diverged']):>9s} {r['seconds']:8.1f}")
-gain = {recipe: run_of(recipe, True)["test_accuracy"] - run_of(recipe, False)["test_accuracy"] for recipe in RECIPES}
-print("test accuracy with BN minus without, in points:", {k: round(100 * v, 2) for k, v in gain.items()})
+        acc = over_seeds(recipe, bn)
+        test[recipe, bn], interval[recipe, bn] = float(np.median(acc)), interval95(acc)
+        med = lambda value: float(np.median(over_seeds(recipe, bn, value)))   # noqa: E731 (median over the seeds)
+        print(f"{recipe:12s} {'yes' if bn else 'no':4s} {med(first_eval):14.4f} {med(lambda r: r['best_val_accuracy']):9.4f} "
+              f"{test[recipe, bn]:7.4f} {interval[recipe, bn][0]:8.4f}-{interval[recipe, bn][1]:.4f} "
+              f"{med(lambda r: r['test_accuracy_final']):12.4f} {med(last_epoch_loss):17.4f} "
+              f"{int(sum(over_seeds(recipe, bn, lambda r: r['diverged']))):>9d} {med(lambda r: r['seconds']):8.1f}")
+gain = {recipe: test[recipe, True] - test[recipe, False] for recipe in RECIPES}
+print("median test accuracy with BN minus without, in points:", {k: round(100 * v, 2) for k, v in gain.items()})
+for recipe in RECIPES:
+    (lo0, hi0), (lo1, hi1) = interval[recipe, False], interval[recipe, True]
+    print(f"{recipe}: the 95 % intervals {'overlap: with and without BN are not shown to differ' if lo1 <= hi0 and lo0 <= hi1 else 'separate'}")
 assert not any(r["diverged"] for r in results.values())
 assert gain["original"] < 0 and gain["random_adam"] > 0.02 and abs(gain["he_adam"]) < 0.015
-assert first_eval(run_of("he_adam", True)) > first_eval(run_of("he_adam", False))
+assert np.median(over_seeds("he_adam", True, first_eval)) > np.median(over_seeds("he_adam", False, first_eval))
 if not QUICK:
-    assert last_epoch_loss(run_of("he_adam", True)) < last_epoch_loss(run_of("he_adam", False))
-    assert last_epoch_loss(run_of("random_adam", True)) < last_epoch_loss(run_of("random_adam", False)) / 2
+    assert np.all(over_seeds("he_adam", True, last_epoch_loss) < over_seeds("he_adam", False, last_epoch_loss))
+    assert np.all(over_seeds("random_adam", True, last_epoch_loss) < over_seeds("random_adam", False, last_epoch_loss) / 2)
 
 # %% [markdown]
 # ## 4. The curves
@@ -149,14 +178,14 @@ for row, recipe in zip(axes, RECIPES):
                     color=colour, label=f"{label} (running mean)")
         vs, va = r["history"].steps_values("val", "accuracy")
         row[1].plot(vs / per_epoch, va, "o-", color=colour, ms=3,
-                    label=f"{label}: test {r['test_accuracy']:.2%}")
+                    label=f"{label}: test {r['test_accuracy']:.2%} (seed 0)")
     row[0].set(yscale="log", xlabel="epoch", ylabel="training loss (per batch)", title=f"{recipe}: cost")
     row[1].set(xlabel="epoch", ylabel="validation accuracy", title=f"{recipe}: accuracy")
     row[1].axhline(0.75, color="k", ls=":", lw=1, label="original, Dense 50 + BN: 75 %")
     for ax in row:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-fig.suptitle("Dense 50 on MNIST, without (blue) and with (red) BatchNorm, three training recipes")
+fig.suptitle("Dense 50 on MNIST, without (blue) and with (red) BatchNorm, three training recipes (seed 0)")
 fig.tight_layout()
 save_figure(fig, "exp_03_batchnorm.png")
 plt.show()
@@ -164,25 +193,29 @@ plt.show()
 # %% [markdown]
 # ## 5. Reading the numbers
 #
-# The numbers quoted here are those of the full run printed above (the test suite's quick run prints
-# smaller ones; the assertions hold in both).
+# The numbers quoted here are those of the full run printed above, medians over the three seeds (the test suite's
+# quick run prints smaller ones; the assertions hold in both).
 #
 # * **No run diverged**, with or without BatchNorm, not even the original recipe without it. The
 #   "instability" that §4.3 treated with BatchNorm came from the bugs listed in chapter 05 and the
 #   softmax chapter, not from the network.
-# * **Original recipe ($N(0,1)$, SGD 0.01): BatchNorm makes it worse**, about 67 % test accuracy against
-#   80 % without (the original's 75 % lies in between). Section 6 explains why: BatchNorm makes the first
-#   layer scale-invariant, and $N(0,1)$ weights are so large that plain SGD barely moves them. Its training
-#   loss is nevertheless *lower* (1.13 against 1.33 over the last epoch): without BatchNorm the huge logits
-#   make every mistake a confident, expensive one, so loss and accuracy disagree here.
-# * **$N(0,1)$ with Adam: BatchNorm helps a lot**, about 91 % against 85.5 % (+5.7 points), with a
-#   last-epoch training loss of 0.34 against 1.57. Adam's step does not shrink with the gradient, and
+# * **Original recipe ($N(0,1)$, SGD 0.01): BatchNorm makes it worse**, 67.4 % test accuracy against 80.1 %
+#   without (the original's 75 % lies in between); the 95 % intervals (63.5–72.7 % and 75.5–83.5 %) separate.
+#   Section 6 explains why: BatchNorm makes the first layer scale-invariant, and $N(0,1)$ weights are so large that
+#   plain SGD barely moves them. Its training loss is nevertheless slightly *lower* (1.13 against 1.17 over the
+#   last epoch): without BatchNorm the huge logits make every mistake a confident, expensive one, so loss and
+#   accuracy disagree here.
+# * **$N(0,1)$ with Adam: BatchNorm helps a lot**, 91.5 % against 85.5 % (+6.0 points, intervals separate), with a
+#   last-epoch training loss of 0.33 against 1.37. Adam's step does not shrink with the gradient, and
 #   BatchNorm removes the huge pre-activations (initial loss 50 without it, 7.7 with it, section 6).
-# * **A sane recipe (He, Adam): BatchNorm changes almost nothing at the end.** Both reach about 97.0 % on
-#   the test set (96.97 % with BatchNorm, 96.99 % without). With BatchNorm training starts faster (92.1 %
-#   against 90.7 % validation accuracy after half an epoch) and ends at a lower training loss (0.056 against
-#   0.071 over the last epoch) — for a single hidden layer of 50 units, there is little left to fix.
+# * **A sane recipe (He, Adam): BatchNorm changes nothing measurable at the end.** Both reach 97.0 % on the test
+#   set (97.12 % with BatchNorm, 96.95 % without: +0.17 points, less than the intervals, 96.72–97.51 % and
+#   96.87–97.04 % — not shown to differ). With BatchNorm training starts faster (92.1 % against 90.9 % validation
+#   accuracy after half an epoch) and ends at a lower training loss (0.056 against 0.073 over the last epoch, lower
+#   for every seed) — for a single hidden layer of 50 units, there is little left to fix.
 # * **Dense 50 + BatchNorm reaches about 97 %**, not 75 %: the 22 points are the bugs, not the architecture.
+# * The checkpoint chosen by validation and the last weights score within 0.4 points of each other here (the
+#   *last weights* column): these runs are still improving when they stop.
 
 # %% [markdown]
 # ## 6. Why BatchNorm slows down $N(0,1)$ weights under plain SGD
@@ -252,9 +285,9 @@ assert step["random", True] < step["random", False] / 3 and step["he", True] > 1
 #
 # ## Summary
 #
-# * Same architecture, initialiser and learning rate, with and without BatchNorm, under three recipes
-#   (printed numbers above, full run): original recipe 67 % with BN vs 80 % without; $N(0,1)$ + Adam 91 % vs
-#   85.5 %; He + Adam 97.0 % vs 97.0 %.
+# * Same architecture, initialiser and learning rate, with and without BatchNorm, under three recipes, three
+#   seeds each (medians, full run): original recipe 67.4 % with BN vs 80.1 % without; $N(0,1)$ + Adam 91.5 % vs
+#   85.5 %; He + Adam 97.12 % vs 96.95 % — the last pair not shown to differ by the 95 % intervals.
 # * BatchNorm is not a cure for a bad initialiser under plain SGD: it makes the layer scale-invariant, and
 #   the relative step then falls like $1/\|W\|^2$ (checked: $\times 392$ for weights $19.8\times$ smaller).
 # * With a sane recipe a 784–50–10 network needs no BatchNorm; it trains slightly faster with it.
@@ -263,6 +296,54 @@ assert step["random", True] < step["random", False] / 3 and step["he", True] > 1
 
 # %%
 print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. In the model with BatchNorm, the first Dense layer's bias $b_1$ is useless. Show that its gradient is zero, and
+#    say why.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 1. BatchNorm subtracts the batch mean of each unit: adding b1 to every row adds b1 to the mean too, so the
+# # normalised output, and the loss, do not depend on b1, and dL/db1 = 0 (up to float rounding). BatchNorm's beta
+# # plays the bias's part.
+# model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
+# loss_fn(model.forward(X_batch, training=True), y_batch)
+# model.backward(loss_fn.backward())
+# db1, dbeta = model.grads["dense_0/b"], model.grads["batchnorm_0/beta"]
+# print(f"||db1|| = {np.linalg.norm(db1):.1e}, ||dbeta|| = {np.linalg.norm(dbeta):.1e}")
+# assert np.linalg.norm(db1) < 1e-5 * np.linalg.norm(dbeta)
+
+# %% [markdown]
+# 2. Section 6 divided $W_1$ by $c$. Multiply it by 10 instead, in the He model with BatchNorm: what happens to the
+#    loss, to $\lVert dW_1\rVert$, and to the relative SGD step?
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 2. The loss stays, the gradient shrinks 10 x and the relative step 100 x: c dL(cW) = dL(W) with c = 10.
+# model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
+# L_a, _, g_a, step_a = first_layer_step(model)
+# model.params["dense_0/W"] *= 10
+# L_b, _, g_b, step_b = first_layer_step(model)
+# print(f"loss {L_a:.5f} -> {L_b:.5f}; ||dW1|| {g_a:.4f} -> {g_b:.5f} (x {g_b / g_a:.3f}); relative step x {step_b / step_a:.4f}")
+# assert np.isclose(L_a, L_b, rtol=1e-4) and np.isclose(g_b / g_a, 0.1, rtol=0.02) and np.isclose(step_b / step_a, 0.01, rtol=0.04)
+
+# %% [markdown]
+# 3. A trained network with BatchNorm predicts with its running statistics. How often do its predictions for a batch
+#    of 32 test images change if it uses the batch's own statistics instead (training mode)?
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 3. Rarely: after training, the running statistics are close to those of any batch of 32, so the logits
+# # differ a little and the predicted classes almost never. (Training mode also updates the running statistics;
+# # the model's state is put back afterwards.)
+# trained = default_run["model"]
+# saved = trained.state_dict()
+# X_test32 = mnist_splits()[2][0][:32]
+# infer = trained.predict(X_test32)
+# batch_stats = trained.forward(X_test32, training=True)
+# trained.load_state_dict(saved)
+# changed = int(np.sum(infer.argmax(1) != batch_stats.argmax(1)))
+# print(f"largest logit difference {np.abs(infer - batch_stats).max():.3f}; predictions changed: {changed} of 32")
+# assert not np.allclose(infer, batch_stats) and changed <= 3
 
 # %% [markdown]
 # ---

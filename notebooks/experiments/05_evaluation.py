@@ -3,12 +3,13 @@
 #
 # # Experiment 05 — Evaluation: the summary log, sample inferences, the confusion matrix
 #
-# The original *diy-dnn* closed its study with an evaluate script: a summary log of its runs and a grid of
+# [The original *diy-dnn*](https://github.com/tomjwalker/diy-dnn) closed its study with an evaluate script: a summary log of its runs and a grid of
 # sample predictions. Its "evaluation" set, though, was 4,000 *training* images plus the 10,000 test images
 # (an unshuffled 80/20 split of all 70,000), so its numbers mixed seen and unseen digits. Here:
 #
-# * every run folder the experiment notebooks wrote (`clip_*`, `full_*`, `bn_*`, `arch_*`, `bug_*`) is read
-#   back and summarised in one table, saved as CSV and Markdown;
+# * every run folder the experiment notebooks wrote (`clip_*`, `full_*`, `bn_*`, `arch_*`, `bug_*`, and those of
+#   experiments 07–08 if they ran) is read back and summarised in one table, saved as CSV and Markdown; the runs of
+#   one recipe with different seeds (`…_seed1`, `…_seed2`) are then grouped: median and 95 % interval;
 # * the run with the best **validation** accuracy is chosen — the validation set (5,000 images held out of
 #   the training set) chooses, the official **test** set only reports;
 # * its checkpoint is loaded and evaluated on the 10,000 test images: a grid of right and wrong answers, a
@@ -22,10 +23,13 @@ from IPython.display import Markdown, display
 from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_atomically
 from diydnn._02_activations import Softmax
 from diydnn._09_training import EvalTask
-from diydnn._10_experiments import (default_runs_dir, describe_mlp, load_model, load_runs, mlp, mnist_splits,
-                                    run_experiment, to_csv, to_markdown)
+from diydnn._08_mnist import load_mnist
+from diydnn._10_experiments import (default_runs_dir, describe_mlp, interval95, load_model, load_runs, mlp,
+                                    mnist_splits, run_experiment, to_csv, to_markdown)
+from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
+blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
 RUNS_DIR = default_runs_dir()
 print("quick mode" if QUICK else "full mode", "- reading run folders in", RUNS_DIR.name)   # a name, not this machine's path
 
@@ -120,6 +124,42 @@ for name, text in (("exp_05_summary.csv", to_csv(rows)), ("exp_05_summary.md", t
 for row, run in zip(rows, runs):
     assert row["val_acc_best"] == run["best_val_accuracy"] or not np.isfinite(run["best_val_accuracy"])
     assert row["test_acc"] == run["test_accuracy"] or not np.isfinite(run["test_accuracy"])
+
+# %% [markdown]
+# **The runs of one recipe, grouped.** The experiments train each recipe with three seeds, named `…_seed1`,
+# `…_seed2` (the seed-0 run of experiment 01 keeps its plain name). Grouped by that name, each recipe gets the
+# median test accuracy (the checkpoint chosen by validation) and, with two to six seeds, the 95 % Student-t
+# interval of chapter 10 (cut at 0 and 100 %: with a wild spread, such as experiment 02's unstable recipe, the t
+# interval reaches past 100 %); *last weights* is the median test accuracy of the final weights. A recipe with one
+# run has no interval.
+
+# %%
+import re
+
+
+def recipe_of(name):
+    return re.sub(r"_seed\d+$", "", name)
+
+
+groups = {}
+for run in runs:
+    groups.setdefault(recipe_of(run["model_name"]), []).append(run)
+recipe_rows = []
+for recipe, members in groups.items():
+    acc = np.array([r["test_accuracy"] for r in members], dtype=np.float64)
+    last = np.array([r["test_accuracy_final"] for r in members], dtype=np.float64)
+    ok = 2 <= len(acc) <= 6 and np.isfinite(acc).all()
+    lo, hi = interval95(acc) if ok else (np.nan, np.nan)
+    lo, hi = max(lo, 0.0), min(hi, 1.0)           # an accuracy lies in [0, 1]: a wider t interval is cut there
+    recipe_rows.append({"recipe": recipe, "seeds": len(acc), "test accuracy (median)": float(np.median(acc)),
+                        "95 % low": lo, "95 % high": hi, "last weights (median)": float(np.nanmedian(last))
+                        if np.isfinite(last).any() else np.nan})
+shown = [{k: (f"{v:.2%}" if isinstance(v, float) and np.isfinite(v) else ("—" if isinstance(v, float) else v))
+          for k, v in row.items()} for row in recipe_rows]
+display(Markdown(to_markdown(shown)))
+for name, text in (("exp_05_recipes.csv", to_csv(recipe_rows)), ("exp_05_recipes.md", to_markdown(shown))):
+    print(f"media/{name}" if write_media(name, text) else f"{name}: not written in quick mode")
+assert sum(row["seeds"] for row in recipe_rows) == len(runs)        # every run in exactly one recipe
 
 # %% [markdown]
 # Test accuracy of every run at a glance (the checkpoint chosen by validation), sorted:
@@ -264,6 +304,8 @@ plt.show()
 #
 # * One table holds every run of the experiment notebooks, its best and final training and validation metrics,
 #   and the test accuracy of the checkpoint that validation chose (section 2; saved to `media/exp_05_summary.*`).
+#   A second table groups the seeds of each recipe: median test accuracy, 95 % interval and the last weights' median
+#   (`media/exp_05_recipes.*`).
 # * The best run by validation accuracy is named in section 3, and its test accuracy, recomputed here from its
 #   predictions, equals the one its run folder recorded; the confusion matrix gives the same number again as its
 #   trace, and its rows sum to the test set's class counts.
@@ -274,9 +316,64 @@ plt.show()
 #
 # 1. Choose the best run by *test* accuracy instead of validation accuracy. Why does that make the reported
 #    number optimistic?
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 1. The maximum of several noisy numbers is biased upwards: choosing by the test set picks the run that
+# # was luckiest on these 10,000 images, so its test accuracy overstates how it would do on new images. The seeds
+# # of one recipe show the size of that luck: the best of three seeds against their median.
+# by_test = max((r for r in runs if np.isfinite(r["test_accuracy"])), key=lambda r: r["test_accuracy"])
+# print(f"chosen by test accuracy: {by_test['model_name']} {by_test['test_accuracy']:.2%}; chosen by validation: "
+#       f"{best['model_name']} {best['test_accuracy']:.2%}")
+# assert by_test["test_accuracy"] >= best["test_accuracy"]          # by construction: the test set was used to choose
+# luck = [max(r["test_accuracy"] for r in g) - float(np.median([r["test_accuracy"] for r in g]))
+#         for g in groups.values() if len(g) >= 3 and all(np.isfinite(r["test_accuracy"]) for r in g)]
+# if luck:
+#     print(f"best seed minus median seed, over {len(luck)} recipes: median {100 * np.median(luck):.2f} points, "
+#           f"largest {100 * max(luck):.2f} points")
+#     assert min(luck) >= 0
+
+# %% [markdown]
 # 2. Add precision per class, $C_{jj}/\sum_i C_{ij}$, to the bar chart. Which class is predicted too often?
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 2. Precision divides the diagonal by the COLUMN sums (how often a class was predicted); a class predicted
+# # too often collects other classes' images and has the lowest precision and more predictions than images.
+# precision = np.diag(C) / np.maximum(C.sum(axis=0), 1)
+# fig, ax = plt.subplots(figsize=(7, 3))
+# ax.bar(np.arange(10) - 0.2, per_class, width=0.4, label="recall (accuracy per class)")
+# ax.bar(np.arange(10) + 0.2, precision, width=0.4, label="precision")
+# ax.set(xticks=range(10), xlabel="class", ylim=(max(0.0, min(per_class.min(), precision.min()) - 0.05), 1.005))
+# ax.legend(loc="lower right", fontsize=8)
+# plt.show()
+# over = int(np.argmin(precision))
+# print(f"lowest precision: class {over} ({precision[over]:.3f}), predicted {C[:, over].sum()} times for "
+#       f"{C[over].sum()} images of it")
+# # precision weighted by the predictions made is the accuracy again: both count the diagonal
+# assert np.isclose(precision @ C.sum(axis=0) / C.sum(), test_accuracy)
+
+# %% [markdown]
 # 3. Re-create the original's evaluation set (the last 14,000 of the 70,000 images, unshuffled) and compare
 #    the best model's accuracy on it with its accuracy on the test set alone.
+
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# # Solution 3. The last 14,000 of the 70,000 are the last 4,000 training images plus the 10,000 test images. Most
+# # of those 4,000 are in our training split, so the model has seen them: the mix flatters it.
+# (X_all_train, y_all_train), _ = load_mnist()
+# X_tail, y_tail = X_all_train[-4000:], y_all_train[-4000:]
+# acc_tail = float(np.mean(model.predict(X_tail).argmax(axis=1) == y_tail))
+# acc_mix = (4000 * acc_tail + len(y_test) * test_accuracy) / (4000 + len(y_test))
+# X_mix = np.concatenate([X_tail, X_test])
+# y_mix = np.concatenate([y_tail, y_test])
+# assert np.isclose(np.mean(model.predict(X_mix).argmax(axis=1) == y_mix), acc_mix)
+# # which of the 4,000 did the best run train on? the first train_abs_samples images of the training split
+# (X_split, _), _, _ = mnist_splits(best["settings"]["n_val"])
+# n_used = best["train_samples"]
+# seen_rows = {row.tobytes() for row in X_split[:n_used]}
+# seen = np.array([row.tobytes() in seen_rows for row in X_tail])
+# print(f"the original's evaluation set: {acc_mix:.2%}; the test set alone: {test_accuracy:.2%}; its 4,000 training "
+#       f"images: {acc_tail:.2%}, of which the run trained on {seen.mean():.0%}")
+# if seen.mean() > 0.5:          # a run trained on the full split (not the quick runs of the tests)
+#     assert acc_tail > test_accuracy and acc_mix > test_accuracy
 
 # %% [markdown]
 # ---
