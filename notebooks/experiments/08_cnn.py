@@ -302,7 +302,7 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 #   validation-chosen checkpoint) — against 98.3 % for the best MLP of experiment 04 with 671,754 parameters and 99.0 %
 #   for experiment 07's MLP with the same remedies: weight sharing and locality beat size.
 # * Section 3 checks the targets: 99.2 % (asserted), 5 minutes per run on 2 cores (printed: the time depends on the
-#   machine and its load), and 1.5 GB of memory (asserted). The remedies are worth about 0.35 points here (98.89 %
+#   machine and its load), and 1.5 GB of memory (asserted). The remedies are worth about 0.4 points here (98.89 %
 #   without them); the speed came from fewer passes over memory in BatchNorm and pooling, and the memory from smaller
 #   evaluation batches.
 # * The remaining errors are few and mostly ambiguous digits (section 5); the most frequent confusions are printed
