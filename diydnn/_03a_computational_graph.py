@@ -487,11 +487,11 @@ def grad_of(V):
 #    central-difference check of chapter 00 need for all of $X$, $W$ and $b$, and how many sweeps does
 #    the engine need? Compute both for $m=16$, $n=32$, $k=16$.
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** A node needs only its value, its parents and its local gradients, all of which the
 # constructor takes; $\frac{d}{dx}\tanh x = 1 - \tanh^2 x$.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb"]
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
 # def tanh(x):
 #     t = math.tanh(x.data)
 #     return Value(t, (x,), (1.0 - t * t,), "tanh")
@@ -504,12 +504,12 @@ def grad_of(V):
 # print(f"tanh node vs central differences: rel. error {rel_error(grad_of(x_val), numeric):.1e}")
 # assert rel_error(grad_of(x_val), numeric) < 1e-7
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 2.** Make the scalar depend on row 0 of the output only, and read the gradient of row 1 of
 # the input. Through BatchNorm, row 1 moves $\mu$ and $\sigma^2$, which row 0's output uses; through
 # Dense and ReLU, row 1 never meets row 0.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb"]
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
 # X = rng.standard_normal((4, 3)); g0 = rng.standard_normal(3)
 # Xv = to_values(X)
 # mu = Xv.sum(axis=0) / 4
@@ -524,12 +524,12 @@ def grad_of(V):
 # print(f"max |d loss(row 0) / d X[1]|: BatchNorm (training) {row1_bn:.3f}, Dense-ReLU {row1_mlp}")
 # assert row1_bn > 1e-3 and row1_mlp == 0.0
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 3.** Central differences need two forward passes per number checked: $2(mn + nk + k)$.
 # Reverse mode needs one forward pass (which records the graph) and one backward sweep for *all*
 # gradients of a scalar, whatever their number — which is why training uses it.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb"]
+# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
 # m, n, k = 16, 32, 16
 # print(f"central differences: {2 * (m * n + n * k + k):,} forward passes;  reverse mode: 1 forward + 1 backward sweep")
 # assert 2 * (m * n + n * k + k) == 2080

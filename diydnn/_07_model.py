@@ -1075,7 +1075,7 @@ def _check_layers(layers, who):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Removing the last layer changes no other layer's name: a default name counts the
 # layers of the same type *before* it, so the remaining layers keep theirs. Only the output width changes.
 # A file saved before the pop still loads as the *old* model (its config lists every layer); its arrays
@@ -1112,7 +1112,7 @@ def _check_layers(layers, who):
 #     else:
 #         raise AssertionError("arrays of a removed layer were accepted")
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 2.** $\tanh' = 1 - \tanh^2$, so the backward pass only needs the output it cached. Before
 # registering, `save` refuses the model (it could not be loaded again); afterwards it round-trips.
 
@@ -1150,7 +1150,7 @@ def _check_layers(layers, who):
 # assert np.array_equal(back.predict(X_tanh), net.predict(X_tanh))
 # del LAYER_TYPES["Tanh"]                                  # leave the registry as the chapter built it
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 3.** Keep the "best" weights in memory, then train on: with copies (`state_dict()`), the best
 # weights stay as they were; with the arrays themselves, every later step moves them too, and "restoring
 # the best checkpoint" restores the current weights — silently, with no error.

@@ -1124,7 +1124,7 @@ def _check_batch_size(who, batch_size):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Nothing in `read_idx` or `load_mnist` is specific to digits: the format, the shapes and the
 # label range 0–9 are the same. What differs are the bytes, so the published SHA-256 of MNIST does not match:
 # `mnist_dir` refuses such files in a folder you name (a Fashion-MNIST file under an MNIST name would
@@ -1153,7 +1153,7 @@ def _check_batch_size(who, batch_size):
 # print("checksums=None:", Xf.shape, Xf.dtype, yf.shape, Xf_test.shape)
 # assert Xf.shape == (12, 784) and Xf_test.shape == (5, 784) and Xf.max() <= 1.0 and yf.dtype == np.int64
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 2.** The header is the magic number (two zero bytes, the type code, the number of dimensions)
 # and the sizes as big-endian 32-bit integers; the data follow in C order, converted to the big-endian type
 # of the code (`astype(">i4")`, `astype(">f4")`, …) — writing native little-endian bytes would read back as
@@ -1188,7 +1188,7 @@ def _check_batch_size(who, batch_size):
 # assert raw == bytes.fromhex("0000 0c01 0000 0002 0000 0001 0000 0100")
 # print("all six IDX types round-trip, raw and gzip-compressed")
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 3.** Split each class on its own: class $c$ with $m_c$ samples gives $n_{val}\,m_c/m$ of them,
 # rounded so that the parts add up to $n_{val}$ (the largest remainders get the extra sample). Then every class
 # is within one sample of its ideal share. A random split of 10,000 is off by up to a few tens of images per

@@ -1137,7 +1137,7 @@ class WandbLogger(Callback):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** A callback sees every evaluation (`on_eval`) and the loop (`loop.task.optimizer`), so it
 # can change the optimiser's `lr` between steps. Here it halves `lr` whenever the monitored accuracy has not
 # improved for `patience` evaluations, and keeps a log of what it did; the loop records the rate of every
@@ -1175,7 +1175,7 @@ class WandbLogger(Callback):
 #     assert step == 300 or lr_at[step + 1] == lr
 # assert lr_values[0] == 1e-2 and lr_values[-1] == sched_loop.task.optimizer.lr
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 2.** The loop logs the global norm *before* clipping, so counting the steps whose norm exceeds
 # the threshold tells how often it clipped. On MNIST (a slice, two epochs of the section 7 model) the norm is
 # large early in training and falls below 1 later, so clipping acts mostly at the start. A clipped step moves
@@ -1209,7 +1209,7 @@ class WandbLogger(Callback):
 # plt.show()
 # assert 0 < share < 1 and first_half >= second_half
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 3.** Same model, data, batches and number of epochs, only the optimiser differs. Plain SGD needs a
 # learning rate about a hundred times Adam's; with momentum 0.9 the effective step is about ten times the
 # rate, so rates around 0.01–0.1 are the ones to try. We compare on a slice of the training data for a few

@@ -1456,7 +1456,7 @@ class LivePlot(Callback):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** A dropout knob needs a `Dropout` layer first: a layer that zeroes a random share of its
 # inputs in training and none at inference, with a backward pass that uses the same mask, registered in
 # `LAYER_TYPES` so that a config can name it. That is [chapter 11](11_regularisation.ipynb), written since: the
@@ -1471,7 +1471,7 @@ class LivePlot(Callback):
 # assert "Dropout" in LAYER_TYPES and [type(layer).__name__ for layer in net.layers].count("Dropout") == 1
 # assert knob == 0.2 and settings_from_controls(with_dropout, control_values(with_dropout)) == with_dropout
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 2.** A run folder's last checkpoint holds the model, the optimiser's slots, the batch stream's position
 # and generator, and the history; chapter 09's `Loop` resumes from it when it is given the same model, optimiser
 # and data. So resuming means rebuilding exactly what `run_experiment` built from the stored `settings.json`, and
@@ -1501,7 +1501,7 @@ class LivePlot(Callback):
 # print("1 epoch + 1 resumed == 2 epochs:", resumed.step == in_one_go["steps"], "steps;", same, "weights")
 # assert resumed.step == in_one_go["steps"] and same
 
-# %% [markdown]
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 3.** `load_runs` gives every run's result; the training time is `seconds` (wall time of the loop) and the
 # validation accuracy `best_val_accuracy` (or `final_val_accuracy`, the last evaluation).
 

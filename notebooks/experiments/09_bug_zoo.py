@@ -543,12 +543,12 @@ assert all(diagnose(card(bug)) == bug for bug in BUGS + ["correct"])   # every c
 # 3. Combine two bugs — `one_over_m_twice` and `spectral_clip_per_tensor` — in one probe model and run its
 #    gradient check. What do the cosine and the norm ratio say, and why?
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** With $\alpha \cdot 32$ the update $\alpha\,dW$ is back to its correct size (the Dense
 # gradients are exactly $1/m$ of the true ones), so the curve looks right — but the learning rate now
 # depends on the batch size, and the bug is still there for anyone who changes it.
 
-# %% jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 LR_SAVED = LR
 LR = LR_SAVED * BATCH
 fixed = train("one_over_m_twice")
@@ -557,14 +557,14 @@ print(f"final val. accuracy: correct {R['correct']['final_val']:.4f}, bug {R['on
       f"bug with lr x {BATCH}: {fixed['final_val']:.4f}")
 assert abs(fixed["final_val"] - R["correct"]["final_val"]) < 0.02
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 2.** The clip acts on an entry $\frac{1}{m\,\hat y_{i,c_i}}$ only when it exceeds 1, i.e. when the true
 # class gets a probability below $1/m$. A batch of 1 is always clipped (any $\hat y < 1$); in larger batches
 # fewer samples fall below the shrinking threshold $1/m$ and the error falls — but with He initialisation a
 # few samples of 5 classes still do, even at $m = 512$. The check fails exactly when the clip touches a
 # sample: on a batch where no sample is that wrong it would pass, and say nothing about the next batch.
 
-# %% jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 def gradient_check_he(bug, m, seed=0):
     """Gradient check with He initialisation on a batch of m; also how many samples the clip touched."""
     rng = np.random.default_rng(seed)
@@ -583,13 +583,13 @@ for m in (1, 8, 64, 512):
     print(f"batch {m:>3}: {clipped:>3} samples below 1/m, gradient check rel. error {err_he:.1e}")
     assert (clipped == 0) == (err_he < 1e-8)       # it fails exactly when the clip acts
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 3.** The card is almost exactly that of `one_over_m_twice` alone: cosine 1, norm ratio 0.107, just
 # below $1/m = 0.125$. Dividing by $m = 8$ shrinks the probe's weight gradients (spectral norms about 44 and 50) to
 # 5.5 and 6.2, barely above the threshold 5, so the spectral clip hardly acts: **one bug all but masks the other**.
 # Fix the first, run the checks again, and the second appears (its own card: norm ratio 0.11).
 
-# %% jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 class Both(SpectrallyClippedSequential):
     pass
 
