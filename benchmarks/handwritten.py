@@ -1,14 +1,18 @@
-"""The benchmark's two references: the same MLP written by hand in plain NumPy (~40 lines), and in PyTorch.
+"""The benchmark's references: the same networks written by hand in plain NumPy, and in PyTorch.
 
-Both take the initial weights as a list of (W, b) float32 arrays, W of shape (n_in, n_out), and train
-on the batches given by a permutation, exactly as diydnn's BatchStream serves them (drop_last=True).
-The tests import `NumpyMLP` to check that diydnn computes the same weights.
+NumpyMLP/TorchMLP: a ReLU MLP (~40 lines). NumpyCNN/TorchCNN: the CNN of chapters 12-13.
+All take the initial weights as a list of (W, b) float32 arrays (W of shape (n_in, n_out) for a dense layer,
+(kh, kw, C, F) for a convolution, as diydnn's Dense and Conv2D), and train on the batches given by a
+permutation, exactly as diydnn's BatchStream serves them (drop_last=True).
+The tests import `NumpyMLP` and `NumpyCNN` to check that diydnn computes the same weights.
+None of this imports diydnn: it is the independent reference.
 """
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
-class NumpyMLP:
-    """A ReLU MLP with softmax cross-entropy, SGD or Adam, written the way one would by hand."""
+class _ByHand:
+    """What the hand-written networks share: parameters W0, b0, W1, b1, ..., SGD or Adam, the batch loop."""
 
     def __init__(self, weights, optimiser="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         self.params = [p.copy() for W, b in weights for p in (W, b)]       # W0, b0, W1, b1, ...
@@ -17,24 +21,7 @@ class NumpyMLP:
         self.v = [np.zeros_like(p) for p in self.params]
         self.t = 0
 
-    def step(self, X, y):
-        Ws, bs = self.params[0::2], self.params[1::2]
-        A = [X]                                                # forward, keeping each layer's input
-        for W, b in zip(Ws[:-1], bs[:-1]):
-            A.append(np.maximum(A[-1] @ W + b, 0))
-        Z = A[-1] @ Ws[-1] + bs[-1]
-        Z -= Z.max(axis=1, keepdims=True)                      # softmax cross-entropy from the logits
-        P = np.exp(Z)
-        P /= P.sum(axis=1, keepdims=True)
-        rows = np.arange(len(y))
-        loss = -np.log(P[rows, y]).mean()
-        P[rows, y] -= 1
-        dZ = P / len(y)                                        # the one 1/m
-        grads = []
-        for i in reversed(range(len(Ws))):                     # backward; no dX for the first layer
-            grads[:0] = [A[i].T @ dZ, dZ.sum(axis=0)]
-            if i > 0:
-                dZ = (dZ @ Ws[i].T) * (A[i] > 0)
+    def update(self, grads):
         self.t += 1
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             if self.optimiser == "sgd":
@@ -45,7 +32,6 @@ class NumpyMLP:
             v *= self.beta2
             v += (1 - self.beta2) * g * g
             p -= self.lr * (m / (1 - self.beta1 ** self.t)) / (np.sqrt(v / (1 - self.beta2 ** self.t)) + self.eps)
-        return float(loss)
 
     def train_epoch(self, X, y, order, batch_size, first=0, last=None):
         """Train on batches first..last-1 of the epoch given by `order` (all full batches by default)."""
@@ -57,6 +43,111 @@ class NumpyMLP:
 
     def weights(self):
         return [(self.params[i].copy(), self.params[i + 1].copy()) for i in range(0, len(self.params), 2)]
+
+
+def softmax_cross_entropy(Z, y):
+    """The loss and its gradient with respect to the logits Z (the one 1/m). Overwrites Z."""
+    Z -= Z.max(axis=1, keepdims=True)                      # stable: the largest logit becomes 0
+    P = np.exp(Z)
+    P /= P.sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    loss = -np.log(P[rows, y]).mean()
+    P[rows, y] -= 1
+    return float(loss), P / len(y)
+
+
+class NumpyMLP(_ByHand):
+    """A ReLU MLP with softmax cross-entropy, SGD or Adam, written the way one would by hand."""
+
+    def step(self, X, y):
+        Ws, bs = self.params[0::2], self.params[1::2]
+        A = [X]                                                # forward, keeping each layer's input
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            A.append(np.maximum(A[-1] @ W + b, 0))
+        loss, dZ = softmax_cross_entropy(A[-1] @ Ws[-1] + bs[-1], y)
+        grads = []
+        for i in reversed(range(len(Ws))):                     # backward; no dX for the first layer
+            grads[:0] = [A[i].T @ dZ, dZ.sum(axis=0)]
+            if i > 0:
+                dZ = (dZ @ Ws[i].T) * (A[i] > 0)
+        self.update(grads)
+        return loss
+
+
+# ----------------------------------------------------------------------------- the CNN of chapters 12-13
+# Images (m, H, W, C), kernels (kh, kw, C, F), stride 1, "same" padding (odd kernels), 2x2 max-pooling.
+def conv_forward(X, W, b):
+    """A 'same' convolution as one matrix product: the patch matrix P (m*H*W, kh*kw*C) times W (kh*kw*C, F)."""
+    kh, kw, C, F = W.shape
+    m, H, Wd, _ = X.shape
+    Xp = np.zeros((m, H + kh - 1, Wd + kw - 1, C), dtype=X.dtype)        # zero padding of kh//2, kw//2
+    Xp[:, kh // 2:kh // 2 + H, kw // 2:kw // 2 + Wd] = X
+    windows = sliding_window_view(Xp, (kh, kw), axis=(1, 2))           # (m, H, W, C, kh, kw), a view
+    P = windows.transpose(0, 1, 2, 4, 5, 3).reshape(m * H * Wd, kh * kw * C)   # the one copy: im2col
+    Z = P @ W.reshape(-1, F)
+    Z += b
+    return Z.reshape(m, H, Wd, F), (P, Xp.shape)
+
+
+def conv_backward(dZ, W, cache, need_dX=True):
+    """dW = P^T dZ and db (one product); dX by col2im: dP = dZ W^T, each of the kh*kw shifted slices added back."""
+    P, padded_shape = cache
+    kh, kw, C, F = W.shape
+    m, H, Wd, _ = dZ.shape
+    dZ = dZ.reshape(-1, F)
+    dW, db = (P.T @ dZ).reshape(W.shape), dZ.sum(axis=0)
+    if not need_dX:
+        return None, dW, db
+    dP = (dZ @ W.reshape(-1, F).T).reshape(m, H, Wd, kh, kw, C)
+    dXp = np.zeros(padded_shape, dtype=dZ.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            dXp[:, u:u + H, v:v + Wd] += dP[:, :, :, u, v]
+    return dXp[:, kh // 2:kh // 2 + H, kw // 2:kw // 2 + Wd], dW, db
+
+
+def maxpool_forward(A):
+    """2x2 max-pooling of (m, H, W, C) with H, W even: a reshape to (m, H/2, 2, W/2, 2, C) and a max; the mask marks
+    the winners. (A tie inside a window sends the gradient to every tied pixel; after a ReLU the only likely tie is
+    a window of zeros, whose gradient the ReLU stops anyway.)"""
+    m, H, Wd, C = A.shape
+    A6 = A.reshape(m, H // 2, 2, Wd // 2, 2, C)
+    Y = A6.max(axis=(2, 4))
+    return Y, A6 == Y[:, :, None, :, None]
+
+
+def maxpool_backward(dY, mask):
+    m, h, _, w, _, C = mask.shape
+    return (mask * dY[:, :, None, :, None]).reshape(m, 2 * h, 2 * w, C)
+
+
+class NumpyCNN(_ByHand):
+    """Reshape(28, 28, 1) -> Conv 3x3 same -> ReLU -> MaxPool 2 -> Conv 3x3 same -> ReLU -> MaxPool 2 -> Flatten
+    -> Dense -> ReLU -> Dense, softmax cross-entropy; weights [(W1, b1), (W2, b2), (W3, b3), (W4, b4)]."""
+
+    def __init__(self, weights, *args, image_shape=(28, 28, 1), **kwargs):
+        super().__init__(weights, *args, **kwargs)
+        self.image_shape = image_shape
+
+    def step(self, X, y):
+        W1, b1, W2, b2, W3, b3, W4, b4 = self.params
+        X = X.reshape(len(X), *self.image_shape)
+        Z1, cache1 = conv_forward(X, W1, b1)
+        A1, mask1 = maxpool_forward(np.maximum(Z1, 0))
+        Z2, cache2 = conv_forward(A1, W2, b2)
+        A2, mask2 = maxpool_forward(np.maximum(Z2, 0))
+        F = A2.reshape(len(X), -1)                              # flatten in C order (y, x, channel)
+        A3 = np.maximum(F @ W3 + b3, 0)
+        loss, dZ4 = softmax_cross_entropy(A3 @ W4 + b4, y)
+        dW4, db4 = A3.T @ dZ4, dZ4.sum(axis=0)
+        dZ3 = (dZ4 @ W4.T) * (A3 > 0)
+        dW3, db3 = F.T @ dZ3, dZ3.sum(axis=0)
+        dZ2 = maxpool_backward((dZ3 @ W3.T).reshape(A2.shape), mask2) * (Z2 > 0)
+        dA1, dW2, db2 = conv_backward(dZ2, W2, cache2)
+        dZ1 = maxpool_backward(dA1, mask1) * (Z1 > 0)
+        _, dW1, db1 = conv_backward(dZ1, W1, cache1, need_dX=False)     # nobody needs the gradient of the images
+        self.update([dW1, db1, dW2, db2, dW3, db3, dW4, db4])
+        return loss
 
 
 class TorchMLP:
@@ -96,3 +187,57 @@ class TorchMLP:
     def weights(self):
         linears = [m for m in self.net if isinstance(m, self.torch.nn.Linear)]
         return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears]
+
+
+class TorchCNN(TorchMLP):
+    """NumpyCNN's network in PyTorch (CPU): nn.Conv2d/nn.MaxPool2d/nn.Linear holding the same weights.
+
+    PyTorch's layout is (m, C, H, W) with kernels (F, C, kh, kw): the kernels are transposed once here, and the
+    first Linear's rows are reordered once, since PyTorch flattens (channel, y, x) where diydnn flattens (y, x,
+    channel). The images need no transpose at all: with one channel, a row of 784 pixels viewed as (1, 28, 28)
+    (PyTorch) or (28, 28, 1) (diydnn) is the same memory, so each batch is a free view, as for the others.
+    """
+
+    def __init__(self, weights, optimiser="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, image_shape=(28, 28, 1)):
+        import torch
+        self.torch, self.image_shape = torch, image_shape
+        nn = torch.nn
+        (W1, b1), (W2, b2), (W3, b3), (W4, b4) = weights
+        H, Wd, C = image_shape
+        if C != 1:
+            raise ValueError(f"TorchCNN: images with {C} channels would need a transpose per batch; only C = 1 here")
+        self.pooled = (H // 4, Wd // 4, W2.shape[3])                       # (y, x, channel) before the flatten
+        self.net = nn.Sequential(
+            nn.Unflatten(1, (C, H, Wd)),
+            nn.Conv2d(C, W1.shape[3], W1.shape[:2], padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(W1.shape[3], W2.shape[3], W2.shape[:2], padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(*W3.shape), nn.ReLU(), nn.Linear(*W4.shape))
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for conv, (W, b) in zip(convs, [(W1, b1), (W2, b2)]):
+                conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.transpose(3, 2, 0, 1))))
+                conv.bias.copy_(torch.from_numpy(b))
+            for linear, (W, b) in zip(linears, [(self._rows_to_torch(W3), b3), (W4, b4)]):
+                linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))   # PyTorch stores (n_out, n_in)
+                linear.bias.copy_(torch.from_numpy(b))
+        if optimiser == "sgd":
+            self.opt = torch.optim.SGD(self.net.parameters(), lr=lr)
+        else:
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(beta1, beta2), eps=eps)
+
+    def _rows_to_torch(self, W):
+        """Rows of the first dense W in diydnn's flatten order (y, x, c) -> PyTorch's (c, y, x)."""
+        h, w, c = self.pooled
+        return W.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
+
+    def weights(self):
+        nn = self.torch.nn
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        out = [(c.weight.detach().numpy().transpose(2, 3, 1, 0).copy(), c.bias.detach().numpy().copy()) for c in convs]
+        h, w, c = self.pooled
+        W3 = linears[0].weight.detach().numpy().T.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
+        out.append((W3.copy(), linears[0].bias.detach().numpy().copy()))
+        out.append((linears[1].weight.detach().numpy().T.copy(), linears[1].bias.detach().numpy().copy()))
+        return out

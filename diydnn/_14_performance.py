@@ -25,6 +25,7 @@ from diydnn._02_activations import ReLU
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 from diydnn._06_optimisers import Adam
 from diydnn._07_model import Sequential
+from diydnn._12_convolution import Conv2D
 
 
 # %% tags=["active-ipynb"]
@@ -72,13 +73,22 @@ def matmul_flops(model, m):
     """FLOPs of the matrix products of one training step of `model` on a batch of m rows.
 
     Per Dense layer: 2 m n k for the forward product and for dW, and 2 m n k for dX except for the first
-    layer (a model's backward_params skips it). Other layers do element-wise work only and add nothing.
+    layer (a model's backward_params skips it). A Conv2D is the same product on its patch matrix: 2 m H' W' F kh kw C
+    each. Reshape, ReLU, pooling and the other layers do element-wise work only and add nothing.
     """
+    # backward_params computes no dX for the first layer with parameters (layers before it have no gradient at all)
+    first = next((i for i, layer in enumerate(model.layers) if layer.params), None)
     flops = 0
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Dense):
             one = 2 * m * layer.n_in * layer.units
-            flops += one * (2 if i == 0 else 3)
+        elif isinstance(layer, Conv2D):     # chapter 12: one product (m H' W', kh kw C) x (kh kw C, F)
+            out_h, out_w, F = layer.output_width(layer.n_in)
+            (kh, kw), C = layer.kernel_size, layer.n_in[2]
+            one = 2 * m * out_h * out_w * F * kh * kw * C
+        else:
+            continue
+        flops += one * (2 if i == first else 3)
     return flops
 
 

@@ -284,3 +284,68 @@ def test_finite_checks_by_dot_product_are_exact():
         model.forward(np.array([[1.0, -np.inf, 0.0]], np.float32))
     with pytest.raises(dd.NonFiniteError, match="predictions of shape"):
         dd.SoftmaxCrossEntropy()(np.array([[0.0, -np.inf]], np.float32), np.array([0]))
+
+
+def cnn_problem(seed=0, m=16, image=(8, 8, 1), filters=(4, 6), units=8, classes=10):
+    """A small batch of images and He-initialised weights for the benchmark's CNN shape, in miniature."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, int(np.prod(image)))).astype(np.float32)
+    y = rng.integers(0, classes, size=m)
+    (F1, F2), C = filters, image[2]
+    flat = image[0] // 4 * image[1] // 4 * F2
+    shapes = [(3, 3, C, F1), (3, 3, F1, F2), (flat, units), (units, classes)]
+    weights = [((rng.standard_normal(s) * np.sqrt(2 / np.prod(s[:-1]))).astype(np.float32),
+                (0.1 * rng.standard_normal(s[-1])).astype(np.float32)) for s in shapes]
+    return X, y, weights
+
+
+def diydnn_cnn(weights, image):
+    (W1, _), (W2, _), (W3, _), (W4, _) = weights
+    model = dd.Sequential([dd.Reshape(image), dd.Conv2D(W1.shape[3], 3, padding="same"), dd.ReLU(), dd.MaxPool2D(2),
+                           dd.Conv2D(W2.shape[3], 3, padding="same"), dd.ReLU(), dd.MaxPool2D(2), dd.Flatten(),
+                           dd.Dense(W3.shape[1]), dd.ReLU(), dd.Dense(W4.shape[1])],
+                          n_in=int(np.prod(image)), rng=np.random.default_rng(9))
+    names = ["conv2d_0", "conv2d_1", "dense_0", "dense_1"]
+    model.load_state_dict({f"params/{n}/{k}": a for n, (W, b) in zip(names, weights) for k, a in (("W", W), ("b", b))})
+    return model, names
+
+
+def test_cnn_same_weights_as_handwritten_numpy():
+    """diydnn's CNN (Sequential + TrainTask + Loop) and the benchmark's NumpyCNN agree after a few Adam steps."""
+    from handwritten import NumpyCNN
+    image, batch_size, steps = (8, 8, 1), 8, 6
+    X, y, weights = cnn_problem(image=image)
+    model, names = diydnn_cnn(weights, image)
+    stream = dd.BatchStream(X, y, batch_size=batch_size, rng=np.random.default_rng(5))
+    task = dd.TrainTask(stream, dd.SoftmaxCrossEntropy(), dd.Adam(lr=1e-2), n_steps_per_checkpoint=10 ** 6)
+    dd.Loop(model, task, progress=False, verbose=False).run(steps)
+
+    ref = NumpyCNN(weights, "adam", lr=1e-2, image_shape=image)
+    order_rng = np.random.default_rng(5)             # BatchStream's permutation per epoch, from the same seed
+    per_epoch = len(X) // batch_size
+    for epoch in range(steps // per_epoch):
+        ref.train_epoch(X, y, order_rng.permutation(len(X)), batch_size)
+    assert ref.t == steps
+    moved = []
+    for name, (W0, b0), (W_ref, b_ref) in zip(names, weights, ref.weights()):
+        for key, start, expected in (("W", W0, W_ref), ("b", b0, b_ref)):
+            ours = model.params[f"{name}/{key}"]
+            assert ours.dtype == np.float32 and ours.shape == expected.shape
+            np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-5 * np.abs(expected).max(), err_msg=f"{name}/{key}")
+            moved.append(np.abs(expected - start).max())
+    assert min(moved) > 1e-3  # every tensor moved (Adam's first steps move each weight by about lr): not two untouched copies
+
+
+def test_matmul_flops_counts_convolutions():
+    """Per Conv2D: 2 m H' W' F kh kw C for the forward product and for dW, and for dX except in the first layer with
+    parameters (after a Reshape of the pixels there is no dX to compute); Dense as before."""
+    m = 5
+    model = dd.Sequential([dd.Reshape((8, 6, 2)), dd.Conv2D(4, 3, padding="same"), dd.ReLU(), dd.MaxPool2D(2),
+                           dd.Conv2D(3, (3, 2), stride=2, padding="valid"), dd.Flatten(), dd.Dense(7)],
+                          n_in=96, rng=np.random.default_rng(0))
+    conv1 = 2 * m * 8 * 6 * 4 * 3 * 3 * 2              # output 8x6x4, window 3x3x2
+    conv2 = 2 * m * 1 * 1 * 3 * 3 * 2 * 4              # input 4x3x4: output ((4-3)//2+1, (3-2)//2+1) = (1, 1), 3 filters
+    dense = 2 * m * 3 * 7
+    assert dd.matmul_flops(model, m) == 2 * conv1 + 3 * conv2 + 3 * dense
+    mlp = dd.Sequential([dd.Dense(6), dd.ReLU(), dd.Dense(3)], n_in=4, rng=np.random.default_rng(0))
+    assert dd.matmul_flops(mlp, m) == 2 * (2 * m * 4 * 6) + 3 * (2 * m * 6 * 3)
