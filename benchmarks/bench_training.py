@@ -70,6 +70,9 @@ class DiydnnMLP:
         for i, (W, b) in enumerate(weights):
             state[f"params/dense_{i}/W"], state[f"params/dense_{i}/b"] = W, b
         self.model.load_state_dict(state)
+        self._train(dd, optimiser, lr, batch_size, X, y, order_seed)
+
+    def _train(self, dd, optimiser, lr, batch_size, X, y, order_seed):
         opt = dd.Adam(lr=lr) if optimiser == "adam" else dd.SGD(lr=lr)
         self.stream = dd.BatchStream(X, y, batch_size=batch_size, rng=np.random.default_rng(order_seed))
         self.loop = dd.Loop(self.model, dd.TrainTask(self.stream, dd.SoftmaxCrossEntropy(), opt,
@@ -118,6 +121,70 @@ def make_torch(*args):
 IMPLEMENTATIONS = {"diydnn": DiydnnMLP, "numpy": make_numpy, "torch": make_torch}
 
 
+# The CNN of chapters 12-13 (experiment 08's network without its BatchNorm and Dropout):
+# Reshape(28, 28, 1) -> Conv2D(32, 3x3, same) -> ReLU -> MaxPool2D(2) -> Conv2D(64, 3x3, same) -> ReLU -> MaxPool2D(2)
+# -> Flatten -> Dense(128) -> ReLU -> Dense(10).
+CNN_IMAGE, CNN_FILTERS, CNN_UNITS, CNN_KERNEL = (28, 28, 1), (32, 64), 128, 3
+
+
+def cnn_shapes():
+    """Weight shapes, diydnn's layout: kernels (kh, kw, C, F), dense W (n_in, n_out)."""
+    (H, W, C), (F1, F2), k = CNN_IMAGE, CNN_FILTERS, CNN_KERNEL
+    return [(k, k, C, F1), (k, k, F1, F2), (H // 4 * W // 4 * F2, CNN_UNITS), (CNN_UNITS, 10)]
+
+
+def cnn_weights(seed):
+    """He-normal weights (fan-in = kh*kw*C for a kernel, n_in for a dense layer), zero biases, float32."""
+    rng = np.random.default_rng(seed)
+    return [((rng.standard_normal(s) * math.sqrt(2.0 / math.prod(s[:-1]))).astype(np.float32),
+             np.zeros(s[-1], dtype=np.float32)) for s in cnn_shapes()]
+
+
+def cnn_flops(row):
+    """FLOPs of the matrix products of one step: per 'same' convolution 2 m H W F kh kw C for the forward product and
+    for dW, and for dX except for the first convolution (no gradient for the images); the dense layers as an MLP."""
+    m, (H, W, C), (F1, F2), k = row.batch_size, CNN_IMAGE, CNN_FILTERS, CNN_KERNEL
+    conv1 = 2 * m * H * W * F1 * k * k * C
+    conv2 = 2 * m * (H // 2) * (W // 2) * F2 * k * k * F1
+    dense = 3 * 2 * m * (H // 4 * W // 4 * F2 * CNN_UNITS + CNN_UNITS * 10)
+    return 2 * conv1 + 3 * conv2 + dense
+
+
+class DiydnnCNN(DiydnnMLP):
+    """The CNN in diydnn through its public API, weights loaded from `weights`; training as DiydnnMLP."""
+
+    NAMES = ("conv2d_0", "conv2d_1", "dense_0", "dense_1")
+
+    def __init__(self, weights, optimiser, lr, batch_size, X, y, order_seed):
+        import diydnn as dd
+        (W1, _), (W2, _), (W3, _), (W4, _) = weights
+        self.model = dd.Sequential(
+            [dd.Reshape(CNN_IMAGE), dd.Conv2D(W1.shape[3], W1.shape[:2], padding="same"), dd.ReLU(), dd.MaxPool2D(2),
+             dd.Conv2D(W2.shape[3], W2.shape[:2], padding="same"), dd.ReLU(), dd.MaxPool2D(2), dd.Flatten(),
+             dd.Dense(W3.shape[1]), dd.ReLU(), dd.Dense(W4.shape[1])],
+            n_in=math.prod(CNN_IMAGE), rng=np.random.default_rng(0))
+        self.model.load_state_dict({f"params/{name}/{key}": a for name, (W, b) in zip(self.NAMES, weights)
+                                    for key, a in (("W", W), ("b", b))})
+        self._train(dd, optimiser, lr, batch_size, X, y, order_seed)
+
+    def weights(self):
+        p = self.model.params
+        return [(p[f"{name}/W"].copy(), p[f"{name}/b"].copy()) for name in self.NAMES]
+
+
+def make_numpy_cnn(*args):
+    from handwritten import NumpyCNN
+    return _Reference(NumpyCNN, *args)
+
+
+def make_torch_cnn(*args):
+    from handwritten import TorchCNN
+    return _Reference(TorchCNN, *args)
+
+
+CNN_IMPLEMENTATIONS = {"diydnn": DiydnnCNN, "numpy": make_numpy_cnn, "torch": make_torch_cnn}
+
+
 @dataclass
 class Row:
     widths: tuple
@@ -126,19 +193,43 @@ class Row:
     lr: float
     make: dict = field(default_factory=lambda: dict(IMPLEMENTATIONS))
     flops: object = None          # flops(row) -> FLOPs of one training step; default: the MLP count
+    init: object = None           # init(seed) -> initial weights; default: he_weights(widths, seed)
+    title: str = None             # the name's network part; default: the widths joined by "-"
+    timed_steps: int = None       # steps timed per round (a part of the epoch, scaled up); default: the epoch
 
     @property
     def name(self):
-        return "-".join(map(str, self.widths)) + f"/{self.batch_size} {self.optimiser}"
+        return (self.title or "-".join(map(str, self.widths))) + f"/{self.batch_size} {self.optimiser}"
+
+    @property
+    def epoch_steps(self):
+        return 60000 // self.batch_size
+
+    @property
+    def round_steps(self):
+        return min(self.timed_steps or self.epoch_steps, self.epoch_steps)
+
+    @property
+    def label(self):
+        """The name, plus what was timed when a round is only a part of the epoch."""
+        if self.round_steps == self.epoch_steps:
+            return self.name
+        return f"{self.name} (timed on {self.round_steps} of the {self.epoch_steps} batches, ×{self.epoch_steps / self.round_steps:.1f})"
 
     def step_flops(self):
         return self.flops(self) if self.flops else mlp_flops(self.widths, self.batch_size)
+
+    def weights(self, seed):
+        return self.init(seed) if self.init else he_weights(self.widths, seed)
 
 
 ROWS = [Row(widths, bs, opt, lr) for widths, bs in [((784, 50, 10), 64), ((784, 256, 128, 10), 128),
                                                     ((784, 512, 512, 10), 128)]
         for opt, lr in [("sgd", 0.05), ("adam", 1e-3)]]
-EXTRA_ROWS = []                   # the CNN benchmark of chapters 12-13 can append here
+# The CNN: one epoch is ~1 min per implementation on this machine, so a round times a sixth of it (78 of the 468
+# batches, the same ones for everyone) and the seconds are scaled to the epoch; the table says so.
+EXTRA_ROWS = [Row((784, 32, 64, 128, 10), 128, "adam", 1e-3, make=dict(CNN_IMPLEMENTATIONS), flops=cnn_flops,
+                  init=cnn_weights, title="cnn-32-64-128", timed_steps=78)]
 # Equal results are compared after this many steps. Over a whole epoch float32 round-off is amplified by
 # the dynamics (ReLU units flipping, Adam dividing tiny gradients by their own scale): on 784-256-128-10,
 # hand-written NumPy against itself with a 1e-7 relative change of the initial weights differs by 1.4e-2
@@ -161,7 +252,7 @@ def _worker(conn, row, impl, threads, seed):
         torch.set_num_threads(threads)
     (X, y), _ = dd.load_mnist()
     X = np.ascontiguousarray(X, dtype=np.float32)
-    make = lambda: row.make[impl](he_weights(row.widths, seed), row.optimiser, row.lr, row.batch_size, X, y, seed + 1)
+    make = lambda: row.make[impl](row.weights(seed), row.optimiser, row.lr, row.batch_size, X, y, seed + 1)
     probe = make()                   # the check of equal results: CHECK_STEPS steps from the common start
     probe.train_steps(CHECK_STEPS)
     probe_weights = probe.weights()
@@ -224,7 +315,7 @@ def benchmark_row(row, impls, rounds, threads, chunks=8, seed=0, say=print):
             assert conn.recv() == "ready", impl
         times, cpu_times, peaks = {impl: [] for impl in impls}, {impl: [] for impl in impls}, []
         first_weights = {}
-        steps = 60000 // row.batch_size
+        steps = row.round_steps
         cuts = [steps * c // chunks for c in range(chunks + 1)]
         for r in range(rounds):
             seconds, cpu = {impl: 0.0 for impl in impls}, {impl: 0.0 for impl in impls}
@@ -236,9 +327,10 @@ def benchmark_row(row, impls, rounds, threads, chunks=8, seed=0, say=print):
                     wall, cpu_s = conn.recv()
                     seconds[impl] += wall
                     cpu[impl] += cpu_s
+            scale = row.epoch_steps / steps                # a part of the epoch timed: scaled to the epoch
             for impl in impls:
-                times[impl].append(seconds[impl])
-                cpu_times[impl].append(cpu[impl])
+                times[impl].append(seconds[impl] * scale)
+                cpu_times[impl].append(cpu[impl] * scale)
                 if r == 0:                                  # weights after CHECK_STEPS steps from the same start
                     workers[impl][1].send("weights")
                     first_weights[impl] = workers[impl][1].recv()
@@ -268,7 +360,7 @@ def benchmark_row(row, impls, rounds, threads, chunks=8, seed=0, say=print):
             gap = max(float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
                       for pa, pb in zip(first_weights["diydnn"], first_weights[other]) for a, b in zip(pa, pb))
             result["weight_gap"][other] = gap
-    steps = 60000 // row.batch_size
+    steps = row.epoch_steps
     result["gflops"] = {k: steps * row.step_flops() / s / 1e9 for k, s in result["seconds"].items()}
     result["gflops_cpu"] = {k: steps * row.step_flops() / s / 1e9 for k, s in result["cpu_seconds"].items()}
     return result
@@ -292,7 +384,7 @@ def markdown(results, meta):
         s, ratio, cpu_ratio, mem = res["seconds"], res["ratios"], res["cpu_ratios"], res["memory"]
         g = res["gflops_cpu"].get("diydnn")
         rss = " / ".join(_fmt(mem.get(k, {}).get("peak_rss_mb"), ".0f") for k in ("diydnn", "numpy", "torch"))
-        lines.append(f"| {res['row'].name} | {_fmt(s.get('diydnn'), '.2f')} s | {_fmt(s.get('numpy'), '.2f')} s "
+        lines.append(f"| {res['row'].label} | {_fmt(s.get('diydnn'), '.2f')} s | {_fmt(s.get('numpy'), '.2f')} s "
                      f"| {_fmt(s.get('torch'), '.2f')} s | {_fmt(ratio.get('numpy'), '.2f')}× ({_fmt(cpu_ratio.get('numpy'), '.2f')}×) "
                      f"| {_fmt(ratio.get('torch'), '.2f')}× ({_fmt(cpu_ratio.get('torch'), '.2f')}×) "
                      f"| {_fmt(g, '.1f')} ({_fmt(g and 100e9 * g / res['peak_cpu'], '.0f')} %) "
@@ -305,6 +397,7 @@ def markdown(results, meta):
               "as float32 (and, for PyTorch, its own libraries). The weight column is the largest difference "
               f"after {CHECK_STEPS} steps from the same start, relative to the largest weight (float32 round-off; "
               "over a whole epoch the training dynamics amplify round-off, for NumPy against itself too). "
+              "A row timed on part of the epoch (the CNN) gives the seconds of that part scaled to the 60,000 images. "
               "Regenerate with `python benchmarks/bench_training.py --readme README.md`."]
     return "\n".join(lines) + "\n"
 

@@ -180,6 +180,10 @@ def test_benchmark_counts_flops_like_the_chapter_and_rewrites_only_its_readme_bl
                               + [dd.Dense(row.widths[-1])], n_in=row.widths[0], rng=np.random.default_rng(0))
         assert row.step_flops() == dd.matmul_flops(model, row.batch_size)
     assert {row.name for row in bench.ROWS} >= {"784-50-10/64 sgd", "784-256-128-10/128 adam", "784-512-512-10/128 adam"}
+    cnn_row, = [row for row in bench.EXTRA_ROWS if row.name == "cnn-32-64-128/128 adam"]
+    model, _ = diydnn_cnn(cnn_row.weights(0), bench.CNN_IMAGE)         # the benchmark's count = the chapter's
+    assert cnn_row.step_flops() == dd.matmul_flops(model, cnn_row.batch_size) > 3e9
+    assert cnn_row.round_steps < cnn_row.epoch_steps and "timed on" in cnn_row.label
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{bench.README_START}\nold table\n{bench.README_END}\noutro\n")
     bench.update_readme(readme, "| new | table |\n")
