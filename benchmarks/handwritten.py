@@ -108,12 +108,19 @@ def conv_backward(dZ, W, cache, need_dX=True):
 
 def maxpool_forward(A):
     """2x2 max-pooling of (m, H, W, C) with H, W even: a reshape to (m, H/2, 2, W/2, 2, C) and a max; the mask marks
-    the winners. (A tie inside a window sends the gradient to every tied pixel; after a ReLU the only likely tie is
-    a window of zeros, whose gradient the ReLU stops anyway.)"""
+    the one winner of each window. Ties are common, not rare: a blank region of an image gives a constant ReLU(bias)
+    over a whole window. Marking every tied pixel would send the window's gradient there 2-4 times over; the first
+    maximum in row-major order takes it all (as diydnn's MaxPool2D and PyTorch do)."""
     m, H, Wd, C = A.shape
     A6 = A.reshape(m, H // 2, 2, Wd // 2, 2, C)
     Y = A6.max(axis=(2, 4))
-    return Y, A6 == Y[:, :, None, :, None]
+    mask = A6 == Y[:, :, None, :, None]
+    taken = np.zeros(Y.shape, dtype=bool)                 # windows whose winner is already marked
+    for a in range(2):
+        for b in range(2):
+            mask[:, :, a, :, b] &= ~taken
+            taken |= mask[:, :, a, :, b]
+    return Y, mask
 
 
 def maxpool_backward(dY, mask):
