@@ -16,9 +16,13 @@ RSS, and how far the weights after the first epoch are from the hand-written Num
 The Markdown table is written (atomically) to media/bench_training.md. PyTorch is optional: without it
 its column stays empty. BLAS threads are capped with diydnn.set_threads (threadpoolctl; see chapter 14).
 
-Adding a row (e.g. the CNN of chapters 12-13): append a Row to ROWS (or EXTRA_ROWS) whose `make`
-maps implementation names to factories `f(weights, optimiser, lr, batch_size, X, y, order_seed) -> object
-with train_steps(n) and weights()`, and whose `flops` counts the FLOPs of one training step.
+Adding a row: append a Row to ROWS (or EXTRA_ROWS) whose `make` maps implementation names to factories
+`f(weights, optimiser, lr, batch_size, X, y, order_seed) -> object with train_steps(n) and weights()`, whose
+`flops` counts the FLOPs of one training step and `init(seed)` makes the initial weights. The CNN of chapters
+12-13 (EXTRA_ROWS) is such a row; its epoch is long, so `timed_steps` times only part of the epoch per round
+(the seconds are scaled to the epoch, and the table's row says so):
+
+    python benchmarks/bench_training.py --rows 'cnn-32-64-128/128 adam' --rounds 3
 """
 import argparse
 import math
@@ -121,7 +125,7 @@ def make_torch(*args):
 IMPLEMENTATIONS = {"diydnn": DiydnnMLP, "numpy": make_numpy, "torch": make_torch}
 
 
-# The CNN of chapters 12-13 (experiment 08's network without its BatchNorm and Dropout):
+# The CNN of chapters 12-13 (the default network of diydnn.cnn(): no BatchNorm, no Dropout):
 # Reshape(28, 28, 1) -> Conv2D(32, 3x3, same) -> ReLU -> MaxPool2D(2) -> Conv2D(64, 3x3, same) -> ReLU -> MaxPool2D(2)
 # -> Flatten -> Dense(128) -> ReLU -> Dense(10).
 CNN_IMAGE, CNN_FILTERS, CNN_UNITS, CNN_KERNEL = (28, 28, 1), (32, 64), 128, 3
@@ -226,10 +230,10 @@ class Row:
 ROWS = [Row(widths, bs, opt, lr) for widths, bs in [((784, 50, 10), 64), ((784, 256, 128, 10), 128),
                                                     ((784, 512, 512, 10), 128)]
         for opt, lr in [("sgd", 0.05), ("adam", 1e-3)]]
-# The CNN: one epoch is ~1 min per implementation on this machine, so a round times a sixth of it (78 of the 468
+# The CNN: one epoch is 30-50 s per implementation on this machine, so a round times a third of it (156 of the 468
 # batches, the same ones for everyone) and the seconds are scaled to the epoch; the table says so.
 EXTRA_ROWS = [Row((784, 32, 64, 128, 10), 128, "adam", 1e-3, make=dict(CNN_IMPLEMENTATIONS), flops=cnn_flops,
-                  init=cnn_weights, title="cnn-32-64-128", timed_steps=78)]
+                  init=cnn_weights, title="cnn-32-64-128", timed_steps=156)]
 # Equal results are compared after this many steps. Over a whole epoch float32 round-off is amplified by
 # the dynamics (ReLU units flipping, Adam dividing tiny gradients by their own scale): on 784-256-128-10,
 # hand-written NumPy against itself with a 1e-7 relative change of the initial weights differs by 1.4e-2
