@@ -398,6 +398,7 @@ def remove_stale_temporaries(path):
     return removed
 
 
+# %%
 def write_atomically(path, write):
     """Create or replace the file `path` so that nobody ever sees half of it.
 

@@ -121,6 +121,7 @@ def _targets(y, shape, who, dtype):
     return _one_hot(target, shape[1], dtype) if target.ndim == 1 else target
 
 
+# %%
 def _labels_or_rows(y, shape, who, dtype):
     """Labels y validated against predictions of `shape`: integer labels (m,) are returned as they are
     (SoftmaxCrossEntropy needs no one-hot array for them), 2-D rows of probabilities in `dtype`."""
@@ -177,6 +178,7 @@ def _check_predictions(P, who):
     return P
 
 
+# %%
 class Loss:
     """Base class: forward(y_hat, y) returns the mean loss as a float; backward() returns dL/dy_hat."""
 
@@ -377,6 +379,7 @@ class SoftmaxCrossEntropy(Loss):
         return (Y_hat - target) / m
 
 
+# %%
 def accuracy(y_hat, y):
     """Fraction of rows whose largest entry (of probabilities or logits) is the true class."""
     y_hat = np.asarray(y_hat)

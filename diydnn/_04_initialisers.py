@@ -101,6 +101,7 @@ class HeNormal(Initialiser):
         return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(int(fan_in), int(fan_out)))
 
 
+# %%
 class GlorotUniform(Initialiser):
     """U(-l, l) with l = sqrt(6/(fan_in + fan_out)): variance 2/(fan_in + fan_out)."""
 

@@ -425,6 +425,7 @@ class StepDecay(Schedule):
         return self.gamma ** ((t - 1) // self.step_size)
 
 
+# %%
 class CosineDecay(Schedule):
     """factor final + (1 - final) (1 + cos(pi (t-1) / total_steps)) / 2: 1 at t = 1, `final` from
     t = total_steps + 1 on."""
@@ -483,6 +484,7 @@ def get_schedule(spec):
 RUN_SCHEDULES = (None, "constant", "cosine", "step", "warmup_cosine")
 
 
+# %%
 def schedule_for_run(spec, n_steps, steps_per_epoch):
     """The schedule of a run of n_steps from the run settings' "schedule": None or "constant" (none),
     "cosine" (from 1 to 0 over the run), "step" (x0.1 after each third of the run), "warmup_cosine" (one
@@ -615,6 +617,7 @@ def shift_images(X, dy, dx, shape):
     return out.reshape(m, h * w)
 
 
+# %%
 def rotate_shift_images(X, angles, dy, dx, shape):
     """Every image turned by angles[i] radians about its centre (counter-clockwise as displayed, rows
     down) and moved by (dy[i], dx[i]); bilinear interpolation, zeros outside."""
@@ -639,6 +642,7 @@ def rotate_shift_images(X, angles, dy, dx, shape):
     return out.astype(X.dtype, copy=False)
 
 
+# %%
 class AugmentedStream:
     """A training batch stream whose X batches pass through `augment` with its own generator.
 

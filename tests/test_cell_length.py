@@ -20,14 +20,10 @@ ENGINEERING = re.compile(r"^##\s+(?:\d+\.\s*)?Engineering\b", re.MULTILINE)
 # (issue 11, item 3 covers chapters 07-10); remove an entry once its chapter is split, and the
 # test below makes sure nobody forgets: an entry that no longer needs to be here fails the suite.
 ALLOWED = {
-    "00_conventions.ipynb",           # quick_mode and the gradient-check helpers in one cell
     "01_dense.ipynb",                 # NonFiniteError, Layer and Dense in one cell
-    "03_cross_entropy.ipynb",         # label checks and the losses in one cell
     "03a_computational_graph.ipynb",  # class Value
-    "04_initialisers.ipynb",          # the initialisers in one cell
     "05_batchnorm.ipynb",             # BatchNorm
     "06_optimisers.ipynb",            # the optimisers in one cell
-    "11_regularisation.ipynb",        # the schedules; Augment
     "12_convolution.ipynb",           # Conv2D's helpers
 }
 
