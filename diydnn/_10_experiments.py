@@ -529,10 +529,12 @@ def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
 
     A loaded run has the same keys as a trained one plus "loaded": True; its "model" holds the final weights
     (the last checkpoint), built by make_model(settings, rng) when given (a layer LAYER_TYPES does not know).
+    A trained run also records what it cost in timing.json beside result.json: the CPU seconds of this process
+    and its peak memory (resident set size); a loaded run returns them as they were recorded.
     """
     s = check_settings(settings)
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
-    stored = folder / "settings.json"
+    stored, timing_file = folder / "settings.json", folder / "timing.json"
     if (not quick_mode() and (folder / "result.json").exists() and (folder / CHECKPOINT_LAST).exists()
             and stored.exists() and json.loads(stored.read_text()) == json.loads(json.dumps(s))):
         result = json.loads((folder / "result.json").read_text())
@@ -542,11 +544,24 @@ def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
         else:
             model = Sequential.from_config(meta["config"]["model"], n_in=meta["n_in"])
         model.load_state_dict(_model_arrays(arrays))
-        return {**result, "settings": s, "history": History.load(folder / "history.json"), "folder": str(folder),
-                "model": model, "loaded": True}
+        timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+        return {**result, **timing, "settings": s, "history": History.load(folder / "history.json"),
+                "folder": str(folder), "model": model, "loaded": True}
+    cpu = time.process_time()
     result = run_experiment(s, runs_dir=runs_dir, make_model=make_model, overwrite=True,
                             **{"progress": False, "verbose": False, **kwargs})
-    return {**result, "loaded": False}
+    timing = {"cpu_seconds": time.process_time() - cpu, "peak_rss_mb": _peak_rss_mb()}
+    write_atomically(timing_file, lambda f: f.write(json.dumps(timing).encode()))
+    return {**result, **timing, "loaded": False}
+
+
+def _peak_rss_mb():
+    """The largest resident set size this process has had, in MB (NaN where the resource module is missing)."""
+    try:
+        import resource
+    except ImportError:                     # Windows
+        return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024      # Linux reports KiB
 
 
 # %% tags=["active-ipynb"]

@@ -35,6 +35,10 @@ def test_run_or_load_reuses_only_a_run_with_equal_settings(tmp_path, monkeypatch
     assert np.array_equal(again["model"].predict(X), first["model"].predict(X))          # the final weights
     assert again["history"].steps_values("train", "loss")[1].tolist() == \
         first["history"].steps_values("train", "loss")[1].tolist()
+    # what the run cost is recorded beside it, and a loaded run reports it as recorded
+    timing = json.loads((tmp_path / "r" / "timing.json").read_text())
+    assert timing["cpu_seconds"] > 0 and timing["peak_rss_mb"] > 10
+    assert (again["cpu_seconds"], again["peak_rss_mb"]) == (first["cpu_seconds"], first["peak_rss_mb"])
     changed = run_or_load(dict(s, lr=2e-2), runs_dir=tmp_path, data=data)                # other settings: retrain
     assert not changed["loaded"] and json.loads((tmp_path / "r" / "settings.json").read_text())["lr"] == 2e-2
     monkeypatch.setenv("DIYDNN_QUICK", "1")

@@ -31,19 +31,15 @@
 # training learns" and "dropout is off at inference" are asserted.
 
 # %%
-import json
 import os
-import time
-from pathlib import Path
 
 import numpy as np
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_atomically
-from diydnn._09_training import History
-from diydnn._10_experiments import (check_settings, default_runs_dir, experiment_controls, interval95, load_model, mlp,
-                                    mnist_splits, run_experiment, to_csv, to_markdown)
+from diydnn._10_experiments import (check_settings, experiment_controls, interval95, load_model, mlp, mnist_splits,
+                                    run_or_load, to_csv, to_markdown)
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -97,39 +93,24 @@ experiment_controls(DEFAULTS)
 # %% [markdown]
 # ## 3. The runs
 #
-# `run_or_load` trains a run, or loads it when its folder holds a complete run with exactly these settings.
-# Wall-clock and CPU time of each run are kept beside it in `timing.json`: **the machine was shared with
-# other jobs while these ran**, so wall time is inflated by waiting for a core; CPU time (of this process)
-# is what the run itself cost.
+# `run_or_load` (chapter 10) trains a run, or loads it when its folder holds a complete run with exactly these
+# settings; its CPU time is kept beside it in `timing.json`, its wall-clock time in its result. **The machine was
+# shared with other jobs while these ran**, so wall time is inflated by waiting for a core; CPU time (of this
+# process) is what the run itself cost.
 
 # %%
-RUNS_DIR = default_runs_dir()
-
-
-def run_or_load(s):
-    folder = RUNS_DIR / s["model_name"]
-    stored = folder / "settings.json"
-    complete = (folder / "result.json").exists() and stored.exists()
-    if not QUICK and complete and json.loads(stored.read_text()) == json.loads(json.dumps(s)):   # tests always train
-        result = json.loads((folder / "result.json").read_text())
-        result["history"] = History.load(folder / "history.json")
-        timing = json.loads((folder / "timing.json").read_text()) if (folder / "timing.json").exists() else {}
-        return {**result, **timing, "settings": s, "folder": str(folder), "loaded": True}
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = run_experiment(s, runs_dir=RUNS_DIR, data=DATA, progress=False, verbose=False, overwrite=True)
-    timing = {"wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
-              "load_average": os.getloadavg()[0]}
-    write_atomically(folder / "timing.json", lambda f: f.write(json.dumps(timing).encode()))
-    return {**result, **timing, "loaded": False}
+def wall_seconds(r):
+    """The run's wall-clock seconds: as this notebook once recorded them around the whole run, else the run's own."""
+    return r.get("wall_seconds", r["seconds"])
 
 
 print(f"load average before the runs (1, 5, 15 min): {tuple(round(x, 2) for x in os.getloadavg())}")
 results = {}
 for recipe in RECIPES:
     for seed in SEEDS:
-        r = results[recipe, seed] = run_or_load(settings(recipe, seed))
+        r = results[recipe, seed] = run_or_load(settings(recipe, seed), data=DATA)
         print(f"{r['model_name']:14s} test {r['test_accuracy']:.4f}  best val. {r['best_val_accuracy']:.4f}  "
-              f"wall {r.get('wall_seconds', float('nan')):6.1f} s  CPU {r.get('cpu_seconds', float('nan')):6.1f} s"
+              f"wall {wall_seconds(r):6.1f} s  CPU {r.get('cpu_seconds', float('nan')):6.1f} s"
               f"{'  (stored run)' if r['loaded'] else ''}")
 assert not any(r["diverged"] for r in results.values())
 
@@ -199,7 +180,7 @@ for recipe in RECIPES:
     rows.append({"recipe": recipe, "test accuracy (median of 3)": f"{np.median(acc):.2%}",
                  "95 % interval": f"{lo:.2%} – {hi:.2%}", "seeds 0, 1, 2": ", ".join(f"{a:.2%}" for a in acc),
                  "best epoch (median)": int(np.median([r["best_step"] * r["epochs"] / r["steps"] for r in runs])),
-                 "wall s (median)": f"{np.median([r.get('wall_seconds', np.nan) for r in runs]):.0f}",
+                 "wall s (median)": f"{np.median([wall_seconds(r) for r in runs]):.0f}",
                  "CPU s (median)": f"{np.median([r.get('cpu_seconds', np.nan) for r in runs]):.0f}"})
 table_md = to_markdown(rows)
 display(Markdown(table_md))
@@ -230,7 +211,7 @@ plt.show()
 median = {recipe: float(np.median([results[recipe, s]["test_accuracy"] for s in SEEDS])) for recipe in RECIPES}
 best = max(median, key=median.get)
 cpu = [results[best, s].get("cpu_seconds", np.nan) for s in SEEDS]
-wall = [results[best, s].get("wall_seconds", np.nan) for s in SEEDS]
+wall = [wall_seconds(results[best, s]) for s in SEEDS]
 print(f"best recipe: {best!r}, median test accuracy {median[best]:.2%}; per run: wall {', '.join(f'{w:.0f}' for w in wall)} s, "
       f"CPU {', '.join(f'{c:.0f}' for c in cpu)} s")
 model = load_model(results[best, 0]["folder"])                 # the validation-chosen checkpoint of seed 0
