@@ -1031,6 +1031,83 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 # regulariser, and a reason to exclude parameters (biases) whose size should not be penalised.
 
 # %% [markdown]
+# ## Engineering: one update for the whole model
+#
+# The ideas of this chapter are complete without this section. Chapter 07's `Sequential` keeps all its
+# parameters in one flat array (and the gradients in another); each layer holds views into them. Every
+# update above is element-wise and the same for every parameter, so it can run **once on the flat arrays**
+# instead of once per parameter: the same numbers, bit for bit, with one NumPy call per operation instead of
+# one per array and operation (chapter 14 measures the difference; the `Loop` of chapter 09 uses it).
+# The slots become views into flat buffers too, so `slots`, `state_dict()` and `load_state_dict()` work
+# by parameter name exactly as before. Where the update depends on the name — L2 or a decay mask (chapter 11),
+# or a subclass with its own `_update` — `step_flat` declines and the caller uses `step`.
+
+# %%
+FLAT = "*"                # the name under which step_flat hands the flat arrays to _update (a real one has a "/")
+
+
+def _step_flat(self, flat):
+    """step() for a model packed into one array (chapter 07's FlatParams): each operation of the update runs once,
+    on the whole flat array. Same numbers as step(), bit for bit. The caller has proved the gradients finite.
+
+    Returns False, changing nothing, where the update is not the same for every parameter (L2, a decay mask,
+    a subclass with its own _update), or where a slot does not fit its parameter: then the caller uses step()."""
+    if type(self) not in FLAT_OPTIMISERS or self.l2 or self.decays is not None:
+        return False
+    flat_slots = self._flat_slots(flat)
+    if flat_slots is None:
+        return False
+    self.t += 1
+    lr = self.lr
+    self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr
+    try:
+        self.lr = self.current_lr                   # _update reads self.lr (chapter 11's schedule)
+        for slot, buf in flat_slots.items():
+            self.slots[slot][FLAT] = buf            # _update finds its slot buffers by name
+        self._update(FLAT, flat.params, flat.grads)
+    finally:
+        self.lr = lr
+        for slot in flat_slots:
+            self.slots[slot].pop(FLAT, None)
+    return True
+
+
+def _flat_slots(self, flat):
+    """{slot: flat buffer}, whose views are the per-parameter slots; made (or made again, after load_state_dict or a
+    new packing) from the slots there are, zeros elsewhere. None if a slot does not fit its parameter."""
+    made = self.__dict__.get("_flat_slots_made")
+    if made is not None and made[0] is flat:
+        slots = self.slots
+        for slot, name, view in made[2]:            # still the views? (load_state_dict binds new arrays)
+            if slots[slot].get(name) is not view:
+                break
+        else:
+            return made[1]
+    bufs, views = {}, []
+    for slot in self.slot_names:
+        named = self.slots[slot]
+        if not named.keys() <= set(flat.names):
+            return None                             # slots of parameters the model does not have: step() says so
+        buf = bufs[slot] = np.zeros_like(flat.params)
+        for name, where, W in zip(flat.names, flat.slices, flat.param_views):
+            view = buf[where].reshape(W.shape)
+            old = named.get(name)
+            if old is not None:
+                if np.shape(old) != W.shape:
+                    return None
+                view[...] = old
+            views.append((slot, name, view))
+    for slot, name, view in views:                  # only now: nothing changes if a slot does not fit
+        self.slots[slot][name] = view
+    self._flat_slots_made = (flat, bufs, views)
+    return bufs
+
+
+Optimiser.step_flat, Optimiser._flat_slots = _step_flat, _flat_slots
+FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for every parameter
+
+
+# %% [markdown]
 # ## Summary
 #
 # * Descend: $W \leftarrow W - \alpha\,dW$ (the original's `+` climbs). Momentum ($\rho$ = `momentum`): $v \leftarrow \rho v + dW$, $W \leftarrow W - \alpha v$

@@ -301,6 +301,12 @@ class Sequential(Layer):
 # *eagerly* when `n_in` is given (or the first layer was built with `n_in`, Keras's
 # `Dense(50, n_in=784)` idiom), else *lazily* on the first `forward`, in the dtype of that batch —
 # float64 for a gradient check, float32 for training.
+#
+# Last, `build` **packs** the parameters: it moves them into one flat array (and the gradients into
+# another), and each layer's `params["W"]` becomes a view into it — the same numbers, updated in place as
+# before. Why: an optimiser then updates the whole model with one NumPy call per operation instead of one
+# per array, which on a small network halves its time (chapter 14 measures it). The packing is defined
+# in the next cell; nothing else in the library needs to know about it.
 
 # %%
 @add_to_class(Sequential, "build")
@@ -318,6 +324,73 @@ def _build(self, n_in, rng=None, dtype=np.float32):
             layer.build(width, rng, dtype)
         width = layer.output_width(width)
     self.n_in = n_in
+    self.pack()                                   # one array for all parameters (next cell, chapter 14)
+
+
+# %%
+class FlatParams:
+    """A model's parameters as views into one flat array `params`, its gradients as views into `grads`.
+
+    Entry i is the parameter names[i] ("dense_0/W") of the layer layers[i] (named layer_names[i]), key keys[i], at
+    params[slices[i]]; param_views[i] and grad_views[i] are the arrays that layer now holds.
+    """
+
+    def __init__(self, model):
+        owned = [(layer, k, p) for layer in model.layers for k, p in layer.params.items()]
+        n = sum(p.size for _, _, p in owned)
+        self.params = np.empty(n, dtype=owned[0][2].dtype)
+        self.grads = np.zeros_like(self.params)
+        self.layers, self.keys, self.names, self.slices, self.param_views, self.grad_views = [], [], [], [], [], []
+        self.layer_names = []
+        start = 0
+        for layer, k, p in owned:
+            where = slice(start, start + p.size)
+            start = where.stop
+            W, dW = self.params[where].reshape(p.shape), self.grads[where].reshape(p.shape)
+            W[...] = p                                  # the values move into the flat array
+            g = layer.grads.get(k)
+            if isinstance(g, np.ndarray) and g.shape == p.shape:
+                dW[...] = g
+            layer.params[k], layer.grads[k] = W, dW     # from now on the layer works in the flat arrays
+            for names, value in ((self.layers, layer), (self.keys, k), (self.names, f"{layer.name}/{k}"),
+                                 (self.slices, where), (self.param_views, W), (self.grad_views, dW),
+                                 (self.layer_names, layer.name)):
+                names.append(value)
+
+    def intact(self):
+        """True while every layer still holds its views (one that bound a new array has left the packing)."""
+        for layer, k, W, dW in zip(self.layers, self.keys, self.param_views, self.grad_views):
+            if layer.params.get(k) is not W or layer.grads.get(k) is not dW:
+                return False
+        return True
+
+# %%
+REPACK_LIMIT = 3     # a layer that binds new arrays at every step is left unpacked, not copied every step
+
+
+@add_to_class(Sequential, "pack")
+def _pack(self):
+    """Move every parameter and gradient into one flat array each (FlatParams); None if the model can't be packed:
+    no parameters, mixed dtypes, or a model inside the model (its `params` is gathered anew on each access)."""
+    self._flat_params = None
+    arrays = [p for layer in self.layers for p in layer.params.values()]
+    plain = all(type(layer.__dict__.get("params")) is dict for layer in self.layers)
+    if plain and arrays and len({p.dtype for p in arrays}) == 1 and arrays[0].dtype.kind == "f":
+        self._flat_params = FlatParams(self)
+    return self._flat_params
+
+
+@add_to_class(Sequential, "flat")
+def _flat(self):
+    """The model's FlatParams; packed again if a layer has bound a new array since (a few times at most), else None."""
+    flat = self.__dict__.get("_flat_params")
+    if flat is not None and flat.intact():
+        return flat
+    repacks = self.__dict__.get("_repacks", 0)
+    if not self.built or repacks >= REPACK_LIMIT:
+        return None
+    self._repacks = repacks + 1
+    return self.pack()
 
 
 @add_to_class(Sequential, "output_width")

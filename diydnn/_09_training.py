@@ -514,17 +514,23 @@ def _train_step(self, X, y):
         return {"loss": float("nan")}          # diverged: no update, the loop stops
     backward = getattr(model, "backward_params", model.backward)   # skips dX of the images: nobody uses it
     backward(task.loss.backward())
-    grads = model.grads
+    flat = model.flat() if hasattr(model, "flat") else None   # chapter 07: all parameters in one array
+    if flat is not None:
+        named_grads = zip(flat.layer_names, flat.grad_views)
+    else:
+        named_grads = ((key.partition("/")[0], g) for key, g in model.grads.items())
     per_layer = {}
-    for key, g in grads.items():
-        layer = key.partition("/")[0]
+    for layer, g in named_grads:
         per_layer[layer] = per_layer.get(layer, 0.0) + float(np.vdot(g, g))
     norm = math.sqrt(sum(per_layer.values()))         # global norm, before any clipping
     if not math.isfinite(norm):
         return {"loss": loss, "grad_norm": norm}       # diverged: no update, the loop stops
     if task.clip_norm is not None:
-        clip_by_global_norm(grads, task.clip_norm, norm=norm)   # scales grads in place
-    task.optimizer.step(model.params, grads, grads_finite=True)   # the finite norm above proved it
+        clip_by_global_norm(model.grads, task.clip_norm, norm=norm)   # scales the layers' grads in place
+    step_flat = getattr(task.optimizer, "step_flat", None)
+    # the finite norm above proved the gradients finite; step_flat updates the whole flat array at once (chapter 06)
+    if flat is None or step_flat is None or not step_flat(flat):
+        task.optimizer.step(model.params, model.grads, grads_finite=True)
     # the batch accuracy without accuracy()'s label checks: the loss has just checked these labels
     labels = y.argmax(axis=1) if np.ndim(y) == 2 else y
     lr = getattr(task.optimizer, "current_lr", None)                                     # chapter 11

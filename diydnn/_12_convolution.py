@@ -417,9 +417,10 @@ class Conv2D(Layer):
         P, _, (m, _, _, _) = self._cached()
         (out_h, _, _), (out_w, _, _) = self._geometry(self.n_in)
         dZ = self._check_upstream(dY, (m, out_h, out_w, self.filters)).reshape(-1, self.filters)
-        self.grads["W"] = (P.T @ dZ).reshape(self.params["W"].shape)
+        dW = self._grad_buffer("W")                     # the layer's own array (a view of the model's flat array)
+        np.matmul(P.T, dZ, out=dW.reshape(-1, self.filters))   # (reshaping a contiguous array gives a view)
         if self.use_bias:
-            self.grads["b"] = dZ.sum(axis=0)
+            np.add.reduce(dZ, axis=0, out=self._grad_buffer("b"))
         return dZ
 
 

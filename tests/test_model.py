@@ -93,9 +93,11 @@ def test_lazy_and_eager_build_give_the_same_weights():
 
 def test_a_built_first_layer_fixes_the_input_width_and_keeps_its_weights():
     first = Dense(6, n_in=3, rng=np.random.default_rng(0))
-    W = first.params["W"]
+    W = first.params["W"].copy()
     model = Sequential([first, ReLU(), Dense(2)], rng=np.random.default_rng(1))
-    assert model.built and model.n_in == 3 and model.params["dense_0/W"] is W
+    assert model.built and model.n_in == 3
+    np.testing.assert_array_equal(model.params["dense_0/W"], W)        # the same weights (now in the flat array)
+    assert model.params["dense_0/W"] is first.params["W"]               # and the layer holds the model's array
 
 
 def test_a_prebuilt_layer_of_the_wrong_width_is_refused():
