@@ -63,6 +63,7 @@ class Layer:
     input_ndim = (2,)                   # the ndims of batch it takes; (2, 4) also takes images (chapter 12)
     input_layout = "(m, n_features)"    # how the error messages describe such a batch
     checks_input = False   # True for a layer whose forward() runs _check_input (a model then need not repeat it)
+    checks_finite = True   # scan the input for NaN/inf; a model (chapter 07) scans its batch once, at its first layer
 
     def __init__(self, name=None):
         self.name = name or type(self).__name__.lower()
@@ -116,7 +117,7 @@ class Layer:
         elif n_in != self.n_in:
             what = f"width {self.n_in}" if isinstance(self.n_in, int) else f"shape (m, {', '.join(map(str, self.n_in))})"
             raise ValueError(f"{self!r}: expected input of {what}, got shape {X.shape}")
-        if finite and not _all_finite(X):
+        if finite and self.checks_finite and not _all_finite(X):
             raise NonFiniteError(f"{self!r}: input batch of shape {X.shape} contains NaN or inf")
         return X
 

@@ -257,6 +257,10 @@ class Sequential(Layer):
             raise ValueError(f"{self!r}: layers must be a list of Layer objects, got {layers!r}")
         self.layers = list(layers)
         _assign_names(self.layers, repr(self))
+        for layer in self.layers[1:]:
+            # the batch is scanned for NaN/inf once, at the first layer; the layers after it get what the layer
+            # before computed, and a loss refuses non-finite outputs (chapter 14: each scan costs a pass)
+            layer.checks_finite = False
         first = self.layers[0]
         if n_in is None and first.built and first.params:
             n_in = first.n_in             # e.g. Dense(50, n_in=784) first: the input width is known

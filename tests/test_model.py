@@ -573,3 +573,20 @@ def test_register_layer_adds_a_class_by_name_and_refuses_clashes(monkeypatch):
     model = Sequential.from_config([{"layer": "Dense", "units": 3, "n_in": 2}, {"layer": "Scale"}],
                                    rng=np.random.default_rng(0))
     assert type(model.layers[1]) is Scale
+
+
+def test_a_model_scans_its_batch_for_nan_once_and_the_loss_refuses_what_grows_inside():
+    from diydnn import NonFiniteError, SoftmaxCrossEntropy
+    model = Sequential([Dense(4), ReLU(), Dense(2)], n_in=3, rng=np.random.default_rng(0))
+    assert [layer.checks_finite for layer in model.layers] == [True, False, False]
+    X = np.ones((2, 3), dtype=np.float32)
+    X[1, 0] = np.nan
+    with pytest.raises(NonFiniteError, match=r"dense_0.*\(2, 3\).*NaN or inf"):
+        model.forward(X)                                     # the user's batch: refused, naming the first layer
+    model.layers[0].params["W"][...] = 3e38                  # activations overflow to inf inside the model ...
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = model.forward(np.ones((2, 3), dtype=np.float32))
+    assert not np.isfinite(out).all()
+    with pytest.raises(NonFiniteError):
+        SoftmaxCrossEntropy()(out, np.array([0, 1]))         # ... and the loss refuses the logits
+    assert Dense(2).checks_finite                            # a layer on its own still scans its input
