@@ -515,6 +515,20 @@ def _backward_params(self, dY):
 # assert model.params["dense_0/W"] is model.layers[0].params["W"]
 # assert np.allclose(model.layers[0].params["W"], W_before - lr * model.layers[0].grads["W"])
 
+# %% [markdown]
+# And they are views into the one flat array that `build` made (section 4): writing into the flat array changes
+# the layer's `W`, and every parameter has its own place in it, in the order of `model.params`. One consequence to
+# know: an array taken from a layer *before* the layer was put into a model is not the layer's array any more —
+# take it from `model.params` (or the layer) after building.
+
+# %% tags=["active-ipynb"]
+# flat = model.flat()
+# print(f"{flat.params.size} parameters in one array; dense_0/W is", flat.param_views[0].shape, "at", flat.slices[0])
+# assert flat.params.size == sum(p.size for p in model.params.values())
+# assert all(np.shares_memory(p, flat.params) for p in model.params.values())
+# flat.params[flat.slices[0].start] += 1.0                   # the first entry of dense_0/W, through the flat array
+# assert model.layers[0].params["W"][0, 0] == flat.params[0]
+
 
 # %% [markdown]
 # ## 7. `summary()`
