@@ -332,6 +332,15 @@ def _build(self, n_in, rng=None, dtype=np.float32):
 
 
 # %%
+def _aligned_zeros(n, dtype, align):
+    """np.zeros(n, dtype) starting at an address that is a multiple of `align` bytes. Alignment matters for
+    reproducibility: SIMD reductions and BLAS may add in another order when an array starts elsewhere."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n * itemsize + align, dtype=np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip:skip + n * itemsize].view(dtype)
+
+
 class FlatParams:
     """A model's parameters as views into one flat array `params`, its gradients as views into `grads`.
 
@@ -339,17 +348,18 @@ class FlatParams:
     params[slices[i]]; param_views[i] and grad_views[i] are the arrays that layer now holds.
     """
 
+    ALIGN = 64    # bytes: every parameter starts on a cache line, whatever address the memory allocator returns
+
     def __init__(self, model):
         owned = [(layer, k, p) for layer in model.layers for k, p in layer.params.items()]
-        n = sum(p.size for _, _, p in owned)
-        self.params = np.empty(n, dtype=owned[0][2].dtype)
-        self.grads = np.zeros_like(self.params)
+        dtype = owned[0][2].dtype
+        step = max(1, self.ALIGN // dtype.itemsize)
+        starts = np.cumsum([0] + [-(-p.size // step) * step for _, _, p in owned])   # each size rounded up
+        self.params, self.grads = _aligned_zeros(starts[-1], dtype, self.ALIGN), _aligned_zeros(starts[-1], dtype, self.ALIGN)
         self.layers, self.keys, self.names, self.slices, self.param_views, self.grad_views = [], [], [], [], [], []
         self.layer_names = []
-        start = 0
-        for layer, k, p in owned:
-            where = slice(start, start + p.size)
-            start = where.stop
+        for (layer, k, p), start in zip(owned, starts):
+            where = slice(int(start), int(start) + p.size)      # the gaps between parameters stay 0
             W, dW = self.params[where].reshape(p.shape), self.grads[where].reshape(p.shape)
             W[...] = p                                  # the values move into the flat array
             g = layer.grads.get(k)
@@ -524,10 +534,10 @@ def _backward_params(self, dY):
 # %% tags=["active-ipynb"]
 # flat = model.flat()
 # print(f"{flat.params.size} parameters in one array; dense_0/W is", flat.param_views[0].shape, "at", flat.slices[0])
-# assert flat.params.size == sum(p.size for p in model.params.values())
+# assert flat.params.size >= sum(p.size for p in model.params.values())     # (each parameter starts on a cache line)
 # assert all(np.shares_memory(p, flat.params) for p in model.params.values())
 # flat.params[flat.slices[0].start] += 1.0                   # the first entry of dense_0/W, through the flat array
-# assert model.layers[0].params["W"][0, 0] == flat.params[0]
+# assert model.layers[0].params["W"][0, 0] == flat.params[flat.slices[0].start]
 
 
 # %% [markdown]

@@ -44,6 +44,7 @@ from diydnn._12_convolution import Conv2D
 # from diydnn._06_optimisers import SGD
 # QUICK = quick_mode()
 # rng = np.random.default_rng(14)
+# ch14.set_threads(1)      # one BLAS thread for every timing below, as in the benchmark (section 6 says why)
 
 # %% [markdown]
 # ## 1. Counting the FLOPs of a training step
@@ -488,7 +489,9 @@ def matmul_intensity(a, b, c, itemsize=4):
 #         layers += [Dense(k), ReLU()]
 #     model = Sequential(layers + [Dense(widths[-1])], n_in=widths[0], rng=np.random.default_rng(0))
 #     flat = model.flat()
-#     flat.grads[:] = np.random.default_rng(1).standard_normal(flat.grads.size).astype(np.float32) * 1e-2
+#     r = np.random.default_rng(1)
+#     for g in flat.grad_views:                           # (not the zero gaps between the parameters)
+#         g[...] = r.standard_normal(g.shape).astype(np.float32) * 1e-2
 #     start = flat.params.copy()
 #     per_array, whole, n = opt_class(lr=1e-3), opt_class(lr=1e-3), max(20, 2_000_000 // flat.params.size)
 #     times = {"per array": [], "flat": []}
@@ -506,7 +509,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 #         flat.params[:] = start
 #         for _ in range(3):
 #             step()
-#         after.append(flat.params.copy())
+#         after.append(np.concatenate([W.ravel() for W in flat.param_views]))
 #     return {k: float(np.median(v)) for k, v in times.items()}, np.array_equal(*after)
 #
 # for widths in ((784, 50, 10), (784, 512, 512, 10)):
@@ -517,7 +520,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 #         assert same
 
 # %% [markdown]
-# On the small network the flat Adam step takes about 55 µs instead of 78 µs (measured on the quiet machine; the
+# On the small network the flat Adam step takes about 60 µs instead of 80 µs (measured on the quiet machine; the
 # figures above are this run's); on 784–512–512–10 the arithmetic of 670,000 parameters dominates and the two are
 # within a few per cent. Two smaller things in the same spirit: a model scans its batch for NaN once, at its
 # first layer (the layers after it see what the layer before computed, and the loss refuses non-finite logits),

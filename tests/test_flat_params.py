@@ -36,10 +36,15 @@ def unpacked(model):
 def test_build_packs_the_parameters_into_one_array_and_the_layers_hold_views():
     model = mlp()
     flat = model.flat()
-    assert flat is not None and flat.params.size == sum(p.size for p in model.params.values())
+    assert flat is not None and flat.params.size >= sum(p.size for p in model.params.values())
     for name, W, dW in zip(flat.names, flat.param_views, flat.grad_views):
         assert model.params[name] is W and model.grads[name] is dW
         assert np.shares_memory(W, flat.params) and np.shares_memory(dW, flat.grads)
+        assert W.ctypes.data % 64 == 0 and dW.ctypes.data % 64 == 0      # each starts on a cache line
+    gaps = np.ones(flat.params.size, dtype=bool)
+    for where in flat.slices:
+        gaps[where] = False
+    assert gaps.any() and (flat.params[gaps] == 0).all()                   # sizes 8, 8, ...: there are gaps, zero
     flat.params[:] = 7.0                                   # the flat array and the layers' arrays are one memory
     assert all((p == 7.0).all() for p in model.params.values())
 
@@ -56,6 +61,11 @@ def test_the_flat_update_gives_the_per_array_numbers_bit_for_bit(name):
         np.testing.assert_array_equal(packed.task.optimizer.state_dict()[k], v)
     assert h_packed.get("train", "loss") == h_plain.get("train", "loss")
     assert h_packed.get("train", "grad_norm/dense_1") == h_plain.get("train", "grad_norm/dense_1")
+    flat = packed.model.flat()
+    gaps = np.ones(flat.params.size, dtype=bool)
+    for where in flat.slices:
+        gaps[where] = False
+    assert (flat.params[gaps] == 0).all()                 # the optimiser's steps leave the gaps at 0
 
 
 def test_schedule_and_clipping_take_the_flat_path_with_the_same_numbers():
