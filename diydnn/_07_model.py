@@ -372,9 +372,14 @@ class FlatParams:
                 names.append(value)
 
     def intact(self):
-        """True while every layer still holds its views (one that bound a new array has left the packing)."""
+        """True while every layer still holds its views (one that bound a new array has left the packing), and they
+        are still views of the flat arrays (a copied model, copy.deepcopy or pickle, holds copies: packed anew)."""
+        p_owner, g_owner = self.params.base, self.grads.base     # the raw memory of _aligned_zeros
+        if p_owner is None or g_owner is None:
+            return False                                          # a copy of the flat arrays owns its memory
         for layer, k, W, dW in zip(self.layers, self.keys, self.param_views, self.grad_views):
-            if layer.params.get(k) is not W or layer.grads.get(k) is not dW:
+            if layer.params.get(k) is not W or layer.grads.get(k) is not dW or W.base is not p_owner \
+                    or dW.base is not g_owner:
                 return False
         return True
 

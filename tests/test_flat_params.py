@@ -160,3 +160,20 @@ def test_the_cnn_layers_write_their_gradients_into_the_flat_array():
     loss(model.forward(X, training=True), y)
     model.backward_params(loss.backward())
     assert model.flat() is flat and np.abs(flat.grads).sum() > 0       # still packed: gradients written in place
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_model_is_packed_anew_and_trains_its_own_arrays(how):
+    import copy
+    import pickle
+    model = mlp()
+    loop_for(model, Adam(lr=1e-2)).run(3)
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    flat = twin.flat()
+    assert flat is not None and all(np.shares_memory(p, flat.params) for p in twin.params.values())
+    assert not any(np.shares_memory(p, model.flat().params) for p in twin.params.values())
+    a, b = loop_for(model, SGD(lr=0.1)), loop_for(twin, SGD(lr=0.1))
+    a.run(5)
+    b.run(5)                                              # the copy trains: its layers' arrays move ...
+    for k, W in model.params.items():
+        np.testing.assert_array_equal(twin.params[k], W)  # ... exactly as the original's did
