@@ -1123,6 +1123,8 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # * Clip by the **global** norm over all parameter gradients: $g \leftarrow g\min(1, c/\lVert g\rVert)$ keeps the direction,
 #   leaves small gradients alone and shortens large ones to exactly $c$ — not `max`, not per-tensor spectral
 #   norms, never on activation gradients.
+# * Engineering: on a model packed into one flat array (chapter 07), `step_flat` runs each operation of the update
+#   once for the whole model — the same numbers bit for bit, one NumPy call per operation instead of one per array.
 #
 # ## Exercises
 #

@@ -1165,6 +1165,8 @@ def _check_layers(layers, who):
 #   so optimisers update them in place.
 # * `summary()` counts parameters ($784\cdot50+50 = 39{,}250$ for the first Dense of an MNIST MLP).
 # * `predict` runs batch by batch in inference mode; it equals `forward` up to rounding.
+# * `build` packs every parameter into one flat array (and every gradient into another); the layers hold views,
+#   so in-place updates work as before, and an optimiser can update the whole model in one call per operation.
 # * Engineering: `get_config()`/`from_config` describe the architecture as plain JSON, built through the
 #   `LAYER_TYPES` registry only, with errors that name the entry and list what is known; `save`/`load`
 #   use one `.npz` (arrays plus the config as JSON), written atomically via a temporary file and
