@@ -110,7 +110,10 @@ class Layer:
         if X.shape[0] == 0:
             raise ValueError(f"{self!r}: got an empty batch, shape {X.shape}")
         if X.dtype.kind != "f":                   # (a plain attribute test: this runs for every layer, every step)
-            X = X.astype(np.float32)
+            if X.dtype.kind not in "biu":         # complex would silently lose its imaginary part; text, objects
+                raise ValueError(f"{self!r}: expected a batch of real numbers, got dtype {X.dtype} with shape "
+                                 f"{X.shape}; convert it first, e.g. np.asarray(X, dtype=np.float32)")
+            X = X.astype(np.float32)              # integers and booleans (pixels, indicators) become float32
         n_in = X.shape[1] if X.ndim == 2 else X.shape[1:]    # one sample: a width, or an image's shape
         if not self.built or (n_in != self.n_in and not self.params):
             self.build(n_in, dtype=X.dtype)   # a layer without weights adapts to any width

@@ -590,3 +590,15 @@ def test_a_model_scans_its_batch_for_nan_once_and_the_loss_refuses_what_grows_in
     with pytest.raises(NonFiniteError):
         SoftmaxCrossEntropy()(out, np.array([0, 1]))         # ... and the loss refuses the logits
     assert Dense(2).checks_finite                            # a layer on its own still scans its input
+
+
+@pytest.mark.parametrize("X", [np.array([[1 + 2j, 3.0]]), np.array([["a", "b"]]), np.array([[1.0, None]], dtype=object)],
+                         ids=["complex", "text", "object"])
+def test_a_batch_that_is_not_real_numbers_is_refused_by_name(X):
+    model = Sequential([Dense(2), ReLU(), Dense(2)], n_in=2, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=rf"sequential.*real numbers.*dtype {X.dtype}.*\(1, 2\)"):
+        model.forward(X)
+    with pytest.raises(ValueError, match=rf"dense_0.*real numbers.*dtype {X.dtype}"):
+        model.layers[0].forward(X)
+    ints = np.array([[0, 255]], dtype=np.uint8)                  # integers (pixels) are still taken, as float32
+    assert model.forward(ints).dtype == np.float32
