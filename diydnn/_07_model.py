@@ -355,9 +355,10 @@ class FlatParams:
         dtype = owned[0][2].dtype
         step = max(1, self.ALIGN // dtype.itemsize)
         starts = np.cumsum([0] + [-(-p.size // step) * step for _, _, p in owned])   # each size rounded up
-        self.params, self.grads = _aligned_zeros(starts[-1], dtype, self.ALIGN), _aligned_zeros(starts[-1], dtype, self.ALIGN)
-        self.layers, self.keys, self.names, self.slices, self.param_views, self.grad_views = [], [], [], [], [], []
-        self.layer_names = []
+        self.params = _aligned_zeros(starts[-1], dtype, self.ALIGN)
+        self.grads = _aligned_zeros(starts[-1], dtype, self.ALIGN)
+        self.layers, self.layer_names, self.keys, self.names, self.slices = [], [], [], [], []
+        self.param_views, self.grad_views = [], []
         for (layer, k, p), start in zip(owned, starts):
             where = slice(int(start), int(start) + p.size)      # the gaps between parameters stay 0
             W, dW = self.params[where].reshape(p.shape), self.grads[where].reshape(p.shape)
@@ -366,10 +367,13 @@ class FlatParams:
             if isinstance(g, np.ndarray) and g.shape == p.shape:
                 dW[...] = g
             layer.params[k], layer.grads[k] = W, dW     # from now on the layer works in the flat arrays
-            for names, value in ((self.layers, layer), (self.keys, k), (self.names, f"{layer.name}/{k}"),
-                                 (self.slices, where), (self.param_views, W), (self.grad_views, dW),
-                                 (self.layer_names, layer.name)):
-                names.append(value)
+            self.layers.append(layer)
+            self.layer_names.append(layer.name)
+            self.keys.append(k)
+            self.names.append(f"{layer.name}/{k}")
+            self.slices.append(where)
+            self.param_views.append(W)
+            self.grad_views.append(dW)
 
     def intact(self):
         """True while every layer still holds its views (one that bound a new array has left the packing), and they
