@@ -222,7 +222,7 @@ class Optimiser:
                 self._update(name, W, np.asarray(grads[name]))
             return
         lr, weight_decay = self.lr, getattr(self, "weight_decay", None)
-        self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr
+        self.current_lr = self._rate_now()
         try:
             self.lr = self.current_lr            # chapter 11: _update reads self.lr, so it sees this step's rate
             for name, W in params.items():
@@ -237,6 +237,10 @@ class Optimiser:
             self.lr = lr
             if weight_decay is not None:
                 self.weight_decay = weight_decay
+
+    def _rate_now(self):
+        """This step's learning rate: lr, times chapter 11's schedule at step t when one is set."""
+        return self.lr * float(self.schedule(self.t)) if self.schedule is not None else self.lr
 
     def _update(self, name, W, dW):
         """Change the array W in place; dW is its gradient, t already counts this step."""
@@ -1059,7 +1063,7 @@ def _step_flat(self, flat):
         return False
     self.t += 1
     lr = self.lr
-    self.current_lr = lr * float(self.schedule(self.t)) if self.schedule is not None else lr
+    self.current_lr = self._rate_now()
     try:
         self.lr = self.current_lr                   # _update reads self.lr (chapter 11's schedule)
         for slot, buf in flat_slots.items():
