@@ -10,9 +10,9 @@
 #
 # It descends from the original [*diy-dnn*](https://github.com/tomjwalker/diy-dnn) project (a
 # from-scratch NumPy network on MNIST, Keras-style layers, Trax-style Task and Loop objects). That
-# project reported 75–86 % on MNIST and "exploding gradients"; the chapters here redo it with a
-# gradient check at every step, say wherever they correct it ("the original wrote …"), and reach
-# ≥ 98 %. Its repository is linked so that every such claim can be checked against its code.
+# project reported 75–86 % on MNIST and "exploding gradients"; <!-- quoted: the original diy-dnn README -->
+# the chapters here redo it with a gradient check at every step, say wherever they correct it ("the
+# original wrote …"), and reach the accuracies the experiments print (the README collects them). Its repository is linked so that every such claim can be checked against its code.
 #
 # (This notebook is paired with `diydnn/_00_begin_here.py` like every chapter, but it defines
 # nothing: all of its cells are teaching cells.)
