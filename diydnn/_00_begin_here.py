@@ -223,11 +223,14 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # 3. Replace `dd.Adam(lr=1e-3)` by `dd.SGD(lr=1e-3)` in the demo. Is the test accuracy after the same
 #    number of steps higher or lower? (Chapter 06 explains why.)
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Each Dense layer has $n_{in} n_{out}$ weights and $n_{out}$ biases:
 # $784\cdot256 + 256 + 256\cdot128 + 128 + 128\cdot10 + 10 = 235{,}146$.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # by_hand = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
 # big = dd.Sequential([dd.Dense(256), dd.ReLU(), dd.Dense(128), dd.ReLU(), dd.Dense(10)], n_in=784,
 #                     rng=np.random.default_rng(0))
@@ -238,7 +241,7 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # **Solution 2.** Among the wrongly classified test images, take the one with the largest predicted
 # probability.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # wrong = np.flatnonzero(y_hat.argmax(1) != y_test)
 # worst = wrong[np.argmax(y_hat[wrong].max(1))]
 # print(f"test image {worst}: label {y_test[worst]}, predicted {y_hat[worst].argmax()} with probability "
@@ -254,7 +257,7 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # $\alpha\,\partial L/\partial\theta$ — tiny steps when the gradients are small — while Adam rescales
 # every step to about $\alpha$. After two short epochs SGD at $\alpha = 10^{-3}$ is far behind.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # sgd_model = dd.Sequential([dd.Dense(64), dd.ReLU(), dd.Dense(10)], n_in=784, rng=np.random.default_rng(0))
 # sgd_stream = dd.BatchStream(X_train, y_train, batch_size=64, rng=np.random.default_rng(0))
 # dd.Loop(sgd_model, dd.TrainTask(sgd_stream, dd.SoftmaxCrossEntropy(), dd.SGD(lr=1e-3), n_steps_per_checkpoint=n_steps),

@@ -488,12 +488,15 @@ def save_figure(fig, filename):
 # 3. Write the backward of the original's layout, $Z' = W'A + b'\mathbf 1_m^\top$, and check it with
 #    `check_layer` on a tiny class of your own.
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** The forward difference has a first-order truncation error, $\tfrac{\varepsilon}{2} f''$, instead of
 # $O(\varepsilon^2)$; with round-off $u/\varepsilon$ the sum is smallest at $\varepsilon \approx \sqrt{u} \approx 10^{-8}$ in float64,
 # and the best error is about $\sqrt u \approx 10^{-8}$ — a thousand times worse than the central difference's best.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def forward_difference(f, x, eps):
 #     grad, f0 = np.zeros_like(x), f()
 #     for idx in np.ndindex(x.shape):
@@ -521,7 +524,7 @@ def save_figure(fig, filename):
 # error is meaningless here: it is about 1 for both, since both compare zero with noise). A random $G$ separates them.
 # `check_layer` draws $G$ with `rng.standard_normal`; a stand-in generator that returns ones shows the all-ones case.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # from diydnn._02_activations import Softmax
 #
 # class ZeroBackwardSoftmax(Softmax):
@@ -554,7 +557,7 @@ def save_figure(fig, filename):
 # second axis) and $dA = W'^\top dZ'$ (shape $n_{in}\times m$) — the transposes of $X^\top dZ$, $dZ^\top\mathbf 1_m$ and $dZ\,W^\top$.
 # `check_layer` does not care which axis holds the samples: it perturbs whatever array it is given.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class DenseColumns:
 #     """Z' = W'A + b' 1^T with A of shape (n_in, m): the original's features x samples layout."""
 #     def __init__(self, n_in, n_out, rng):

@@ -459,11 +459,14 @@ class Dense(Layer):
 #    regression: how many more steps does it need for the same loss, with a batch of 64?
 # 3. Why does `dX` not depend on `b`?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Without a bias the layer is $Z = XW$: no `b` in `params` or `grads`, and $dW$, $dX$ unchanged. A subclass
 # that builds as Dense does and then drops `b` is enough; its output is Dense's minus the bias, and it passes the check.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class DenseNoBias(Dense):
 #     """Dense with use_bias=False: Z = X W."""
 #     def build(self, n_in, rng=None, dtype=np.float32):
@@ -494,7 +497,7 @@ class Dense(Layer):
 # quadratic loss each mode of the error shrinks by a factor $1-\alpha\lambda$ per step, so reaching the same loss needs
 # roughly 64 times as many steps (a little more, since $(1-\alpha\lambda/64)^{64} > 1-\alpha\lambda$). The measurement:
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class DenseDividedTwice(Dense):
 #     """The original's double division: the parameter gradients divided by m once more."""
 #     def backward(self, dY):
@@ -527,7 +530,7 @@ class Dense(Layer):
 # enters $Z$ as an added constant, whose derivative with respect to $X$ is zero. (The *upstream* gradient $dZ$ may depend on
 # $b$ through the layers above, but the layer's own backward never reads $b$.) Two biases, one $dZ$: the same $dX$.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # d_a, d_b = Dense(3, n_in=4, rng=np.random.default_rng(9)), Dense(3, n_in=4, rng=np.random.default_rng(9))
 # d_b.params["b"][:] = 100 * rng.standard_normal(3)
 # X_b, dZ_b = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))

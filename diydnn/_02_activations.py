@@ -337,11 +337,14 @@ class Softmax(Layer):
 #    every row — and measure its relative error against `Softmax.backward` for batches of 1, 8 and 128.
 # 3. Show that $J$ is singular: what is $J\mathbf{1}$, and what does it mean for logits shifted by a constant?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** $\mathrm{LeakyReLU}(z) = \max(\alpha z, z)$ for $0 < \alpha < 1$: slope 1 for $z > 0$, $\alpha$ for $z < 0$, so
 # $dX = dY \odot (\mathbb 1[X > 0] + \alpha\,\mathbb 1[X \le 0])$. Its negative side keeps a small gradient: a leaky unit cannot die.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class LeakyReLU(Layer):
 #     def __init__(self, alpha=0.01, name=None):
 #         super().__init__(name)
@@ -367,7 +370,7 @@ class Softmax(Layer):
 # For a batch of one sample, $\bar y$ *is* the sample's $\hat y$ and the result is exact; for larger batches every row gets
 # the wrong Jacobian, and the relative error is of order 1 — it does not shrink with the batch size.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def original_softmax_backward(Y_hat, dY):
 #     y_mean = Y_hat.mean(axis=0)
 #     J_mean = np.diag(y_mean) - np.outer(y_mean, y_mean)
@@ -388,7 +391,7 @@ class Softmax(Layer):
 # section 2: moving all logits by the same $c$ changes no probability, so the derivative along $\mathbf 1$ is zero — and,
 # $J$ being symmetric, every backward result $dz = J\,d\hat y$ sums to zero over the classes.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # J_ex = softmax_jacobian(y1)
 # dz_ex = J_ex @ rng.standard_normal(4)
 # print("J 1 =", J_ex @ np.ones(4), "  rank", np.linalg.matrix_rank(J_ex), "of 4;  sum of a backward result:", f"{dz_ex.sum():.1e}")

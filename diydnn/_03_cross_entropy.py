@@ -599,6 +599,9 @@ def accuracy(y_hat, y):
 #    $dZ = (\hat Y - Y)/m$ still hold? Check with `check_loss`.
 # 3. Why does the sanity check use random labels rather than a learnable pattern?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** The gradient of the loss, $d\hat Y = -\frac1m Y\oslash\hat Y$, is non-zero only at each sample's true class, where it
 # is $-1/(m\,\hat y_{true})$. Clipping to $[-1, 1]$ changes it only when $\hat y_{true} < 1/m$ — for the **most wrong** samples,
@@ -608,7 +611,7 @@ def accuracy(y_hat, y):
 # from a start with confident mistakes — the original's $\mathcal N(0, 1)$ weights, logits in the tens — the clipped run
 # stalls while the correct one still memorises the batch.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def train_tiny(clip, init="he", steps=300, lr=0.5, seed=0):
 #     net_rng = np.random.default_rng(seed)
 #     net = [Dense(64, init=init, rng=net_rng), ReLU(), Dense(4, init=init, rng=net_rng)]
@@ -656,7 +659,7 @@ def accuracy(y_hat, y):
 # **Solution 2.** Yes: the derivation of section 3 used only $\sum_j Y_{ij} = 1$, and a smoothed row
 # $(1-\epsilon)Y_{i\cdot} + \epsilon/k$ still sums to $1-\epsilon+\epsilon = 1$. So $dZ = (\hat Y - Y_\epsilon)/m$ with the smoothed targets.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # eps_ls = 0.1
 # Y_smooth = (1 - eps_ls) * np.eye(4)[yc] + eps_ls / 4
 # sce_ls = SoftmaxCrossEntropy()
@@ -675,7 +678,7 @@ def accuracy(y_hat, y):
 # hidden units, as in section 5, the frozen network memorises 32 points too, only to a loss five times higher: the test
 # is sharpest when the readout alone cannot do the job. Look at the loss, not only the accuracy.)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def fit_32(labels, frozen_hidden, hidden=16, seed=0, steps=300, lr=0.5):
 #     r = np.random.default_rng(seed)
 #     X_p = r.standard_normal((32, 10)).astype(np.float32)

@@ -492,11 +492,14 @@ def grad_of(V):
 #    central-difference check of chapter 00 need for all of $X$, $W$ and $b$, and how many sweeps does
 #    the engine need? Compute both for $m=16$, $n=32$, $k=16$.
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** A node needs only its value, its parents and its local gradients, all of which the
 # constructor takes; $\frac{d}{dx}\tanh x = 1 - \tanh^2 x$.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def tanh(x):
 #     t = math.tanh(x.data)
 #     return Value(t, (x,), (1.0 - t * t,), "tanh")
@@ -514,7 +517,7 @@ def grad_of(V):
 # the input. Through BatchNorm, row 1 moves $\mu$ and $\sigma^2$, which row 0's output uses; through
 # Dense and ReLU, row 1 never meets row 0.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # X = rng.standard_normal((4, 3)); g0 = rng.standard_normal(3)
 # Xv = to_values(X)
 # mu = Xv.sum(axis=0) / 4
@@ -534,7 +537,7 @@ def grad_of(V):
 # Reverse mode needs one forward pass (which records the graph) and one backward sweep for *all*
 # gradients of a scalar, whatever their number — which is why training uses it.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # m, n, k = 16, 32, 16
 # print(f"central differences: {2 * (m * n + n * k + k):,} forward passes;  reverse mode: 1 forward + 1 backward sweep")
 # assert 2 * (m * n + n * k + k) == 2080

@@ -433,12 +433,15 @@ def get_initialiser(spec):
 # 3. Replace ReLU by tanh in the stack (you will need a tiny `Tanh` layer). Which initialiser
 #    keeps the scale now?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** With $\mathrm{Var}(W) = 1/n_{in}$ the factor per ReLU layer is $n_{in}\mathrm{Var}(W)/2 = 1/2$ for the variance, so the
 # standard deviation shrinks by $\sqrt 2$ per layer: $2^{-9/2} \approx 0.044$ from layer 1 to layer 10. LeCun's variance is right
 # for activations that keep the whole second moment (the identity, SELU), not for ReLU, which halves it.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class LeCunNormal(Initialiser):
 #     """N(0, 1/fan_in), Keras' lecun_normal (Keras truncates the normal; this one does not)."""
 #     name = "lecun"
@@ -466,7 +469,7 @@ def get_initialiser(spec):
 # about half of it, so the factor is $n_{out}\mathrm{Var}(W)/2$ — the same as forwards for these square layers. He keeps the
 # gradients' scale; $\mathcal N(0, 1)$ makes them explode, $\mathcal N(0, 0.01^2)$ vanish, and Glorot loses $\sqrt2$ per layer.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def gradient_stds(spec, activation=ReLU):
 #     net_rng, A, layers = np.random.default_rng(41), X_in, []
 #     for layer in range(depth):
@@ -495,7 +498,7 @@ def get_initialiser(spec):
 # large standard deviation only by **saturating**: most activations sit at $\pm 1$, where tanh's derivative vanishes.
 # Small weights shrink the signal to nothing, as with ReLU.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # from diydnn._01_dense import Layer
 #
 # class Tanh(Layer):

@@ -629,6 +629,9 @@ class BatchNorm(Layer):
 # 3. Write Layer Normalisation: the same formulas over the *features* of each sample instead of over the
 #    batch. What changes in the backward, and does it still need running statistics?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** The forward now uses constants (the running statistics) while the backward still differentiates through
 # the batch statistics: the two no longer belong together, and the **gradient check in training mode** fails (every other
@@ -637,7 +640,7 @@ class BatchNorm(Layer):
 # leave it with means and spreads of one to two instead of 0 and 1), and every step follows a gradient that is not the
 # loss's gradient. At learning rate 0.1 the network still learns here, only more slowly.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class RunningStatsInTraining(BatchNorm):
 #     """The original's BatchNorm: in training, update the running statistics and normalise with them."""
 #     def forward(self, X, training=False):
@@ -678,7 +681,7 @@ class BatchNorm(Layer):
 # $(1-\rho^t)\,b$ of the bias, so inference differs by $\gamma\rho^t b/\sqrt{r_{\sigma^2}+\varepsilon}$, a vanishing startup effect. The cell
 # runs the same Dense → BatchNorm with and without a bias on the same batches.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # W_shared, b_random = rng.standard_normal((5, 4)), 3 * rng.standard_normal(4)
 # pairs = {}
 # for label, bias in (("with b", b_random), ("b = 0", np.zeros(4))):
@@ -715,7 +718,7 @@ class BatchNorm(Layer):
 # ($d\gamma$ and $d\beta$ still sum over the batch, since $\gamma$ and $\beta$ are shared by the rows.) Every sample is normalised with
 # its own statistics, in training and at inference alike: no running statistics, no batch dependence, batches of one are fine.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class LayerNorm(Layer):
 #     def __init__(self, eps=1e-5, name=None):
 #         super().__init__(name)

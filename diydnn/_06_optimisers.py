@@ -1139,6 +1139,9 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # 3. Train the tiny network of section 7 with the original's clip-norm (`max` instead of `min`) and with the
 #    correct one, both with $c = 5$ and plain SGD. Plot both losses; what does `max` do once the gradients become small?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Write $\tilde W_t = W_t - \alpha\rho v_t$ for the look-ahead point and $\tilde g_t$ for the gradient there. Nesterov's
 # step is $v_{t+1} = \rho v_t + \tilde g_t$, $W_{t+1} = W_t - \alpha v_{t+1}$. Then
@@ -1150,7 +1153,7 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # would be a `nesterov=False` argument of `SGD`; here it is a subclass. The cell checks the identity step by step on the
 # quadratic of section 1, then races it on Rosenbrock against plain momentum.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class NesterovSGD(SGD):
 #     """SGD with Nesterov momentum: v <- rho v + dW, W <- W - lr (dW + rho v)."""
 #     def __init__(self, lr=0.01, momentum=0.9):
@@ -1181,7 +1184,7 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # With a zero gradient, Adam's step is exactly zero, so excluded biases keep their values bitwise, and the weights
 # decay by $(1-\alpha\lambda)^t$. (Chapter 11 builds the same idea into every optimiser, as its `decays` mask.)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class AdamWExclude(AdamW):
 #     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, exclude=lambda name: False):
 #         super().__init__(lr, beta1, beta2, eps, weight_decay)
@@ -1213,7 +1216,7 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # section 1, `max` never settles: it keeps jumping around the bottom at a distance set by $\alpha c$, while the correct
 # clipping lets the shrinking gradients through unchanged and converges.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def train_clipped(factor, steps=300, lr=0.1, c=5.0):
 #     X_c, y_c, net = tiny_problem(0)
 #     loss_c, norms = SoftmaxCrossEntropy(), []

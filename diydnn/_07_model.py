@@ -1187,6 +1187,9 @@ def _check_layers(layers, who):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Removing the last layer changes no other layer's name: a default name counts the
 # layers of the same type *before* it, so the remaining layers keep theirs. Only the output width changes.
@@ -1194,7 +1197,7 @@ def _check_layers(layers, who):
 # load into the popped model only if the removed layer had none (a Softmax) — after popping a Dense,
 # `load_state_dict` names the keys the model no longer has.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def pop(model):
 #     """Remove the last layer of `model` and return it; the other layers keep their names and weights."""
 #     if len(model.layers) < 2:
@@ -1228,7 +1231,7 @@ def _check_layers(layers, who):
 # **Solution 2.** $\tanh' = 1 - \tanh^2$, so the backward pass only needs the output it cached. Before
 # registering, `save` refuses the model (it could not be loaded again); afterwards it round-trips.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class Tanh(Layer):
 #     """Element-wise tanh; dX = dY * (1 - tanh(X)^2)."""
 #
@@ -1267,7 +1270,7 @@ def _check_layers(layers, who):
 # weights stay as they were; with the arrays themselves, every later step moves them too, and "restoring
 # the best checkpoint" restores the current weights — silently, with no error.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # net = Sequential([Dense(16), ReLU(), Dense(3)], n_in=2, rng=np.random.default_rng(13))
 # best_copy = net.state_dict()                            # what state_dict() returns: copies
 # best_refs = net._named_arrays()                         # what it would return without .copy()

@@ -1124,6 +1124,9 @@ def _check_batch_size(who, batch_size):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** Nothing in `read_idx` or `load_mnist` is specific to digits: the format, the shapes and the
 # label range 0–9 are the same. What differs are the bytes, so the published SHA-256 of MNIST does not match:
@@ -1132,7 +1135,7 @@ def _check_batch_size(who, batch_size):
 # downloads MNIST over them. `checksums=None` (only for a folder you name) takes the files as they are. Below,
 # a small stand-in for Fashion-MNIST (random images under the MNIST names) shows both.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def write_gz_idx(path, array):
 #     """A gzip-compressed IDX file of a uint8 array."""
 #     Path(path).write_bytes(gzip.compress(idx_bytes(array), mtime=0))
@@ -1159,7 +1162,7 @@ def _check_batch_size(who, batch_size):
 # of the code (`astype(">i4")`, `astype(">f4")`, …) — writing native little-endian bytes would read back as
 # nonsense for every type wider than one byte.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def write_idx(path, array):
 #     """Write `array` as an IDX file (gzip-compressed when the name ends in .gz); returns the path."""
 #     array = np.asarray(array)
@@ -1194,7 +1197,7 @@ def _check_batch_size(who, batch_size):
 # is within one sample of its ideal share. A random split of 10,000 is off by up to a few tens of images per
 # class — the standard deviation of a class count is about $\sqrt{n_{val}\,p(1-p)} \approx 30$ for $p \approx 0.1$.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def stratified_split(X, y, n_val, rng):
 #     """train_val_split with the same share of every class in the validation set."""
 #     X, y = _check_Xy("stratified_split", X, y)

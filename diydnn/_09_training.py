@@ -1143,13 +1143,16 @@ class WandbLogger(Callback):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** A callback sees every evaluation (`on_eval`) and the loop (`loop.task.optimizer`), so it
 # can change the optimiser's `lr` between steps. Here it halves `lr` whenever the monitored accuracy has not
 # improved for `patience` evaluations, and keeps a log of what it did; the loop records the rate of every
 # step under `train/lr`, which shows the halvings. (Chapter 11 builds schedules into the optimiser instead.)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # class HalveOnPlateau(Callback):
 #     """Halve the optimiser's lr when `monitor` has not improved for `patience` evaluations."""
 #
@@ -1187,7 +1190,7 @@ class WandbLogger(Callback):
 # large early in training and falls below 1 later, so clipping acts mostly at the start. A clipped step moves
 # the weights by a step computed from gradients of norm exactly 1, which we check on the first step.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def clip_run(n_samples, clip_norm, seed=1):
 #     rng = np.random.default_rng(seed)
 #     model = Sequential([Dense(256), ReLU(), Dense(128), ReLU(), Dense(10)], n_in=784, rng=rng)
@@ -1222,7 +1225,7 @@ class WandbLogger(Callback):
 # epochs and measure on the validation set (the test set is touched only once, in section 7); the best rate
 # comes within a fraction of a percentage point of Adam.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def val_accuracy_after(optimizer, n_samples, epochs, seed=3):
 #     rng = np.random.default_rng(seed)
 #     model = Sequential([Dense(256), ReLU(), Dense(128), ReLU(), Dense(10)], n_in=784, rng=rng)

@@ -1471,13 +1471,16 @@ class LivePlot(Callback):
 #
 # The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** A dropout knob needs a `Dropout` layer first: a layer that zeroes a random share of its
 # inputs in training and none at inference, with a backward pass that uses the same mask, registered in
 # `LAYER_TYPES` so that a config can name it. That is [chapter 11](11_regularisation.ipynb), written since: the
 # settings accept `mlp(..., dropout=rate)`, `build_model` builds the layer, and the panel has the knob.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # from diydnn._07_model import LAYER_TYPES
 # with_dropout = check_settings({"architecture": mlp([50], dropout=0.2)})
 # net = build_model(with_dropout, rng=np.random.default_rng(0))
@@ -1493,7 +1496,7 @@ class LivePlot(Callback):
 # a `Loop` on the folder. The test of it: one epoch, then one more resumed, equals two epochs in one go, bit for
 # bit. (A complete version would also update `result.json`, and take the run's lock while it writes.)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # def resume_experiment(folder, extra_epochs, data=None):
 #     """Continue the run in `folder` for extra_epochs more epochs, in place; returns the Loop."""
 #     folder = Path(folder)
@@ -1520,7 +1523,7 @@ class LivePlot(Callback):
 # **Solution 3.** `load_runs` gives every run's result; the training time is `seconds` (wall time of the loop) and the
 # validation accuracy `best_val_accuracy` (or `final_val_accuracy`, the last evaluation).
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # all_runs = load_runs(scratch)
 # fig, ax = plt.subplots(figsize=(6, 3.5))
 # for run in all_runs:

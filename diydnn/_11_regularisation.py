@@ -995,7 +995,10 @@ class AugmentedStream:
 #    is it a bad one for digits? Measure the accuracy of the chapter's regularised network (section 6) on
 #    left–right flipped test images.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solutions 1, 2, 3 and 4** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. Non-inverted dropout: scale at inference instead of in training.
 # class PlainDropout(Dropout):
 #     def forward(self, X, training=False):
@@ -1015,7 +1018,7 @@ class AugmentedStream:
 # # Equivalent after training: the layer after the dropout is linear, so a network trained with plain dropout
 # # has weights W' = W / (1-p) where the inverted network has W; both compute the same function.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. An exponential schedule, registered and composed.
 # class ExponentialDecay(Schedule):
 #     name = "exponential"
@@ -1036,7 +1039,7 @@ class AugmentedStream:
 # finally:
 #     del SCHEDULES["exponential"]          # leave the module's registry as it was
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. Decoupled decay alone: W_t = (1 - lr*lam)^t W_0.
 # lr, lam, n = 1e-3, 0.1, 1000
 # for mask in (None, DecayMask()):
@@ -1050,7 +1053,7 @@ class AugmentedStream:
 #     assert np.allclose(params["batchnorm_0/gamma"], 1.0 if mask is not None else (1 - lr * lam) ** n)
 # print(f"closed form (1 - lr lam)^n = {(1 - lr * lam) ** n:.4f} ~ exp(-lr lam n) = {np.exp(-lr * lam * n):.4f}")
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 4. A mirrored 2 is not a 2 (and a mirrored 7 is no digit at all): flips change the label.
 # flipped = X_te.reshape(-1, 28, 28)[:, :, ::-1].reshape(-1, 784)
 # regularised = small_runs["all four"]["model"]

@@ -634,7 +634,10 @@ class Reshape(Layer):
 # 3. Check that a `Conv2D` with stride 2 equals a stride-1 `Conv2D` (same weights, "valid") followed by keeping every
 #    second row and column. What does that tell you about the cost of striding?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1: a 1x1 convolution is a Dense layer on the C values of each pixel.
 # conv1x1 = Conv2D(5, 1, n_in=(4, 4, 3), rng=rng)
 # dense = Dense(5, n_in=3, rng=rng)
@@ -646,7 +649,7 @@ class Reshape(Layer):
 # print("1x1 convolution == Dense on every pixel:", np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6))
 # assert np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2: parameters and multiply-adds (MACs) per image.
 # conv_ex = Conv2D(32, 3, padding="same", n_in=(28, 28, 1), rng=rng)
 # conv_params = sum(p.size for p in conv_ex.params.values())
@@ -657,7 +660,7 @@ class Reshape(Layer):
 # print(f"the Dense layer has {dense_params / conv_params:,.0f}x the parameters and {dense_macs / conv_macs:.0f}x the work")
 # assert conv_params == 3 * 3 * 1 * 32 + 32 == 320 and dense_macs // conv_macs == 784 // 9
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3: stride 2 == stride 1 then every second row and column (for "valid" padding).
 # X_ex = rng.standard_normal((2, 9, 8, 2))
 # s1, s2 = Conv2D(3, 3, stride=1, n_in=(9, 8, 2), rng=rng), Conv2D(3, 3, stride=2, n_in=(9, 8, 2), rng=rng)

@@ -411,7 +411,10 @@ class GlobalAveragePool(Layer):
 #    after the second MaxPool2D of the network in section 5 by backpropagating a gradient that is 1 at that value and 0
 #    elsewhere, and compare it with the count by hand.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1: max is monotone, so max(relu(x)) = relu(max(x)); pooling first runs the ReLU on 4x fewer values.
 # X_ex = rng.standard_normal((3, 8, 8, 4))
 # pool_then_relu = ReLU().forward(MaxPool2D(2).forward(X_ex))
@@ -419,7 +422,7 @@ class GlobalAveragePool(Layer):
 # print("maxpool(relu(X)) == relu(maxpool(X)):", np.array_equal(pool_then_relu, relu_then_pool))
 # assert np.array_equal(pool_then_relu, relu_then_pool)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2: a 2x2 kernel of 1/4s with stride 2 and no bias, one input and one output channel.
 # avg_conv = Conv2D(1, 2, stride=2, use_bias=False, n_in=(6, 6, 1), rng=rng)
 # avg_conv.params["W"][...] = 0.25
@@ -427,7 +430,7 @@ class GlobalAveragePool(Layer):
 # print("AvgPool2D(2) == Conv2D with W = 1/4, stride 2:", np.allclose(AvgPool2D(2).forward(X_ex), avg_conv.forward(X_ex)))
 # assert np.allclose(AvgPool2D(2).forward(X_ex), avg_conv.forward(X_ex), atol=1e-6)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3: backpropagate a one-hot gradient. ReLU and max pooling pass it to only some pixels (the active ones,
 # # the winners), which would hide part of the field; a linear copy of the network (kernels of ones, average pooling,
 # # same windows) passes it to every pixel the value can depend on.

@@ -719,7 +719,10 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 #    passes you can, and check it against `SGD(lr, momentum)` for five steps.
 # 3. Profile one step with `clip_norm=1.0` in the TrainTask. What does clipping cost, and why is it cheap here?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1: forward only is 2 m sum(n_i n_{i+1}); predict runs in batches of 1024 (large, efficient products)
 # eval_model = mlp((784, 512, 512, 10), rng)
 # X_eval = rng.standard_normal((2000 if QUICK else 10000, 784)).astype(np.float32)
@@ -729,7 +732,7 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 #       f"({100 * eval_flops / eval_seconds / peak:.0f} % of peak): no optimiser, no backward, batches of 1024")
 # assert eval_flops == sum(2 * len(X_eval) * l.n_in * l.units for l in eval_model.layers if isinstance(l, Dense))
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2: momentum in two passes: v <- mu v + dW (one multiply-add per entry needs two ufunc calls in NumPy),
 # # then W <- W - lr v with a work array: np.multiply(v, lr, out=tmp); W -= tmp. Four passes, no allocation.
 # def momentum_step(W, dW, v, tmp, lr, mu):
@@ -747,7 +750,7 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 # print("five momentum steps, max |difference|:", np.abs(W_a - W_b).max())
 # assert np.allclose(W_a, W_b, rtol=0, atol=1e-14)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3: clipping reuses the norm the loop computes for its logs (one dot product per gradient), and then
 # # scales each gradient in place only when the norm exceeds the threshold: one extra pass at most.
 # clip_loop = make_loop((784, 256, 128, 10), 128, naive=False)

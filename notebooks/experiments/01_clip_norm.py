@@ -385,7 +385,10 @@ assert np.median(over_seeds("clip_he_adam", "test_accuracy")) > np.median(over_s
 #    cost of these 100 images explode (rise above its initial value at some step)? Relate the answer to
 #    $\alpha\lVert g\rVert^2 > L$ of section 2.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. A small trainer without run folder or validation (the 100 images, full batch, as in section 4).
 # from diydnn._06_optimisers import get_optimiser
 # from diydnn._08_mnist import BatchStream
@@ -418,7 +421,10 @@ assert np.median(over_seeds("clip_he_adam", "test_accuracy")) > np.median(over_s
 # 2. Clip at $c = 1$ instead of 5 (N(0, 1), SGD, $\alpha = 3$). What bound holds for each update now, and what
 #    happens to the peak cost?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. Every update is at most lr * c = 3 long (clipping acts on a quarter of the steps); the peak cost is no
 # # higher than with c = 5 — here the cost never rises above its start at all.
 # model_c1, history_c1 = train_100("random", "sgd", LR, clip=1.0)
@@ -431,7 +437,10 @@ assert np.median(over_seeds("clip_he_adam", "test_accuracy")) > np.median(over_s
 # %% [markdown]
 # 3. Section 7 claims that clip-norm at $c = 5$ would not change a single bit of the He + Adam run. Check it.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. Same seed, with and without clipping: every gradient norm stays below c, so clipping multiplies by
 # # min(1, c/||g||) = 1 and the weights after the last step are bit-for-bit equal.
 # plain, _ = train_100("he", "adam", 1e-3)

@@ -272,7 +272,10 @@ if not QUICK:
 #    settings (55,000 images, batches of 128, no image dropped, 10 epochs, 2 evaluations per epoch) and check them
 #    against a run's history.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. ceil(55,000 / 128) = 430 batches per epoch (the last one holds the 88 images left over), so 4,300
 # # steps; an evaluation every 430 // 2 = 215 steps gives 20 evaluations (the loop also evaluates after the last step
 # # when that is not a multiple of 215, as in quick mode, with fewer images).
@@ -289,7 +292,10 @@ if not QUICK:
 # %% [markdown]
 # 2. For which recipe does choosing the checkpoint by validation gain most over the last weights, and why that one?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. The unstable recipes, N(0, 1) + SGD 3 with or without clipping: their validation accuracy swings, so
 # # the last step lands wherever the last too-long step threw the weights, and validation picks a better moment. For
 # # the stable He runs the best checkpoint is (nearly) the last one, and the two agree within a few hundredths.

@@ -303,7 +303,10 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # 1. In the model with BatchNorm, the first Dense layer's bias $b_1$ is useless. Show that its gradient is zero, and
 #    say why.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. BatchNorm subtracts the batch mean of each unit: adding b1 to every row adds b1 to the mean too, so the
 # # normalised output, and the loss, do not depend on b1, and dL/db1 = 0 (up to float rounding). BatchNorm's beta
 # # plays the bias's part.
@@ -318,7 +321,10 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # 2. Section 6 divided $W_1$ by $c$. Multiply it by 10 instead, in the He model with BatchNorm: what happens to the
 #    loss, to $\lVert dW_1\rVert$, and to the relative SGD step?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. The loss stays, the gradient shrinks 10 x and the relative step 100 x: c dL(cW) = dL(W) with c = 10.
 # model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
 # L_a, _, g_a, step_a = first_layer_step(model)
@@ -331,7 +337,10 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # 3. A trained network with BatchNorm predicts with its running statistics. How often do its predictions for a batch
 #    of 32 test images change if it uses the batch's own statistics instead (training mode)?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. Rarely: after training, the running statistics are close to those of any batch of 32, so the logits
 # # differ a little and the predicted classes almost never. (Training mode also updates the running statistics;
 # # the model's state is put back afterwards.)

@@ -325,7 +325,10 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # 1. Count the trainable parameters of 784–50–BN–10 and of 784–512–BN–512–BN–10 by hand and check them against the
 #    table. (BatchNorm's running mean and variance are state, not parameters.)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. A Dense layer n_in -> n_out has n_in * n_out weights and n_out biases; BatchNorm has gamma and beta,
 # # two per unit.
 # def count(widths, batchnorm):
@@ -342,7 +345,10 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # 2. Does BatchNorm make 784–512–512–10 better? Answer with the medians, the 95 % intervals and the number of test
 #    images the difference amounts to.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. The medians differ by a handful of test images, and the intervals overlap: three seeds do not show a
 # # difference. (One seed could have shown either sign; that is why the tables give three.)
 # lo_a, hi_a = stats["arch_512_512"]["interval"]

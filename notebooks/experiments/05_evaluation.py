@@ -317,7 +317,10 @@ plt.show()
 # 1. Choose the best run by *test* accuracy instead of validation accuracy. Why does that make the reported
 #    number optimistic?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. The maximum of several noisy numbers is biased upwards: choosing by the test set picks the run that
 # # was luckiest on these 10,000 images, so its test accuracy overstates how it would do on new images. The seeds
 # # of one recipe show the size of that luck: the best of three seeds against their median.
@@ -335,7 +338,10 @@ plt.show()
 # %% [markdown]
 # 2. Add precision per class, $C_{jj}/\sum_i C_{ij}$, to the bar chart. Which class is predicted too often?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. Precision divides the diagonal by the COLUMN sums (how often a class was predicted); a class predicted
 # # too often collects other classes' images and has the lowest precision and more predictions than images.
 # precision = np.diag(C) / np.maximum(C.sum(axis=0), 1)
@@ -355,7 +361,10 @@ plt.show()
 # 3. Re-create the original's evaluation set (the last 14,000 of the 70,000 images, unshuffled) and compare
 #    the best model's accuracy on it with its accuracy on the test set alone.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. The last 14,000 of the 70,000 are the last 4,000 training images plus the 10,000 test images. Most
 # # of those 4,000 are in our training split, so the model has seen them: the mix flatters it.
 # (X_all_train, y_all_train), _ = load_mnist()

@@ -545,7 +545,10 @@ if not QUICK:
 #
 # 1. Train `bug_faulty` with batch size 1. What happens, and why?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. With one sample the batch mean IS the sample, J(mean y) = J(y_1): the faulty backward is the correct
 # # one (checked on 20 single images), and training with batch 1 learns like the correct network. The weights of the
 # # two runs agree only up to float32 rounding, which 300 steps of SGD amplify a little.
@@ -574,7 +577,10 @@ if not QUICK:
 # 2. The faulty and the correct gradient agree at the initial weights. Plot their cosine similarity along the
 #    correct run's training (every 100 steps).
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. Train the correct network and, every 100 steps, compare the two gradients on a fixed batch of 128
 # # validation images (flat_gradient of section 4). The cosine starts near 1 and falls as the outputs of the samples
 # # move apart from their mean.
@@ -613,7 +619,10 @@ if not QUICK:
 # 3. Replace `CategoricalCrossEntropy` + `BatchMeanJacobianSoftmax` by `SoftmaxCrossEntropy` on the logits:
 #    which backward is used now, and what accuracy do you get?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. The model then ends in its last Dense layer, and the fused loss's backward (Y_hat - Y)/m replaces both
 # # the Softmax backward and the loss's: the faulty class is never called. It is the correct gradient, so the
 # # network learns like bug_correct (checked here on one batch, then 300 steps of training).

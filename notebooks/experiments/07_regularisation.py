@@ -265,7 +265,10 @@ print(f"target: every run of the best recipe <= 120 s of CPU time: {'met' if all
 #    change at inference. Check it on the trained dropout model: average many training-mode outputs of its first
 #    `Dropout` layer and compare with its input.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. Compare each interval with the median of "none".
 # none_median = median["none"]
 # shown = {}
@@ -278,7 +281,7 @@ print(f"target: every run of the best recipe <= 120 s of CPU time: {'met' if all
 # # Telling 0.1-0.2 points apart needs a smaller interval: it shrinks like 1/sqrt(runs), so about 4x the seeds halve it,
 # # and the test set itself adds +-0.25 points of sampling noise at 98 % (10,000 images), which no number of seeds removes.
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. Train accuracy is measured with dropout and shifts on, so for the regularised recipes it is a noisy,
 # # pessimistic number: the gap can become negative (the network does better on clean test images than on noisy ones).
 # gaps = {recipe: float(np.median([results[recipe, s]["final_train_accuracy"] - results[recipe, s]["test_accuracy"]
@@ -287,7 +290,7 @@ print(f"target: every run of the best recipe <= 120 s of CPU time: {'met' if all
 # assert QUICK or min(gaps, key=gaps.get) != "none"      # in the full runs every remedy closes the gap more than none
 # assert QUICK or gaps["all"] < gaps["none"]
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. E[mask / (1 - p)] = 1 for every unit, so the average of many training-mode outputs is the input.
 # drop_layer = next(layer for layer in dropout_model.layers if type(layer).__name__ == "Dropout")
 # layer_input = np.abs(np.random.default_rng(1).standard_normal((4, 50))).astype(np.float32)

@@ -227,7 +227,10 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # 3. **Memory of evaluation.** How large is the second convolution's patch matrix for a batch of 1,000 images, and for
 #    250 (the toolkit's evaluation batch for CNNs)? Does the batch size change the predictions?
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 1. Backwards from one value: pool 2 -> 2 rows, conv 3x3 -> 2 + 2 = 4, pool 2 -> 8, conv 3x3 -> 8 + 2 = 10.
 # from diydnn import AvgPool2D, Conv2D, Reshape, Sequential
 # linear = Sequential([Reshape((28, 28, 1)), Conv2D(4, 3, padding="same"), AvgPool2D(2), Conv2D(4, 3, padding="same"),
@@ -239,7 +242,7 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # print(f"input pixels that reach output (3, 3): rows {rows.min()}-{rows.max()}, columns {cols.min()}-{cols.max()}")
 # assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (10, 10)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2. Conv2D: out_h * out_w * filters * (kh * kw * C) per image; Dense: n_in * units.
 # from diydnn import Conv2D, Dense
 # net = build_model(DEFAULTS, rng=np.random.default_rng(0))
@@ -255,7 +258,7 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # assert max(macs, key=macs.get) == [n for n in macs if n.startswith("conv")][1]     # the second convolution
 # # (forward only; a training step costs about 3x this: the forward product, dW and dX)
 
-# %% jupyter={"source_hidden": true} tags=["active-ipynb", "solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 3. The second convolution's patch matrix has (m * out_h * out_w) rows of kh * kw * C float32 values.
 # conv2 = [layer for layer in build_model(DEFAULTS, rng=np.random.default_rng(0)).layers if isinstance(layer, Conv2D)][1]
 # (kh, kw), (H2, W2, C2) = conv2.kernel_size, conv2.n_in

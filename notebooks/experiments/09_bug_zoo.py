@@ -543,12 +543,15 @@ assert all(diagnose(card(bug)) == bug for bug in BUGS + ["correct"])   # every c
 # 3. Combine two bugs — `one_over_m_twice` and `spectral_clip_per_tensor` — in one probe model and run its
 #    gradient check. What do the cosine and the norm ratio say, and why?
 
+# %% [markdown]
+# **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
+
 # %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
 # **Solution 1.** With $\alpha \cdot 32$ the update $\alpha\,dW$ is back to its correct size (the Dense
 # gradients are exactly $1/m$ of the true ones), so the curve looks right — but the learning rate now
 # depends on the batch size, and the bug is still there for anyone who changes it.
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 LR_SAVED = LR
 LR = LR_SAVED * BATCH
 fixed = train("one_over_m_twice")
@@ -564,7 +567,7 @@ assert abs(fixed["final_val"] - R["correct"]["final_val"]) < 0.02
 # few samples of 5 classes still do, even at $m = 512$. The check fails exactly when the clip touches a
 # sample: on a batch where no sample is that wrong it would pass, and say nothing about the next batch.
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 def gradient_check_he(bug, m, seed=0):
     """Gradient check with He initialisation on a batch of m; also how many samples the clip touched."""
     rng = np.random.default_rng(seed)
@@ -589,7 +592,7 @@ for m in (1, 8, 64, 512):
 # 5.5 and 6.2, barely above the threshold 5, so the spectral clip hardly acts: **one bug all but masks the other**.
 # Fix the first, run the checks again, and the second appears (its own card: norm ratio 0.11).
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 class Both(SpectrallyClippedSequential):
     pass
 
