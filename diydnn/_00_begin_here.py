@@ -159,13 +159,19 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # | 08 | [MNIST](08_mnist.ipynb) | the data: file format, download, validation split, batches |
 # | 09 | [training](09_training.ipynb) | the training loop, checkpoints, callbacks; the first MNIST result |
 # | 10 | [experiment toolkit](10_experiments.ipynb) | settings, run folders, tables, sliders |
+# | 11 | [regularisation](11_regularisation.ipynb) | dropout, L2 and decoupled weight decay, learning-rate schedules, shifted images |
+# | 12 | [convolution](12_convolution.ipynb) | images as (m, H, W, C); convolution as one matrix product over patches (im2col) and its backward |
+# | 13 | [pooling](13_pooling.ipynb) | max and average pooling, BatchNorm on feature maps, a first CNN |
+# | 14 | [where the time goes](14_performance.ipynb) | FLOPs of a step, the machine's peak, profiling, batch size and threads |
 #
 # Then the **experiments** (`experiments/`) rerun the original's studies with the correct library:
 # [clip-norm](experiments/01_clip_norm.ipynb), [full data](experiments/02_full_data.ipynb),
 # [BatchNorm](experiments/03_batchnorm.ipynb), [architectures](experiments/04_architectures.ipynb),
 # [evaluation](experiments/05_evaluation.ipynb), [the original's bug](experiments/06_original_bug.ipynb),
-# and the [bug zoo](experiments/09_bug_zoo.ipynb): each of the original's bugs as a switch, with the
-# symptoms it leaves, and a "diagnose blind" exercise. The [README](../README.md) has the results.
+# [regularisation](experiments/07_regularisation.ipynb) (chapter 11's remedies on the full data),
+# a [CNN](experiments/08_cnn.ipynb) (chapters 12–13), and the [bug zoo](experiments/09_bug_zoo.ipynb): each
+# of the original's bugs as a switch, with the symptoms it leaves, and a "diagnose blind" exercise. The
+# [README](../README.md) has the results. (A test checks that this map names every notebook of the course.)
 #
 # ## 4. What you need before you start
 #
