@@ -232,45 +232,63 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** Each Dense layer has $n_{in} n_{out}$ weights and $n_{out}$ biases:
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# Each Dense layer has $n_{in} n_{out}$ weights and $n_{out}$ biases:
 # $784\cdot256 + 256 + 256\cdot128 + 128 + 128\cdot10 + 10 = 235{,}146$.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# by_hand = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
-# big = dd.Sequential([dd.Dense(256), dd.ReLU(), dd.Dense(128), dd.ReLU(), dd.Dense(10)], n_in=784,
-#                     rng=np.random.default_rng(0))
-# big.summary()
-# assert by_hand == sum(p.size for p in big.params.values()) == 235_146
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     by_hand = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
+#     big = dd.Sequential([dd.Dense(256), dd.ReLU(), dd.Dense(128), dd.ReLU(), dd.Dense(10)], n_in=784,
+#                         rng=np.random.default_rng(0))
+#     big.summary()
+#     assert by_hand == sum(p.size for p in big.params.values()) == 235_146
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** Among the wrongly classified test images, take the one with the largest predicted
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# Among the wrongly classified test images, take the one with the largest predicted
 # probability.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# wrong = np.flatnonzero(y_hat.argmax(1) != y_test)
-# worst = wrong[np.argmax(y_hat[wrong].max(1))]
-# print(f"test image {worst}: label {y_test[worst]}, predicted {y_hat[worst].argmax()} with probability "
-#       f"{y_hat[worst].max():.1%}; probability of the true label {y_hat[worst, y_test[worst]]:.1%}")
-# assert y_hat[worst].argmax() != y_test[worst] and y_hat[worst].max() >= y_hat[wrong].max(1).max()
-# fig, ax = plt.subplots(figsize=(2, 2))
-# ax.imshow(X_test[worst].reshape(28, 28), cmap="gray_r"); ax.axis("off")
-# ax.set_title(f"label {y_test[worst]}, predicted {y_hat[worst].argmax()}", fontsize=9)
-# plt.show()
+# # Solution 2.
+# with hidden_output():
+#     wrong = np.flatnonzero(y_hat.argmax(1) != y_test)
+#     worst = wrong[np.argmax(y_hat[wrong].max(1))]
+#     print(f"test image {worst}: label {y_test[worst]}, predicted {y_hat[worst].argmax()} with probability "
+#           f"{y_hat[worst].max():.1%}; probability of the true label {y_hat[worst, y_test[worst]]:.1%}")
+#     assert y_hat[worst].argmax() != y_test[worst] and y_hat[worst].max() >= y_hat[wrong].max(1).max()
+#     fig, ax = plt.subplots(figsize=(2, 2))
+#     ax.imshow(X_test[worst].reshape(28, 28), cmap="gray_r"); ax.axis("off")
+#     ax.set_title(f"label {y_test[worst]}, predicted {y_hat[worst].argmax()}", fontsize=9)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** With the same learning rate and number of steps, plain SGD moves each parameter by
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# With the same learning rate and number of steps, plain SGD moves each parameter by
 # $\alpha\,\partial L/\partial\theta$ — tiny steps when the gradients are small — while Adam rescales
 # every step to about $\alpha$. After two short epochs SGD at $\alpha = 10^{-3}$ is far behind.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# sgd_model = dd.Sequential([dd.Dense(64), dd.ReLU(), dd.Dense(10)], n_in=784, rng=np.random.default_rng(0))
-# sgd_stream = dd.BatchStream(X_train, y_train, batch_size=64, rng=np.random.default_rng(0))
-# dd.Loop(sgd_model, dd.TrainTask(sgd_stream, dd.SoftmaxCrossEntropy(), dd.SGD(lr=1e-3), n_steps_per_checkpoint=n_steps),
-#         progress=False).run(n_steps)
-# sgd_accuracy = dd.accuracy(sgd_model.predict(X_test), y_test)
-# print(f"after {n_steps} steps: Adam {test_accuracy:.2%}, SGD {sgd_accuracy:.2%}")
-# assert sgd_accuracy < test_accuracy
+# # Solution 3.
+# with hidden_output():
+#     sgd_model = dd.Sequential([dd.Dense(64), dd.ReLU(), dd.Dense(10)], n_in=784, rng=np.random.default_rng(0))
+#     sgd_stream = dd.BatchStream(X_train, y_train, batch_size=64, rng=np.random.default_rng(0))
+#     dd.Loop(sgd_model, dd.TrainTask(sgd_stream, dd.SoftmaxCrossEntropy(), dd.SGD(lr=1e-3), n_steps_per_checkpoint=n_steps),
+#             progress=False).run(n_steps)
+#     sgd_accuracy = dd.accuracy(sgd_model.predict(X_test), y_test)
+#     print(f"after {n_steps} steps: Adam {test_accuracy:.2%}, SGD {sgd_accuracy:.2%}")
+#     assert sgd_accuracy < test_accuracy
 
 # %% [markdown]
 # ---

@@ -15,7 +15,12 @@
 
 # %%
 """Chapter 00: conventions, and the numerical gradient check used by every chapter."""
+import base64
+import html
+import io
 import os
+import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -467,6 +472,74 @@ def save_figure(fig, filename):
 # assert remaining == sorted(["data.bin", *leftovers[1:]]) and target.read_bytes() == b"new contents"
 
 # %% [markdown]
+# **Answers stay hidden until asked for.** Every chapter ends with exercises and worked solutions. JupyterLab
+# shows a solution cell collapsed, but running it (Run All) brings its output back, right under the question.
+# So a solution runs inside `hidden_output()`: what the block prints, and the figures it draws, are shown in a
+# closed *details* element — a bar that says "Output of the solution", opened by a click. In a plain viewer (a
+# code host) the same element stays closed too. Outside a notebook the text is simply printed.
+
+# %%
+@contextmanager
+def hidden_output(summary="Output of the solution"):
+    """Collect what the block prints and the matplotlib figures it opens; show them in a closed <details> element.
+
+    Used by every worked solution, so that running a notebook does not print the answers under the questions.
+    A figure is shown by leaving it open at the end of the block (no plt.show() inside): it is then drawn into
+    the element and closed. Exceptions pass through; what was printed before one is shown all the same.
+    """
+    plt = sys.modules.get("matplotlib.pyplot")            # only if the notebook uses matplotlib already
+    figures_before = set(plt.get_fignums()) if plt else set()
+    printed = io.StringIO()
+    try:
+        with redirect_stdout(printed):
+            yield
+    finally:
+        images = []
+        plt = sys.modules.get("matplotlib.pyplot")
+        for number in (plt.get_fignums() if plt else []):
+            if number not in figures_before:
+                png = io.BytesIO()
+                plt.figure(number).savefig(png, format="png", dpi=90, bbox_inches="tight")
+                plt.close(number)
+                images.append(base64.b64encode(png.getvalue()).decode("ascii"))
+        _show_details(summary, printed.getvalue(), images)
+
+
+def details_bundle(summary, text, images):
+    """The display data of a closed <details> element holding `text` and PNG `images` (base64 strings)."""
+    body = (f"<pre>{html.escape(text)}</pre>" if text else "") + "".join(
+        f'<img src="data:image/png;base64,{png}" alt="figure of the solution">' for png in images)
+    return {"text/html": f"<details><summary>{html.escape(summary)} (click to open)</summary>{body}</details>",
+            "text/plain": f"{summary}:\n{text}" + (f"[{len(images)} figure(s)]" if images else "")}
+
+
+def _show_details(summary, text, images):
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:      # a plain Python process: just print
+        print(text, end="")
+        return
+    display(details_bundle(summary, text, images), raw=True)
+
+# %% [markdown]
+# The check: the block prints nothing into the cell's output; at its end one display holds the text inside a
+# closed element (`capture_output` records what a cell would show).
+
+# %% tags=["active-ipynb"]
+# from IPython.utils.capture import capture_output
+# with capture_output() as captured:
+#     with hidden_output():
+#         print("the answer is 42")
+# shown = [out.data for out in captured.outputs]
+# print("printed directly:", repr(captured.stdout), "| displays:", len(shown), "|", shown[0]["text/html"][:60], "…")
+# assert captured.stdout == "" and len(shown) == 1
+# assert shown[0]["text/html"].startswith("<details><summary>") and "the answer is 42" in shown[0]["text/html"]
+# assert "<details open" not in shown[0]["text/html"]
+
+# %% [markdown]
 # ## Summary
 #
 # * Batches are **rows = samples**: $Z = XW + \mathbf 1_m b^\top$ (in code `X @ W + b`); the original's
@@ -491,88 +564,105 @@ def save_figure(fig, filename):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** The forward difference has a first-order truncation error, $\tfrac{\varepsilon}{2} f''$, instead of
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# The forward difference has a first-order truncation error, $\tfrac{\varepsilon}{2} f''$, instead of
 # $O(\varepsilon^2)$; with round-off $u/\varepsilon$ the sum is smallest at $\varepsilon \approx \sqrt{u} \approx 10^{-8}$ in float64,
 # and the best error is about $\sqrt u \approx 10^{-8}$ — a thousand times worse than the central difference's best.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def forward_difference(f, x, eps):
-#     grad, f0 = np.zeros_like(x), f()
-#     for idx in np.ndindex(x.shape):
-#         old = x[idx]
-#         x[idx] = old + eps
-#         grad[idx] = (f() - f0) / eps
-#         x[idx] = old
-#     return grad
+# # Solution 1.
+# with hidden_output():
+#     def forward_difference(f, x, eps):
+#         grad, f0 = np.zeros_like(x), f()
+#         for idx in np.ndindex(x.shape):
+#             old = x[idx]
+#             x[idx] = old + eps
+#             grad[idx] = (f() - f0) / eps
+#             x[idx] = old
+#         return grad
 #
-# errs_fwd = [rel_error(exact, forward_difference(f, x, e)) for e in epsilons]
-# best_fwd = epsilons[int(np.argmin(errs_fwd))]
-# print(f"forward difference: best step {best_fwd:.0e}, error {min(errs_fwd):.1e};  central: best error {min(errs64):.1e}")
-# assert 1e-9 <= best_fwd <= 1e-7 and 1e-9 < min(errs_fwd) < 1e-7 and min(errs_fwd) > 100 * min(errs64)
-# fig, ax = plt.subplots(figsize=(6, 3.5))
-# ax.loglog(epsilons, errs64, "o-", label="central, float64")
-# ax.loglog(epsilons, errs_fwd, "^-", label="forward, float64")
-# ax.set(xlabel=r"step $\varepsilon$", ylabel="relative error", title="Forward against central differences")
-# ax.legend(); ax.grid(True, which="major", alpha=0.3)
-# plt.show()
+#     errs_fwd = [rel_error(exact, forward_difference(f, x, e)) for e in epsilons]
+#     best_fwd = epsilons[int(np.argmin(errs_fwd))]
+#     print(f"forward difference: best step {best_fwd:.0e}, error {min(errs_fwd):.1e};  central: best error {min(errs64):.1e}")
+#     assert 1e-9 <= best_fwd <= 1e-7 and 1e-9 < min(errs_fwd) < 1e-7 and min(errs_fwd) > 100 * min(errs64)
+#     fig, ax = plt.subplots(figsize=(6, 3.5))
+#     ax.loglog(epsilons, errs64, "o-", label="central, float64")
+#     ax.loglog(epsilons, errs_fwd, "^-", label="forward, float64")
+#     ax.set(xlabel=r"step $\varepsilon$", ylabel="relative error", title="Forward against central differences")
+#     ax.legend(); ax.grid(True, which="major", alpha=0.3)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** With $G = \mathbf 1$ the checked function is $f = \sum_{ij}\mathrm{softmax}(X)_{ij} = m$, a constant, so its
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# With $G = \mathbf 1$ the checked function is $f = \sum_{ij}\mathrm{softmax}(X)_{ij} = m$, a constant, so its
 # true gradient is zero and central differences return round-off noise. A backward that returns zeros then
 # matches the numerical gradient to $10^{-10}$ *absolutely* — as well as the correct backward does (the relative
 # error is meaningless here: it is about 1 for both, since both compare zero with noise). A random $G$ separates them.
 # `check_layer` draws $G$ with `rng.standard_normal`; a stand-in generator that returns ones shows the all-ones case.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# from diydnn._02_activations import Softmax
+# # Solution 2.
+# with hidden_output():
+#     from diydnn._02_activations import Softmax
 #
-# class ZeroBackwardSoftmax(Softmax):
-#     def backward(self, dY):
-#         return np.zeros_like(dY)
+#     class ZeroBackwardSoftmax(Softmax):
+#         def backward(self, dY):
+#             return np.zeros_like(dY)
 #
-# class OnesGenerator:
-#     """Looks like a Generator to check_layer, but its 'random' upstream gradient is all ones."""
-#     def standard_normal(self, shape):
-#         return np.ones(shape)
+#     class OnesGenerator:
+#         """Looks like a Generator to check_layer, but its 'random' upstream gradient is all ones."""
+#         def standard_normal(self, shape):
+#             return np.ones(shape)
 #
-# X_sm = rng.standard_normal((5, 4))
-# G1 = np.ones((5, 4))
-# f_sm = lambda: float(np.sum(Softmax().forward(X_sm) * G1))
-# num_ones = numerical_gradient(f_sm, X_sm)
-# zero_layer, good_layer = ZeroBackwardSoftmax(), Softmax()
-# zero_layer.forward(X_sm); good_layer.forward(X_sm)
-# abs_zero = np.abs(zero_layer.backward(G1) - num_ones).max()
-# abs_good = np.abs(good_layer.backward(G1) - num_ones).max()
-# print(f"all-ones G: max |zero backward - numerical| = {abs_zero:.1e},  max |correct backward - numerical| = {abs_good:.1e}")
-# print("all-ones G, relative errors (both meaningless):", check_layer(ZeroBackwardSoftmax(), X_sm, OnesGenerator())["X"],
-#       f"{check_layer(Softmax(), X_sm, OnesGenerator())['X']:.2f}")
-# random_zero, random_good = check_layer(ZeroBackwardSoftmax(), X_sm, rng)["X"], check_layer(Softmax(), X_sm, rng)["X"]
-# print(f"random G: zero backward {random_zero:.1f} (fails), correct backward {random_good:.1e} (passes)")
-# assert abs_zero < 1e-9 and abs_good < 1e-9 and random_zero == 1.0 and random_good < 1e-7
+#     X_sm = rng.standard_normal((5, 4))
+#     G1 = np.ones((5, 4))
+#     f_sm = lambda: float(np.sum(Softmax().forward(X_sm) * G1))
+#     num_ones = numerical_gradient(f_sm, X_sm)
+#     zero_layer, good_layer = ZeroBackwardSoftmax(), Softmax()
+#     zero_layer.forward(X_sm); good_layer.forward(X_sm)
+#     abs_zero = np.abs(zero_layer.backward(G1) - num_ones).max()
+#     abs_good = np.abs(good_layer.backward(G1) - num_ones).max()
+#     print(f"all-ones G: max |zero backward - numerical| = {abs_zero:.1e},  max |correct backward - numerical| = {abs_good:.1e}")
+#     print("all-ones G, relative errors (both meaningless):", check_layer(ZeroBackwardSoftmax(), X_sm, OnesGenerator())["X"],
+#           f"{check_layer(Softmax(), X_sm, OnesGenerator())['X']:.2f}")
+#     random_zero, random_good = check_layer(ZeroBackwardSoftmax(), X_sm, rng)["X"], check_layer(Softmax(), X_sm, rng)["X"]
+#     print(f"random G: zero backward {random_zero:.1f} (fails), correct backward {random_good:.1e} (passes)")
+#     assert abs_zero < 1e-9 and abs_good < 1e-9 and random_zero == 1.0 and random_good < 1e-7
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** With samples as columns, $Z'_{ki} = \sum_j W'_{kj}A_{ji} + b'_k$. The same chain rule as in section 3 gives
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# With samples as columns, $Z'_{ki} = \sum_j W'_{kj}A_{ji} + b'_k$. The same chain rule as in section 3 gives
 # $dW' = dZ'A^\top$ (shape $n_{out}\times n_{in}$), $db' = dZ'\,\mathbf 1_m$ (row sums: the sum over the samples, now the
 # second axis) and $dA = W'^\top dZ'$ (shape $n_{in}\times m$) — the transposes of $X^\top dZ$, $dZ^\top\mathbf 1_m$ and $dZ\,W^\top$.
 # `check_layer` does not care which axis holds the samples: it perturbs whatever array it is given.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class DenseColumns:
-#     """Z' = W'A + b' 1^T with A of shape (n_in, m): the original's features x samples layout."""
-#     def __init__(self, n_in, n_out, rng):
-#         self.params = {"W": rng.standard_normal((n_out, n_in)), "b": rng.standard_normal((n_out, 1))}
-#         self.grads = {}
-#     def forward(self, A, training=False):
-#         self.A = A
-#         return self.params["W"] @ A + self.params["b"]
-#     def backward(self, dZ):
-#         self.grads = {"W": dZ @ self.A.T, "b": dZ.sum(axis=1, keepdims=True)}
-#         return self.params["W"].T @ dZ
+# # Solution 3.
+# with hidden_output():
+#     class DenseColumns:
+#         """Z' = W'A + b' 1^T with A of shape (n_in, m): the original's features x samples layout."""
+#         def __init__(self, n_in, n_out, rng):
+#             self.params = {"W": rng.standard_normal((n_out, n_in)), "b": rng.standard_normal((n_out, 1))}
+#             self.grads = {}
+#         def forward(self, A, training=False):
+#             self.A = A
+#             return self.params["W"] @ A + self.params["b"]
+#         def backward(self, dZ):
+#             self.grads = {"W": dZ @ self.A.T, "b": dZ.sum(axis=1, keepdims=True)}
+#             return self.params["W"].T @ dZ
 #
-# errors_cols = check_layer(DenseColumns(3, 2, rng), rng.standard_normal((3, 5)), rng)
-# print("original layout, gradient check:", {k: f"{v:.1e}" for k, v in errors_cols.items()})
-# assert max(errors_cols.values()) < 1e-7
+#     errors_cols = check_layer(DenseColumns(3, 2, rng), rng.standard_normal((3, 5)), rng)
+#     print("original layout, gradient check:", {k: f"{v:.1e}" for k, v in errors_cols.items()})
+#     assert max(errors_cols.values()) < 1e-7
 
 # %% [markdown]
 # ---

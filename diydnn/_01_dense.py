@@ -462,81 +462,100 @@ class Dense(Layer):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** Without a bias the layer is $Z = XW$: no `b` in `params` or `grads`, and $dW$, $dX$ unchanged. A subclass
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# Without a bias the layer is $Z = XW$: no `b` in `params` or `grads`, and $dW$, $dX$ unchanged. A subclass
 # that builds as Dense does and then drops `b` is enough; its output is Dense's minus the bias, and it passes the check.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class DenseNoBias(Dense):
-#     """Dense with use_bias=False: Z = X W."""
-#     def build(self, n_in, rng=None, dtype=np.float32):
-#         super().build(n_in, rng, dtype)
-#         del self.params["b"], self.grads["b"]
-#     def forward(self, X, training=False):
-#         X = self._check_input(X)
-#         self._cache = X
-#         return X @ self.params["W"]
-#     def backward(self, dY):
-#         X = self._cached()
-#         dZ = self._check_upstream(dY, (X.shape[0], self.units))
-#         self.grads["W"] = X.T @ dZ
-#         return dZ @ self.params["W"].T
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     class DenseNoBias(Dense):
+#         """Dense with use_bias=False: Z = X W."""
+#         def build(self, n_in, rng=None, dtype=np.float32):
+#             super().build(n_in, rng, dtype)
+#             del self.params["b"], self.grads["b"]
+#         def forward(self, X, training=False):
+#             X = self._check_input(X)
+#             self._cache = X
+#             return X @ self.params["W"]
+#         def backward(self, dY):
+#             X = self._cached()
+#             dZ = self._check_upstream(dY, (X.shape[0], self.units))
+#             self.grads["W"] = X.T @ dZ
+#             return dZ @ self.params["W"].T
 #
-# no_bias = DenseNoBias(5, rng=rng)
-# errors_nb = check_layer(no_bias, rng.standard_normal((7, 4)), rng)
-# print("no bias:", {k: f"{v:.1e}" for k, v in errors_nb.items()})
-# with_bias = Dense(5, n_in=4, rng=rng)
-# with_bias.params["b"][:] = rng.standard_normal(5)
-# no_bias.params["W"] = with_bias.params["W"].astype(np.float64)
-# X_nb = rng.standard_normal((7, 4))
-# assert set(errors_nb) == {"X", "W"} and max(errors_nb.values()) < 1e-7
-# assert np.allclose(no_bias.forward(X_nb), with_bias.forward(X_nb) - with_bias.params["b"], atol=1e-6)
+#     no_bias = DenseNoBias(5, rng=rng)
+#     errors_nb = check_layer(no_bias, rng.standard_normal((7, 4)), rng)
+#     print("no bias:", {k: f"{v:.1e}" for k, v in errors_nb.items()})
+#     with_bias = Dense(5, n_in=4, rng=rng)
+#     with_bias.params["b"][:] = rng.standard_normal(5)
+#     no_bias.params["W"] = with_bias.params["W"].astype(np.float64)
+#     X_nb = rng.standard_normal((7, 4))
+#     assert set(errors_nb) == {"X", "W"} and max(errors_nb.values()) < 1e-7
+#     assert np.allclose(no_bias.forward(X_nb), with_bias.forward(X_nb) - with_bias.params["b"], atol=1e-6)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** A second $1/m$ scales every gradient by $1/64$: gradient descent then takes steps of $\alpha/64$. On this
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# A second $1/m$ scales every gradient by $1/64$: gradient descent then takes steps of $\alpha/64$. On this
 # quadratic loss each mode of the error shrinks by a factor $1-\alpha\lambda$ per step, so reaching the same loss needs
 # roughly 64 times as many steps (a little more, since $(1-\alpha\lambda/64)^{64} > 1-\alpha\lambda$). The measurement:
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class DenseDividedTwice(Dense):
-#     """The original's double division: the parameter gradients divided by m once more."""
-#     def backward(self, dY):
-#         dX = super().backward(dY)
-#         for g in self.grads.values():
-#             g /= len(dY)
-#         return dX
+# # Solution 2.
+# with hidden_output():
+#     class DenseDividedTwice(Dense):
+#         """The original's double division: the parameter gradients divided by m once more."""
+#         def backward(self, dY):
+#             dX = super().backward(dY)
+#             for g in self.grads.values():
+#                 g /= len(dY)
+#             return dX
 #
-# def steps_to_reach(layer, target, lr=0.1, max_steps=50_000):
-#     for step in range(max_steps):
-#         Z = layer.forward(x_reg)
-#         if np.mean((Z - t_reg) ** 2) <= target:
-#             return step
-#         layer.backward(2 * (Z - t_reg) / len(x_reg))
-#         for name in layer.params:
-#             layer.params[name] -= lr * layer.grads[name]
-#     return max_steps
+#     def steps_to_reach(layer, target, lr=0.1, max_steps=50_000):
+#         for step in range(max_steps):
+#             Z = layer.forward(x_reg)
+#             if np.mean((Z - t_reg) ** 2) <= target:
+#                 return step
+#             layer.backward(2 * (Z - t_reg) / len(x_reg))
+#             for name in layer.params:
+#                 layer.params[name] -= lr * layer.grads[name]
+#         return max_steps
 #
-# target = losses[99]                                        # the loss the correct layer reaches after 100 steps
-# start = {"W": np.array([[path[0][0]]]), "b": np.array([path[0][1]])}
-# correct_layer, twice_layer = Dense(1, n_in=1), DenseDividedTwice(1, n_in=1)
-# for layer in (correct_layer, twice_layer):
-#     layer.params["W"][:], layer.params["b"][:] = start["W"], start["b"]    # the same starting point
-# n_correct, n_twice = steps_to_reach(correct_layer, target), steps_to_reach(twice_layer, target)
-# print(f"steps to reach MSE {target:.4f}: correct {n_correct}, with 1/m twice {n_twice} ({n_twice / n_correct:.0f} times as many)")
-# assert 99 <= n_correct <= 101 and 50 < n_twice / n_correct < 100
+#     target = losses[99]                                        # the loss the correct layer reaches after 100 steps
+#     start = {"W": np.array([[path[0][0]]]), "b": np.array([path[0][1]])}
+#     correct_layer, twice_layer = Dense(1, n_in=1), DenseDividedTwice(1, n_in=1)
+#     for layer in (correct_layer, twice_layer):
+#         layer.params["W"][:], layer.params["b"][:] = start["W"], start["b"]    # the same starting point
+#     n_correct, n_twice = steps_to_reach(correct_layer, target), steps_to_reach(twice_layer, target)
+#     print(f"steps to reach MSE {target:.4f}: correct {n_correct}, with 1/m twice {n_twice} ({n_twice / n_correct:.0f} times as many)")
+#     assert 99 <= n_correct <= 101 and 50 < n_twice / n_correct < 100
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** $dX_{ij} = \sum_k dZ_{ik} W_{jk}$ involves only the local derivative $\partial Z_{ik}/\partial X_{ij} = W_{jk}$, and $b$
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# $dX_{ij} = \sum_k dZ_{ik} W_{jk}$ involves only the local derivative $\partial Z_{ik}/\partial X_{ij} = W_{jk}$, and $b$
 # enters $Z$ as an added constant, whose derivative with respect to $X$ is zero. (The *upstream* gradient $dZ$ may depend on
 # $b$ through the layers above, but the layer's own backward never reads $b$.) Two biases, one $dZ$: the same $dX$.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# d_a, d_b = Dense(3, n_in=4, rng=np.random.default_rng(9)), Dense(3, n_in=4, rng=np.random.default_rng(9))
-# d_b.params["b"][:] = 100 * rng.standard_normal(3)
-# X_b, dZ_b = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
-# d_a.forward(X_b); d_b.forward(X_b)
-# print("same dX for b = 0 and b = 100 * noise:", np.array_equal(d_a.backward(dZ_b), d_b.backward(dZ_b)))
-# assert np.array_equal(d_a.backward(dZ_b), d_b.backward(dZ_b))
+# # Solution 3.
+# with hidden_output():
+#     d_a, d_b = Dense(3, n_in=4, rng=np.random.default_rng(9)), Dense(3, n_in=4, rng=np.random.default_rng(9))
+#     d_b.params["b"][:] = 100 * rng.standard_normal(3)
+#     X_b, dZ_b = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+#     d_a.forward(X_b); d_b.forward(X_b)
+#     print("same dX for b = 0 and b = 100 * noise:", np.array_equal(d_a.backward(dZ_b), d_b.backward(dZ_b)))
+#     assert np.array_equal(d_a.backward(dZ_b), d_b.backward(dZ_b))
 
 # %% [markdown]
 # ---

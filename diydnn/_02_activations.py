@@ -340,63 +340,82 @@ class Softmax(Layer):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** $\mathrm{LeakyReLU}(z) = \max(\alpha z, z)$ for $0 < \alpha < 1$: slope 1 for $z > 0$, $\alpha$ for $z < 0$, so
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# $\mathrm{LeakyReLU}(z) = \max(\alpha z, z)$ for $0 < \alpha < 1$: slope 1 for $z > 0$, $\alpha$ for $z < 0$, so
 # $dX = dY \odot (\mathbb 1[X > 0] + \alpha\,\mathbb 1[X \le 0])$. Its negative side keeps a small gradient: a leaky unit cannot die.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class LeakyReLU(Layer):
-#     def __init__(self, alpha=0.01, name=None):
-#         super().__init__(name)
-#         self.alpha = alpha
-#     def forward(self, X, training=False):
-#         X = self._check_input(X)
-#         slope = np.where(X > 0, 1.0, self.alpha)
-#         self._cache = slope
-#         return X * slope
-#     def backward(self, dY):
-#         slope = self._cached()
-#         return self._check_upstream(dY, slope.shape) * slope
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     class LeakyReLU(Layer):
+#         def __init__(self, alpha=0.01, name=None):
+#             super().__init__(name)
+#             self.alpha = alpha
+#         def forward(self, X, training=False):
+#             X = self._check_input(X)
+#             slope = np.where(X > 0, 1.0, self.alpha)
+#             self._cache = slope
+#             return X * slope
+#         def backward(self, dY):
+#             slope = self._cached()
+#             return self._check_upstream(dY, slope.shape) * slope
 #
-# leaky = LeakyReLU(0.1)
-# X_l = rng.standard_normal((6, 5))
-# errs_leaky = check_layer(leaky, X_l, rng)
-# print("LeakyReLU(0.1) equals max(0.1 z, z):", np.allclose(leaky.forward(X_l), np.maximum(0.1 * X_l, X_l)),
-#       " gradient check:", {k: f"{v:.1e}" for k, v in errs_leaky.items()})
-# assert np.allclose(leaky.forward(X_l), np.maximum(0.1 * X_l, X_l)) and errs_leaky["X"] < 1e-7
+#     leaky = LeakyReLU(0.1)
+#     X_l = rng.standard_normal((6, 5))
+#     errs_leaky = check_layer(leaky, X_l, rng)
+#     print("LeakyReLU(0.1) equals max(0.1 z, z):", np.allclose(leaky.forward(X_l), np.maximum(0.1 * X_l, X_l)),
+#           " gradient check:", {k: f"{v:.1e}" for k, v in errs_leaky.items()})
+#     assert np.allclose(leaky.forward(X_l), np.maximum(0.1 * X_l, X_l)) and errs_leaky["X"] < 1e-7
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** One Jacobian $\bar J = \mathrm{diag}(\bar y) - \bar y\bar y^\top$ from the batch-mean $\bar y$, applied to every row.
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# One Jacobian $\bar J = \mathrm{diag}(\bar y) - \bar y\bar y^\top$ from the batch-mean $\bar y$, applied to every row.
 # For a batch of one sample, $\bar y$ *is* the sample's $\hat y$ and the result is exact; for larger batches every row gets
 # the wrong Jacobian, and the relative error is of order 1 — it does not shrink with the batch size.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def original_softmax_backward(Y_hat, dY):
-#     y_mean = Y_hat.mean(axis=0)
-#     J_mean = np.diag(y_mean) - np.outer(y_mean, y_mean)
-#     return dY @ J_mean.T
+# # Solution 2.
+# with hidden_output():
+#     def original_softmax_backward(Y_hat, dY):
+#         y_mean = Y_hat.mean(axis=0)
+#         J_mean = np.diag(y_mean) - np.outer(y_mean, y_mean)
+#         return dY @ J_mean.T
 #
-# batch_errors = {}
-# for m_b in (1, 8, 128):
-#     Z_b, dY_b = 3 * rng.standard_normal((m_b, 10)), rng.standard_normal((m_b, 10))
-#     sm_b = Softmax()
-#     Y_b = sm_b.forward(Z_b)
-#     batch_errors[m_b] = rel_error(original_softmax_backward(Y_b, dY_b), sm_b.backward(dY_b))
-# print("relative error of the batch-averaged Jacobian:", {m_b: f"{e:.1e}" for m_b, e in batch_errors.items()})
-# assert batch_errors[1] < 1e-12 and batch_errors[8] > 0.3 and batch_errors[128] > 0.3
+#     batch_errors = {}
+#     for m_b in (1, 8, 128):
+#         Z_b, dY_b = 3 * rng.standard_normal((m_b, 10)), rng.standard_normal((m_b, 10))
+#         sm_b = Softmax()
+#         Y_b = sm_b.forward(Z_b)
+#         batch_errors[m_b] = rel_error(original_softmax_backward(Y_b, dY_b), sm_b.backward(dY_b))
+#     print("relative error of the batch-averaged Jacobian:", {m_b: f"{e:.1e}" for m_b, e in batch_errors.items()})
+#     assert batch_errors[1] < 1e-12 and batch_errors[8] > 0.3 and batch_errors[128] > 0.3
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** $J\mathbf 1 = \mathrm{diag}(\hat y)\mathbf 1 - \hat y(\hat y^\top\mathbf 1) = \hat y - \hat y \cdot 1 = 0$: the vector $\mathbf 1$ lies in the null
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# $J\mathbf 1 = \mathrm{diag}(\hat y)\mathbf 1 - \hat y(\hat y^\top\mathbf 1) = \hat y - \hat y \cdot 1 = 0$: the vector $\mathbf 1$ lies in the null
 # space of $J$, so $J$ is singular (rank $k-1$ when every $\hat y_j > 0$). It is the derivative of the shift invariance of
 # section 2: moving all logits by the same $c$ changes no probability, so the derivative along $\mathbf 1$ is zero — and,
 # $J$ being symmetric, every backward result $dz = J\,d\hat y$ sums to zero over the classes.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# J_ex = softmax_jacobian(y1)
-# dz_ex = J_ex @ rng.standard_normal(4)
-# print("J 1 =", J_ex @ np.ones(4), "  rank", np.linalg.matrix_rank(J_ex), "of 4;  sum of a backward result:", f"{dz_ex.sum():.1e}")
-# assert np.allclose(J_ex @ np.ones(4), 0, atol=1e-15) and np.linalg.matrix_rank(J_ex) == 3 and abs(dz_ex.sum()) < 1e-15
-# assert np.allclose(sm((z1 + 7.5)[None]), sm(z1[None]))
+# # Solution 3.
+# with hidden_output():
+#     J_ex = softmax_jacobian(y1)
+#     dz_ex = J_ex @ rng.standard_normal(4)
+#     print("J 1 =", J_ex @ np.ones(4), "  rank", np.linalg.matrix_rank(J_ex), "of 4;  sum of a backward result:", f"{dz_ex.sum():.1e}")
+#     assert np.allclose(J_ex @ np.ones(4), 0, atol=1e-15) and np.linalg.matrix_rank(J_ex) == 3 and abs(dz_ex.sum()) < 1e-15
+#     assert np.allclose(sm((z1 + 7.5)[None]), sm(z1[None]))
 
 # %% [markdown]
 # ---

@@ -602,106 +602,124 @@ def accuracy(y_hat, y):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** The gradient of the loss, $d\hat Y = -\frac1m Y\oslash\hat Y$, is non-zero only at each sample's true class, where it
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# The gradient of the loss, $d\hat Y = -\frac1m Y\oslash\hat Y$, is non-zero only at each sample's true class, where it
 # is $-1/(m\,\hat y_{true})$. Clipping to $[-1, 1]$ changes it only when $\hat y_{true} < 1/m$ — for the **most wrong** samples,
 # and for no others. Through the softmax, their gradient $(\hat y - e_{true})/m$ is then multiplied by $m\,\hat y_{true} < 1$:
 # the worse the mistake, the smaller the push. The cell checks both statements on a batch, then retrains the tiny
 # network with the clipped gradient: from section 5's start, where hardly a sample is that wrong, the curves coincide;
 # from a start with confident mistakes — the original's $\mathcal N(0, 1)$ weights, logits in the tens — the clipped run
 # stalls while the correct one still memorises the batch.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def train_tiny(clip, init="he", steps=300, lr=0.5, seed=0):
-#     net_rng = np.random.default_rng(seed)
-#     net = [Dense(64, init=init, rng=net_rng), ReLU(), Dense(4, init=init, rng=net_rng)]
-#     softmax_out, cce_out, losses_t = Softmax(), CategoricalCrossEntropy(), []
-#     for step in range(steps):
-#         out = X_tiny
-#         for layer in net:
-#             out = layer.forward(out, training=True)
-#         losses_t.append(cce_out(softmax_out.forward(out), y_tiny))
-#         grad = cce_out.backward()
-#         if clip:
-#             grad = np.clip(grad, -1, 1)                    # the original's clipped cost gradient
-#         grad = softmax_out.backward(grad)
-#         for layer in reversed(net):
-#             grad = layer.backward(grad)
-#         for layer in net:
-#             for name in layer.params:
-#                 layer.params[name] -= lr * layer.grads[name]
-#     return np.array(losses_t)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     def train_tiny(clip, init="he", steps=300, lr=0.5, seed=0):
+#         net_rng = np.random.default_rng(seed)
+#         net = [Dense(64, init=init, rng=net_rng), ReLU(), Dense(4, init=init, rng=net_rng)]
+#         softmax_out, cce_out, losses_t = Softmax(), CategoricalCrossEntropy(), []
+#         for step in range(steps):
+#             out = X_tiny
+#             for layer in net:
+#                 out = layer.forward(out, training=True)
+#             losses_t.append(cce_out(softmax_out.forward(out), y_tiny))
+#             grad = cce_out.backward()
+#             if clip:
+#                 grad = np.clip(grad, -1, 1)                    # the original's clipped cost gradient
+#             grad = softmax_out.backward(grad)
+#             for layer in reversed(net):
+#                 grad = layer.backward(grad)
+#             for layer in net:
+#                 for name in layer.params:
+#                     layer.params[name] -= lr * layer.grads[name]
+#         return np.array(losses_t)
 #
-# Z_c = 4 * rng.standard_normal((32, 4)); y_c = rng.integers(0, 4, 32)
-# sm_c, cce_c = Softmax(), CategoricalCrossEntropy()
-# P_c = sm_c.forward(Z_c); cce_c(P_c, y_c)
-# g_c = cce_c.backward()
-# changed_rows = np.flatnonzero((np.clip(g_c, -1, 1) != g_c).any(axis=1))
-# p_true = P_c[np.arange(32), y_c]
-# dZ_clipped, dZ_true = sm_c.backward(np.clip(g_c, -1, 1)), (P_c - np.eye(4)[y_c]) / 32
-# print("rows changed by the clip:", changed_rows.tolist(), "  rows with p_true < 1/m:", np.flatnonzero(p_true < 1 / 32).tolist())
-# assert np.array_equal(changed_rows, np.flatnonzero(p_true < 1 / 32)) and len(changed_rows) > 0
-# assert np.allclose(dZ_clipped[changed_rows], 32 * p_true[changed_rows, None] * dZ_true[changed_rows])
+#     Z_c = 4 * rng.standard_normal((32, 4)); y_c = rng.integers(0, 4, 32)
+#     sm_c, cce_c = Softmax(), CategoricalCrossEntropy()
+#     P_c = sm_c.forward(Z_c); cce_c(P_c, y_c)
+#     g_c = cce_c.backward()
+#     changed_rows = np.flatnonzero((np.clip(g_c, -1, 1) != g_c).any(axis=1))
+#     p_true = P_c[np.arange(32), y_c]
+#     dZ_clipped, dZ_true = sm_c.backward(np.clip(g_c, -1, 1)), (P_c - np.eye(4)[y_c]) / 32
+#     print("rows changed by the clip:", changed_rows.tolist(), "  rows with p_true < 1/m:", np.flatnonzero(p_true < 1 / 32).tolist())
+#     assert np.array_equal(changed_rows, np.flatnonzero(p_true < 1 / 32)) and len(changed_rows) > 0
+#     assert np.allclose(dZ_clipped[changed_rows], 32 * p_true[changed_rows, None] * dZ_true[changed_rows])
 #
-# curves = {(init_name, clip): train_tiny(clip, init) for init_name, init in (("He", "he"), ("N(0, 1)", "random"))
-#           for clip in (False, True)}
-# for (init_name, clip), curve in curves.items():
-#     print(f"start {init_name:7s} {'clipped' if clip else 'correct'}: loss {curve[0]:.3f} -> {curve[-1]:.4f}")
-# assert abs(curves[("He", True)][-1] / curves[("He", False)][-1] - 1) < 0.1           # nothing to clip: same curve
-# assert curves[("N(0, 1)", True)][-1] > 100 * curves[("N(0, 1)", False)][-1]           # confident mistakes: it stalls
-# fig, ax = plt.subplots(figsize=(6, 3.2))
-# for (init_name, clip), curve in curves.items():
-#     ax.semilogy(curve, ls="--" if clip else "-", label=f"start {init_name}, {'clipped to [-1, 1]' if clip else 'correct'}")
-# ax.set(xlabel="step", ylabel="cross-entropy", title="The original's clipped cost gradient"); ax.legend(fontsize=8)
-# plt.show()
+#     curves = {(init_name, clip): train_tiny(clip, init) for init_name, init in (("He", "he"), ("N(0, 1)", "random"))
+#               for clip in (False, True)}
+#     for (init_name, clip), curve in curves.items():
+#         print(f"start {init_name:7s} {'clipped' if clip else 'correct'}: loss {curve[0]:.3f} -> {curve[-1]:.4f}")
+#     assert abs(curves[("He", True)][-1] / curves[("He", False)][-1] - 1) < 0.1           # nothing to clip: same curve
+#     assert curves[("N(0, 1)", True)][-1] > 100 * curves[("N(0, 1)", False)][-1]           # confident mistakes: it stalls
+#     fig, ax = plt.subplots(figsize=(6, 3.2))
+#     for (init_name, clip), curve in curves.items():
+#         ax.semilogy(curve, ls="--" if clip else "-", label=f"start {init_name}, {'clipped to [-1, 1]' if clip else 'correct'}")
+#     ax.set(xlabel="step", ylabel="cross-entropy", title="The original's clipped cost gradient"); ax.legend(fontsize=8)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** Yes: the derivation of section 3 used only $\sum_j Y_{ij} = 1$, and a smoothed row
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# Yes: the derivation of section 3 used only $\sum_j Y_{ij} = 1$, and a smoothed row
 # $(1-\epsilon)Y_{i\cdot} + \epsilon/k$ still sums to $1-\epsilon+\epsilon = 1$. So $dZ = (\hat Y - Y_\epsilon)/m$ with the smoothed targets.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# eps_ls = 0.1
-# Y_smooth = (1 - eps_ls) * np.eye(4)[yc] + eps_ls / 4
-# sce_ls = SoftmaxCrossEntropy()
-# sce_ls(Zc, Y_smooth)
-# P_ls = np.exp(Zc - Zc.max(1, keepdims=True)); P_ls /= P_ls.sum(1, keepdims=True)
-# err_ls = check_loss(SoftmaxCrossEntropy(), Zc, Y_smooth)
-# print(f"label smoothing: rows sum to {Y_smooth.sum(1)[:3]}...; backward vs (Y_hat - Y_eps)/m: "
-#       f"{rel_error(sce_ls.backward(), (P_ls - Y_smooth) / len(Zc)):.1e};  gradient check {err_ls:.1e}")
-# assert rel_error(sce_ls.backward(), (P_ls - Y_smooth) / len(Zc)) < 1e-12 and err_ls < 1e-7
+# # Solution 2.
+# with hidden_output():
+#     eps_ls = 0.1
+#     Y_smooth = (1 - eps_ls) * np.eye(4)[yc] + eps_ls / 4
+#     sce_ls = SoftmaxCrossEntropy()
+#     sce_ls(Zc, Y_smooth)
+#     P_ls = np.exp(Zc - Zc.max(1, keepdims=True)); P_ls /= P_ls.sum(1, keepdims=True)
+#     err_ls = check_loss(SoftmaxCrossEntropy(), Zc, Y_smooth)
+#     print(f"label smoothing: rows sum to {Y_smooth.sum(1)[:3]}...; backward vs (Y_hat - Y_eps)/m: "
+#           f"{rel_error(sce_ls.backward(), (P_ls - Y_smooth) / len(Zc)):.1e};  gradient check {err_ls:.1e}")
+#     assert rel_error(sce_ls.backward(), (P_ls - Y_smooth) / len(Zc)) < 1e-12 and err_ls < 1e-7
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** A learnable pattern can be fitted by *part* of a network, so a broken part can hide. Random labels can
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# A learnable pattern can be fitted by *part* of a network, so a broken part can hide. Random labels can
 # only be memorised, and memorising needs every layer to learn. Below, a "bug" freezes the hidden layer (its
 # gradients never arrive), in a network with 16 hidden units. With labels from a linear pattern the broken network
 # still reaches 100 % — the check would pass; with random labels it cannot, while the correct network can. (With 64
 # hidden units, as in section 5, the frozen network memorises 32 points too, only to a loss five times higher: the test
 # is sharpest when the readout alone cannot do the job. Look at the loss, not only the accuracy.)
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def fit_32(labels, frozen_hidden, hidden=16, seed=0, steps=300, lr=0.5):
-#     r = np.random.default_rng(seed)
-#     X_p = r.standard_normal((32, 10)).astype(np.float32)
-#     y_p = r.integers(0, 4, 32) if labels == "random" else np.argmax(X_p @ r.standard_normal((10, 4)), axis=1)
-#     net = [Dense(hidden, rng=r), ReLU(), Dense(4, rng=r)]
-#     for step in range(steps):
-#         out = X_p
-#         for layer in net:
-#             out = layer.forward(out, training=True)
-#         loss_p = loss_fn(out, y_p)
-#         grad = loss_fn.backward()
-#         for layer in reversed(net):
-#             grad = layer.backward(grad)
-#         for layer in net[2:] if frozen_hidden else net:      # the bug: the hidden layer never moves
-#             for name in layer.params:
-#                 layer.params[name] -= lr * layer.grads[name]
-#     return loss_p, accuracy(out, y_p)
+# # Solution 3.
+# with hidden_output():
+#     def fit_32(labels, frozen_hidden, hidden=16, seed=0, steps=300, lr=0.5):
+#         r = np.random.default_rng(seed)
+#         X_p = r.standard_normal((32, 10)).astype(np.float32)
+#         y_p = r.integers(0, 4, 32) if labels == "random" else np.argmax(X_p @ r.standard_normal((10, 4)), axis=1)
+#         net = [Dense(hidden, rng=r), ReLU(), Dense(4, rng=r)]
+#         for step in range(steps):
+#             out = X_p
+#             for layer in net:
+#                 out = layer.forward(out, training=True)
+#             loss_p = loss_fn(out, y_p)
+#             grad = loss_fn.backward()
+#             for layer in reversed(net):
+#                 grad = layer.backward(grad)
+#             for layer in net[2:] if frozen_hidden else net:      # the bug: the hidden layer never moves
+#                 for name in layer.params:
+#                     layer.params[name] -= lr * layer.grads[name]
+#         return loss_p, accuracy(out, y_p)
 #
-# results_p = {(labels, frozen): fit_32(labels, frozen) for labels in ("pattern", "random") for frozen in (False, True)}
-# for (labels, frozen), (loss_p, acc_p) in results_p.items():
-#     print(f"{labels:7s} labels, {'frozen hidden layer (bug)' if frozen else 'correct network':25s}: loss {loss_p:.3f}, accuracy {acc_p:.0%}")
-# assert results_p[("pattern", True)][1] == 1.0                                   # the bug passes the pattern test
-# assert results_p[("random", False)][1] == 1.0 and results_p[("random", True)][1] < 1.0   # and fails the random one
+#     results_p = {(labels, frozen): fit_32(labels, frozen) for labels in ("pattern", "random") for frozen in (False, True)}
+#     for (labels, frozen), (loss_p, acc_p) in results_p.items():
+#         print(f"{labels:7s} labels, {'frozen hidden layer (bug)' if frozen else 'correct network':25s}: loss {loss_p:.3f}, accuracy {acc_p:.0%}")
+#     assert results_p[("pattern", True)][1] == 1.0                                   # the bug passes the pattern test
+#     assert results_p[("random", False)][1] == 1.0 and results_p[("random", True)][1] < 1.0   # and fails the random one
 
 # %% [markdown]
 # ---

@@ -495,52 +495,71 @@ def grad_of(V):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** A node needs only its value, its parents and its local gradients, all of which the
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# A node needs only its value, its parents and its local gradients, all of which the
 # constructor takes; $\frac{d}{dx}\tanh x = 1 - \tanh^2 x$.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def tanh(x):
-#     t = math.tanh(x.data)
-#     return Value(t, (x,), (1.0 - t * t,), "tanh")
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     def tanh(x):
+#         t = math.tanh(x.data)
+#         return Value(t, (x,), (1.0 - t * t,), "tanh")
 #
-# x_num = rng.standard_normal(3)
-# x_val = to_values(x_num)
-# out = tanh(x_val[0] * x_val[1]) * x_val[2] + tanh(x_val[2])     # x[2] forks
-# out.backward()
-# numeric = numerical_gradient(lambda: float(np.tanh(x_num[0] * x_num[1]) * x_num[2] + np.tanh(x_num[2])), x_num)
-# print(f"tanh node vs central differences: rel. error {rel_error(grad_of(x_val), numeric):.1e}")
-# assert rel_error(grad_of(x_val), numeric) < 1e-7
+#     x_num = rng.standard_normal(3)
+#     x_val = to_values(x_num)
+#     out = tanh(x_val[0] * x_val[1]) * x_val[2] + tanh(x_val[2])     # x[2] forks
+#     out.backward()
+#     numeric = numerical_gradient(lambda: float(np.tanh(x_num[0] * x_num[1]) * x_num[2] + np.tanh(x_num[2])), x_num)
+#     print(f"tanh node vs central differences: rel. error {rel_error(grad_of(x_val), numeric):.1e}")
+#     assert rel_error(grad_of(x_val), numeric) < 1e-7
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** Make the scalar depend on row 0 of the output only, and read the gradient of row 1 of
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# Make the scalar depend on row 0 of the output only, and read the gradient of row 1 of
 # the input. Through BatchNorm, row 1 moves $\mu$ and $\sigma^2$, which row 0's output uses; through
 # Dense and ReLU, row 1 never meets row 0.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# X = rng.standard_normal((4, 3)); g0 = rng.standard_normal(3)
-# Xv = to_values(X)
-# mu = Xv.sum(axis=0) / 4
-# var = ((Xv - mu) ** 2).sum(axis=0) / 4
-# Y_bn = (Xv - mu) * (var + 1e-5) ** -0.5
-# (Y_bn[0] * g0).sum().backward()
-# row1_bn = np.abs(grad_of(Xv)[1]).max()
-# Xv = to_values(X); W = rng.standard_normal((3, 3))
-# Y_mlp = np.vectorize(Value.relu)(Xv @ W)
-# (Y_mlp[0] * g0).sum().backward()
-# row1_mlp = np.abs(grad_of(Xv)[1]).max()
-# print(f"max |d loss(row 0) / d X[1]|: BatchNorm (training) {row1_bn:.3f}, Dense-ReLU {row1_mlp}")
-# assert row1_bn > 1e-3 and row1_mlp == 0.0
+# # Solution 2.
+# with hidden_output():
+#     X = rng.standard_normal((4, 3)); g0 = rng.standard_normal(3)
+#     Xv = to_values(X)
+#     mu = Xv.sum(axis=0) / 4
+#     var = ((Xv - mu) ** 2).sum(axis=0) / 4
+#     Y_bn = (Xv - mu) * (var + 1e-5) ** -0.5
+#     (Y_bn[0] * g0).sum().backward()
+#     row1_bn = np.abs(grad_of(Xv)[1]).max()
+#     Xv = to_values(X); W = rng.standard_normal((3, 3))
+#     Y_mlp = np.vectorize(Value.relu)(Xv @ W)
+#     (Y_mlp[0] * g0).sum().backward()
+#     row1_mlp = np.abs(grad_of(Xv)[1]).max()
+#     print(f"max |d loss(row 0) / d X[1]|: BatchNorm (training) {row1_bn:.3f}, Dense-ReLU {row1_mlp}")
+#     assert row1_bn > 1e-3 and row1_mlp == 0.0
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** Central differences need two forward passes per number checked: $2(mn + nk + k)$.
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# Central differences need two forward passes per number checked: $2(mn + nk + k)$.
 # Reverse mode needs one forward pass (which records the graph) and one backward sweep for *all*
 # gradients of a scalar, whatever their number — which is why training uses it.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# m, n, k = 16, 32, 16
-# print(f"central differences: {2 * (m * n + n * k + k):,} forward passes;  reverse mode: 1 forward + 1 backward sweep")
-# assert 2 * (m * n + n * k + k) == 2080
+# # Solution 3.
+# with hidden_output():
+#     m, n, k = 16, 32, 16
+#     print(f"central differences: {2 * (m * n + n * k + k):,} forward passes;  reverse mode: 1 forward + 1 backward sweep")
+#     assert 2 * (m * n + n * k + k) == 2080
 
 # %% [markdown]
 # ---

@@ -436,93 +436,112 @@ def get_initialiser(spec):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** With $\mathrm{Var}(W) = 1/n_{in}$ the factor per ReLU layer is $n_{in}\mathrm{Var}(W)/2 = 1/2$ for the variance, so the
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# With $\mathrm{Var}(W) = 1/n_{in}$ the factor per ReLU layer is $n_{in}\mathrm{Var}(W)/2 = 1/2$ for the variance, so the
 # standard deviation shrinks by $\sqrt 2$ per layer: $2^{-9/2} \approx 0.044$ from layer 1 to layer 10. LeCun's variance is right
 # for activations that keep the whole second moment (the identity, SELU), not for ReLU, which halves it.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class LeCunNormal(Initialiser):
-#     """N(0, 1/fan_in), Keras' lecun_normal (Keras truncates the normal; this one does not)."""
-#     name = "lecun"
-#     def __call__(self, fan_in, fan_out, rng):
-#         _check_fans(repr(self), fan_in, fan_out)
-#         return rng.normal(0.0, np.sqrt(1.0 / fan_in), size=(int(fan_in), int(fan_out)))
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     class LeCunNormal(Initialiser):
+#         """N(0, 1/fan_in), Keras' lecun_normal (Keras truncates the normal; this one does not)."""
+#         name = "lecun"
+#         def __call__(self, fan_in, fan_out, rng):
+#             _check_fans(repr(self), fan_in, fan_out)
+#             return rng.normal(0.0, np.sqrt(1.0 / fan_in), size=(int(fan_in), int(fan_out)))
 #
-# INITIALISERS["lecun"] = INITIALISERS["lecun_normal"] = LeCunNormal     # in the module, a line in the dict literal
-# def activation_stds(spec, activation=ReLU):
-#     net_rng, A, out = np.random.default_rng(41), X_in, []
-#     for layer in range(depth):
-#         A = activation().forward(Dense(width, init=spec, rng=net_rng).forward(A))
-#         out.append(A.std())
-#     return np.array(out)
+#     INITIALISERS["lecun"] = INITIALISERS["lecun_normal"] = LeCunNormal     # in the module, a line in the dict literal
+#     def activation_stds(spec, activation=ReLU):
+#         net_rng, A, out = np.random.default_rng(41), X_in, []
+#         for layer in range(depth):
+#             A = activation().forward(Dense(width, init=spec, rng=net_rng).forward(A))
+#             out.append(A.std())
+#         return np.array(out)
 #
-# # (Dense looks names up in the installed package diydnn._04_initialisers, not in this notebook's copy of the
-# # registry, so the stack gets the object; get_initialiser("lecun") below uses the registry of this chapter)
-# stds_lecun = activation_stds(LeCunNormal())
-# print(f"LeCun in the ReLU stack: std after layer 1 {stds_lecun[0]:.3f}, after layer 10 {stds_lecun[-1]:.4f}, "
-#       f"ratio {stds_lecun[-1] / stds_lecun[0]:.4f} (predicted 2^(-9/2) = {2 ** -4.5:.4f})")
-# assert isinstance(get_initialiser("lecun"), LeCunNormal) and abs(stds_lecun[-1] / stds_lecun[0] / 2 ** -4.5 - 1) < 0.3
+#     # (Dense looks names up in the installed package diydnn._04_initialisers, not in this notebook's copy of the
+#     # registry, so the stack gets the object; get_initialiser("lecun") below uses the registry of this chapter)
+#     stds_lecun = activation_stds(LeCunNormal())
+#     print(f"LeCun in the ReLU stack: std after layer 1 {stds_lecun[0]:.3f}, after layer 10 {stds_lecun[-1]:.4f}, "
+#           f"ratio {stds_lecun[-1] / stds_lecun[0]:.4f} (predicted 2^(-9/2) = {2 ** -4.5:.4f})")
+#     assert isinstance(get_initialiser("lecun"), LeCunNormal) and abs(stds_lecun[-1] / stds_lecun[0] / 2 ** -4.5 - 1) < 0.3
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** Backwards, a Dense layer multiplies the gradient's second moment by $n_{out}\mathrm{Var}(W)$ and the ReLU keeps
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# Backwards, a Dense layer multiplies the gradient's second moment by $n_{out}\mathrm{Var}(W)$ and the ReLU keeps
 # about half of it, so the factor is $n_{out}\mathrm{Var}(W)/2$ — the same as forwards for these square layers. He keeps the
 # gradients' scale; $\mathcal N(0, 1)$ makes them explode, $\mathcal N(0, 0.01^2)$ vanish, and Glorot loses $\sqrt2$ per layer.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def gradient_stds(spec, activation=ReLU):
-#     net_rng, A, layers = np.random.default_rng(41), X_in, []
-#     for layer in range(depth):
-#         layers += [Dense(width, init=spec, rng=net_rng), activation()]
-#     for layer in layers:
-#         A = layer.forward(A)
-#     grad, out = np.random.default_rng(42).standard_normal(A.shape), []      # a random upstream gradient
-#     for layer in reversed(layers):
-#         grad = layer.backward(grad)
-#         if isinstance(layer, Dense):
-#             out.append(grad.std())
-#     return np.array(out)                 # out[0]: below the top layer, out[-1]: at the input of layer 1
+# # Solution 2.
+# with hidden_output():
+#     def gradient_stds(spec, activation=ReLU):
+#         net_rng, A, layers = np.random.default_rng(41), X_in, []
+#         for layer in range(depth):
+#             layers += [Dense(width, init=spec, rng=net_rng), activation()]
+#         for layer in layers:
+#             A = layer.forward(A)
+#         grad, out = np.random.default_rng(42).standard_normal(A.shape), []      # a random upstream gradient
+#         for layer in reversed(layers):
+#             grad = layer.backward(grad)
+#             if isinstance(layer, Dense):
+#                 out.append(grad.std())
+#         return np.array(out)                 # out[0]: below the top layer, out[-1]: at the input of layer 1
 #
-# grad_growth = {}
-# for label, spec in specs.items():
-#     g_std = gradient_stds(spec)
-#     grad_growth[label] = g_std[-1] / g_std[0]
-#     print(f"{label:20s} std of dX below the top layer {g_std[0]:10.3e}, at the input {g_std[-1]:10.3e}, ratio {grad_growth[label]:9.2e}")
-# assert 0.5 < grad_growth["He normal"] < 2 and grad_growth["N(0, 1) (original)"] > 1e6
-# assert grad_growth["N(0, 0.01²)"] < 1e-6 and grad_growth["Glorot uniform"] < 0.1
+#     grad_growth = {}
+#     for label, spec in specs.items():
+#         g_std = gradient_stds(spec)
+#         grad_growth[label] = g_std[-1] / g_std[0]
+#         print(f"{label:20s} std of dX below the top layer {g_std[0]:10.3e}, at the input {g_std[-1]:10.3e}, ratio {grad_growth[label]:9.2e}")
+#     assert 0.5 < grad_growth["He normal"] < 2 and grad_growth["N(0, 1) (original)"] > 1e6
+#     assert grad_growth["N(0, 0.01²)"] < 1e-6 and grad_growth["Glorot uniform"] < 0.1
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** No initialiser keeps the scale exactly, since tanh is not homogeneous. Near 0 its slope is 1, so
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# No initialiser keeps the scale exactly, since tanh is not homogeneous. Near 0 its slope is 1, so
 # Glorot's $1/n$ (square layers) is right *to first order*, but tanh compresses large values, and the activations decay
 # slowly, layer after layer. He's $2/n$ settles at a fixed point (about 0.56 here) without saturating. $\mathcal N(0,1)$ keeps a
 # large standard deviation only by **saturating**: most activations sit at $\pm 1$, where tanh's derivative vanishes.
 # Small weights shrink the signal to nothing, as with ReLU.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# from diydnn._01_dense import Layer
+# # Solution 3.
+# with hidden_output():
+#     from diydnn._01_dense import Layer
 #
-# class Tanh(Layer):
-#     def forward(self, X, training=False):
-#         X = self._check_input(X)
-#         Y = np.tanh(X)
-#         self._cache = Y
-#         return Y
-#     def backward(self, dY):
-#         return dY * (1 - self._cached() ** 2)
+#     class Tanh(Layer):
+#         def forward(self, X, training=False):
+#             X = self._check_input(X)
+#             Y = np.tanh(X)
+#             self._cache = Y
+#             return Y
+#         def backward(self, dY):
+#             return dY * (1 - self._cached() ** 2)
 #
-# tanh_stds, saturated = {}, {}
-# for label, spec in specs.items():
-#     net_rng, A, tanh_stds[label] = np.random.default_rng(41), X_in, []
-#     for layer in range(depth):
-#         A = Tanh().forward(Dense(width, init=spec, rng=net_rng).forward(A))
-#         tanh_stds[label].append(A.std())
-#     saturated[label] = float(np.mean(np.abs(A) > 0.99))
-#     print(f"{label:20s} tanh stack: std layer 1 {tanh_stds[label][0]:.3f}, layer 10 {tanh_stds[label][-1]:.3e}, "
-#           f"saturated (|a| > 0.99) {saturated[label]:.0%}")
-# he_tail = np.array(tanh_stds["He normal"][5:])
-# assert saturated["N(0, 1) (original)"] > 0.5 and tanh_stds["N(0, 0.01²)"][-1] < 1e-3
-# assert 0.2 < tanh_stds["Glorot uniform"][-1] / tanh_stds["Glorot uniform"][0] < 0.6 and saturated["Glorot uniform"] < 0.01
-# assert he_tail.max() / he_tail.min() < 1.05 and saturated["He normal"] < 0.01
+#     tanh_stds, saturated = {}, {}
+#     for label, spec in specs.items():
+#         net_rng, A, tanh_stds[label] = np.random.default_rng(41), X_in, []
+#         for layer in range(depth):
+#             A = Tanh().forward(Dense(width, init=spec, rng=net_rng).forward(A))
+#             tanh_stds[label].append(A.std())
+#         saturated[label] = float(np.mean(np.abs(A) > 0.99))
+#         print(f"{label:20s} tanh stack: std layer 1 {tanh_stds[label][0]:.3f}, layer 10 {tanh_stds[label][-1]:.3e}, "
+#               f"saturated (|a| > 0.99) {saturated[label]:.0%}")
+#     he_tail = np.array(tanh_stds["He normal"][5:])
+#     assert saturated["N(0, 1) (original)"] > 0.5 and tanh_stds["N(0, 0.01²)"][-1] < 1e-3
+#     assert 0.2 < tanh_stds["Glorot uniform"][-1] / tanh_stds["Glorot uniform"][0] < 0.6 and saturated["Glorot uniform"] < 0.01
+#     assert he_tail.max() / he_tail.min() < 1.05 and saturated["He normal"] < 0.01
 
 # %% [markdown]
 # ---

@@ -632,84 +632,99 @@ class BatchNorm(Layer):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** The forward now uses constants (the running statistics) while the backward still differentiates through
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# The forward now uses constants (the running statistics) while the backward still differentiates through
 # the batch statistics: the two no longer belong together, and the **gradient check in training mode** fails (every other
 # check of sections 1–4 tests the formulas, not this layer). In training, the running statistics start at mean 0 and
 # variance 1 and lag behind the batches, so at first the layer does not normalise (the units of section 10's network
 # leave it with means and spreads of one to two instead of 0 and 1), and every step follows a gradient that is not the
 # loss's gradient. At learning rate 0.1 the network still learns here, only more slowly.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class RunningStatsInTraining(BatchNorm):
-#     """The original's BatchNorm: in training, update the running statistics and normalise with them."""
-#     def forward(self, X, training=False):
-#         if not training:
-#             return super().forward(X)
-#         super().forward(X, training=True)           # updates the running statistics with this batch
-#         Y = super().forward(X, training=False)      # ... but normalises with them
-#         X_hat, inv_std, _ = self._cache
-#         self._cache = (X_hat, inv_std, True)        # and keeps the training-mode backward
-#         return Y
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     class RunningStatsInTraining(BatchNorm):
+#         """The original's BatchNorm: in training, update the running statistics and normalise with them."""
+#         def forward(self, X, training=False):
+#             if not training:
+#                 return super().forward(X)
+#             super().forward(X, training=True)           # updates the running statistics with this batch
+#             Y = super().forward(X, training=False)      # ... but normalises with them
+#             X_hat, inv_std, _ = self._cache
+#             self._cache = (X_hat, inv_std, True)        # and keeps the training-mode backward
+#             return Y
 #
-# bn_orig = RunningStatsInTraining()
-# bn_orig.build(4, dtype=np.float64)
-# err_orig = check_layer(bn_orig, H, rng, training=True)
-# print("running statistics in training, gradient check:", {k: f"{v:.1e}" for k, v in err_orig.items()})
-# assert err_orig["X"] > 0.1
+#     bn_orig = RunningStatsInTraining()
+#     bn_orig.build(4, dtype=np.float64)
+#     err_orig = check_layer(bn_orig, H, rng, training=True)
+#     print("running statistics in training, gradient check:", {k: f"{v:.1e}" for k, v in err_orig.items()})
+#     assert err_orig["X"] > 0.1
 #
-# _correct_bn = BatchNorm
-# try:
-#     BatchNorm = RunningStatsInTraining              # train() builds its layers by this name: swap it for two runs
-#     outcome_orig = diverges(True, 0.1)
-#     run_orig = None if outcome_orig else train(True, n_steps, lr=0.1)
-# finally:
-#     BatchNorm = _correct_bn
-# if run_orig is None:
-#     print("section 10's network with the original's BatchNorm, lr 0.1:", outcome_orig)
-# else:
-#     print(f"section 10's network with the original's BatchNorm, lr 0.1: loss {run_orig[0][0]:.2f} -> {run_orig[0][-20:].mean():.3f} "
-#           f"(correct BatchNorm: {runs[True][0][-20:].mean():.3f}); first-step |unit mean| {np.abs(run_orig[1][0]).mean():.2f}, "
-#           f"unit std {run_orig[2][0].mean():.2f} (correct: {np.abs(means_bn[0]).mean():.2f}, {stds_bn[0].mean():.2f})")
-# assert run_orig is None or (np.abs(run_orig[1][0]).mean() > 1 and run_orig[0][-20:].mean() > runs[True][0][-20:].mean())
+#     _correct_bn = BatchNorm
+#     try:
+#         BatchNorm = RunningStatsInTraining              # train() builds its layers by this name: swap it for two runs
+#         outcome_orig = diverges(True, 0.1)
+#         run_orig = None if outcome_orig else train(True, n_steps, lr=0.1)
+#     finally:
+#         BatchNorm = _correct_bn
+#     if run_orig is None:
+#         print("section 10's network with the original's BatchNorm, lr 0.1:", outcome_orig)
+#     else:
+#         print(f"section 10's network with the original's BatchNorm, lr 0.1: loss {run_orig[0][0]:.2f} -> {run_orig[0][-20:].mean():.3f} "
+#               f"(correct BatchNorm: {runs[True][0][-20:].mean():.3f}); first-step |unit mean| {np.abs(run_orig[1][0]).mean():.2f}, "
+#               f"unit std {run_orig[2][0].mean():.2f} (correct: {np.abs(means_bn[0]).mean():.2f}, {stds_bn[0].mean():.2f})")
+#     assert run_orig is None or (np.abs(run_orig[1][0]).mean() > 1 and run_orig[0][-20:].mean() > runs[True][0][-20:].mean())
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** A bias adds the constant $b_k$ to a whole column; the batch mean absorbs it, $x_i + b - (\mu + b) = x_i - \mu$, and
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# A bias adds the constant $b_k$ to a whole column; the batch mean absorbs it, $x_i + b - (\mu + b) = x_i - \mu$, and
 # the variance does not see it. So in training mode the output does not depend on $b$, and $db = \sum_i dx_i = 0$ since every
 # column of BatchNorm's $dX$ sums to zero (section 4). The running mean tracks the batch means, so it carries $b$ too, and
 # inference subtracts it again — exactly once the running mean's start at 0 is forgotten: after $t$ updates it holds
 # $(1-\rho^t)\,b$ of the bias, so inference differs by $\gamma\rho^t b/\sqrt{r_{\sigma^2}+\varepsilon}$, a vanishing startup effect. The cell
 # runs the same Dense → BatchNorm with and without a bias on the same batches.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# W_shared, b_random = rng.standard_normal((5, 4)), 3 * rng.standard_normal(4)
-# pairs = {}
-# for label, bias in (("with b", b_random), ("b = 0", np.zeros(4))):
-#     d, norm = Dense(4, n_in=5), BatchNorm(n_in=4)
-#     d.params["W"], d.params["b"] = W_shared.copy(), bias.copy()
-#     for layer in (d, norm):
-#         for k in layer.params:
-#             layer.params[k] = layer.params[k].astype(np.float64)
-#         for k in layer.state:
-#             layer.state[k] = layer.state[k].astype(np.float64)
-#     pairs[label] = (d, norm)
-# batches_b = [rng.standard_normal((16, 5)) for _ in range(200)]
-# for X_b in batches_b:
-#     outs = {label: norm.forward(d.forward(X_b), training=True) for label, (d, norm) in pairs.items()}
-#     assert np.allclose(outs["with b"], outs["b = 0"], atol=1e-12)          # training: the same output
-#     d, norm = pairs["with b"]
-#     d.backward(norm.backward(rng.standard_normal((16, 4))))
-#     assert np.abs(d.grads["b"]).max() < 1e-12                                # db = 0
-# X_test_b = rng.standard_normal((7, 5))
-# infer = {label: norm.forward(d.forward(X_test_b)) for label, (d, norm) in pairs.items()}
-# shift = pairs["with b"][1].state["running_mean"] - pairs["b = 0"][1].state["running_mean"]
-# rho_t = 0.9 ** len(batches_b)
-# print(f"running means differ by (1 - rho^t) b: {np.allclose(shift, (1 - rho_t) * b_random)};  "
-#       f"inference outputs differ by at most {np.abs(infer['with b'] - infer['b = 0']).max():.1e} (rho^t = {rho_t:.1e})")
-# assert np.allclose(shift, (1 - rho_t) * b_random) and np.allclose(infer["with b"], infer["b = 0"], atol=1e-8)
+# # Solution 2.
+# with hidden_output():
+#     W_shared, b_random = rng.standard_normal((5, 4)), 3 * rng.standard_normal(4)
+#     pairs = {}
+#     for label, bias in (("with b", b_random), ("b = 0", np.zeros(4))):
+#         d, norm = Dense(4, n_in=5), BatchNorm(n_in=4)
+#         d.params["W"], d.params["b"] = W_shared.copy(), bias.copy()
+#         for layer in (d, norm):
+#             for k in layer.params:
+#                 layer.params[k] = layer.params[k].astype(np.float64)
+#             for k in layer.state:
+#                 layer.state[k] = layer.state[k].astype(np.float64)
+#         pairs[label] = (d, norm)
+#     batches_b = [rng.standard_normal((16, 5)) for _ in range(200)]
+#     for X_b in batches_b:
+#         outs = {label: norm.forward(d.forward(X_b), training=True) for label, (d, norm) in pairs.items()}
+#         assert np.allclose(outs["with b"], outs["b = 0"], atol=1e-12)          # training: the same output
+#         d, norm = pairs["with b"]
+#         d.backward(norm.backward(rng.standard_normal((16, 4))))
+#         assert np.abs(d.grads["b"]).max() < 1e-12                                # db = 0
+#     X_test_b = rng.standard_normal((7, 5))
+#     infer = {label: norm.forward(d.forward(X_test_b)) for label, (d, norm) in pairs.items()}
+#     shift = pairs["with b"][1].state["running_mean"] - pairs["b = 0"][1].state["running_mean"]
+#     rho_t = 0.9 ** len(batches_b)
+#     print(f"running means differ by (1 - rho^t) b: {np.allclose(shift, (1 - rho_t) * b_random)};  "
+#           f"inference outputs differ by at most {np.abs(infer['with b'] - infer['b = 0']).max():.1e} (rho^t = {rho_t:.1e})")
+#     assert np.allclose(shift, (1 - rho_t) * b_random) and np.allclose(infer["with b"], infer["b = 0"], atol=1e-8)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** Layer normalisation (Ba, Kiros & Hinton, 2016) computes $\mu$ and $\sigma^2$ of each **row** over its $n$ features,
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# Layer normalisation (Ba, Kiros & Hinton, 2016) computes $\mu$ and $\sigma^2$ of each **row** over its $n$ features,
 # then applies $\gamma$ and $\beta$ per feature. The derivation of sections 3–4 carries over with the roles of the axes swapped:
 # the sums over the batch become sums over the features of the sample, and $m$ becomes $n$,
 #
@@ -717,40 +732,44 @@ class BatchNorm(Layer):
 #
 # ($d\gamma$ and $d\beta$ still sum over the batch, since $\gamma$ and $\beta$ are shared by the rows.) Every sample is normalised with
 # its own statistics, in training and at inference alike: no running statistics, no batch dependence, batches of one are fine.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class LayerNorm(Layer):
-#     def __init__(self, eps=1e-5, name=None):
-#         super().__init__(name)
-#         self.eps = eps
-#     def build(self, n_in, rng=None, dtype=np.float32):
-#         super().build(n_in)
-#         self.params = {"gamma": np.ones(n_in, dtype=dtype), "beta": np.zeros(n_in, dtype=dtype)}
-#         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-#     def forward(self, X, training=False):
-#         X = self._check_input(X)
-#         mu, var = X.mean(axis=1, keepdims=True), X.var(axis=1, keepdims=True)      # per sample, over the features
-#         inv_std = 1.0 / np.sqrt(var + self.eps)
-#         X_hat = (X - mu) * inv_std
-#         self._cache = (X_hat, inv_std)
-#         return self.params["gamma"] * X_hat + self.params["beta"]
-#     def backward(self, dY):
-#         X_hat, inv_std = self._cached()
-#         dY = self._check_upstream(dY, X_hat.shape)
-#         self.grads["gamma"], self.grads["beta"] = (dY * X_hat).sum(axis=0), dY.sum(axis=0)
-#         dX_hat, n = dY * self.params["gamma"], X_hat.shape[1]
-#         return (inv_std / n) * (n * dX_hat - dX_hat.sum(axis=1, keepdims=True)
-#                                 - X_hat * (dX_hat * X_hat).sum(axis=1, keepdims=True))
+# # Solution 3.
+# with hidden_output():
+#     class LayerNorm(Layer):
+#         def __init__(self, eps=1e-5, name=None):
+#             super().__init__(name)
+#             self.eps = eps
+#         def build(self, n_in, rng=None, dtype=np.float32):
+#             super().build(n_in)
+#             self.params = {"gamma": np.ones(n_in, dtype=dtype), "beta": np.zeros(n_in, dtype=dtype)}
+#             self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+#         def forward(self, X, training=False):
+#             X = self._check_input(X)
+#             mu, var = X.mean(axis=1, keepdims=True), X.var(axis=1, keepdims=True)      # per sample, over the features
+#             inv_std = 1.0 / np.sqrt(var + self.eps)
+#             X_hat = (X - mu) * inv_std
+#             self._cache = (X_hat, inv_std)
+#             return self.params["gamma"] * X_hat + self.params["beta"]
+#         def backward(self, dY):
+#             X_hat, inv_std = self._cached()
+#             dY = self._check_upstream(dY, X_hat.shape)
+#             self.grads["gamma"], self.grads["beta"] = (dY * X_hat).sum(axis=0), dY.sum(axis=0)
+#             dX_hat, n = dY * self.params["gamma"], X_hat.shape[1]
+#             return (inv_std / n) * (n * dX_hat - dX_hat.sum(axis=1, keepdims=True)
+#                                     - X_hat * (dX_hat * X_hat).sum(axis=1, keepdims=True))
 #
-# ln = LayerNorm()
-# ln.build(6, dtype=np.float64)
-# ln.params["gamma"][:], ln.params["beta"][:] = rng.uniform(0.5, 2, 6), rng.standard_normal(6)
-# X_ln = rng.normal(3, 2, (5, 6))
-# err_ln = check_layer(ln, X_ln, rng, training=True)
-# alone = np.vstack([ln.forward(X_ln[i:i + 1]) for i in range(5)])
-# print("LayerNorm gradient check:", {k: f"{v:.1e}" for k, v in err_ln.items()},
-#       "  each row the same alone as in the batch:", np.allclose(alone, ln.forward(X_ln)))
-# assert max(err_ln.values()) < 1e-7 and np.allclose(alone, ln.forward(X_ln)) and not ln.state
+#     ln = LayerNorm()
+#     ln.build(6, dtype=np.float64)
+#     ln.params["gamma"][:], ln.params["beta"][:] = rng.uniform(0.5, 2, 6), rng.standard_normal(6)
+#     X_ln = rng.normal(3, 2, (5, 6))
+#     err_ln = check_layer(ln, X_ln, rng, training=True)
+#     alone = np.vstack([ln.forward(X_ln[i:i + 1]) for i in range(5)])
+#     print("LayerNorm gradient check:", {k: f"{v:.1e}" for k, v in err_ln.items()},
+#           "  each row the same alone as in the batch:", np.allclose(alone, ln.forward(X_ln)))
+#     assert max(err_ln.values()) < 1e-7 and np.allclose(alone, ln.forward(X_ln)) and not ln.state
 
 # %% [markdown]
 # ---

@@ -1142,8 +1142,10 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** Write $\tilde W_t = W_t - \alpha\rho v_t$ for the look-ahead point and $\tilde g_t$ for the gradient there. Nesterov's
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# Write $\tilde W_t = W_t - \alpha\rho v_t$ for the look-ahead point and $\tilde g_t$ for the gradient there. Nesterov's
 # step is $v_{t+1} = \rho v_t + \tilde g_t$, $W_{t+1} = W_t - \alpha v_{t+1}$. Then
 #
 # $$\tilde W_{t+1} = W_{t+1} - \alpha\rho v_{t+1} = \tilde W_t + \alpha\rho v_t - \alpha v_{t+1} - \alpha\rho v_{t+1} = \tilde W_t - \alpha(\tilde g_t + \rho v_{t+1}),$$
@@ -1152,115 +1154,131 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # at the point it stores: $v \leftarrow \rho v + dW$, $W \leftarrow W - \alpha(dW + \rho v)$ (PyTorch's `nesterov=True` form). In the module it
 # would be a `nesterov=False` argument of `SGD`; here it is a subclass. The cell checks the identity step by step on the
 # quadratic of section 1, then races it on Rosenbrock against plain momentum.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class NesterovSGD(SGD):
-#     """SGD with Nesterov momentum: v <- rho v + dW, W <- W - lr (dW + rho v)."""
-#     def __init__(self, lr=0.01, momentum=0.9):
-#         super().__init__(lr, momentum)
-#     def _update(self, name, W, dW):
-#         v = self._slot("velocity", name, W)
-#         v *= self.momentum
-#         v += dW
-#         W -= self.lr * (dW + self.momentum * v)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     class NesterovSGD(SGD):
+#         """SGD with Nesterov momentum: v <- rho v + dW, W <- W - lr (dW + rho v)."""
+#         def __init__(self, lr=0.01, momentum=0.9):
+#             super().__init__(lr, momentum)
+#         def _update(self, name, W, dW):
+#             v = self._slot("velocity", name, W)
+#             v *= self.momentum
+#             v += dW
+#             W -= self.lr * (dW + self.momentum * v)
 #
-# lr_n, rho_n = 0.01, 0.9
-# W_look, v_look = np.array([-8.0, 1.5]), np.zeros(2)          # the look-ahead definition, written out
-# W_store, nesterov = W_look.copy(), NesterovSGD(lr_n, rho_n)   # the stored-look-ahead form
-# for step in range(30):
-#     g_ahead = quadratic(W_look - lr_n * rho_n * v_look)[1]
-#     v_look = rho_n * v_look + g_ahead
-#     W_look = W_look - lr_n * v_look
-#     nesterov.step({"w": W_store}, {"w": quadratic(W_store)[1]})
-#     assert np.allclose(W_store, W_look - lr_n * rho_n * v_look, rtol=0, atol=1e-12)
-# path_nag, losses_nag = descend(rosenbrock, NesterovSGD(1e-3, 0.9), (-1.5, 2.0), 1000)
-# losses_mom = runs["Rosenbrock"]["momentum lr=1e-3, rho=0.9"][1]
-# print(f"identity holds for 30 steps;  Rosenbrock after 1000 steps: momentum {losses_mom[-1]:.2e}, Nesterov {losses_nag[-1]:.2e} "
-#       f"at {np.round(path_nag[-1], 4)}")
-# assert losses_nag[-1] < 1e-3
+#     lr_n, rho_n = 0.01, 0.9
+#     W_look, v_look = np.array([-8.0, 1.5]), np.zeros(2)          # the look-ahead definition, written out
+#     W_store, nesterov = W_look.copy(), NesterovSGD(lr_n, rho_n)   # the stored-look-ahead form
+#     for step in range(30):
+#         g_ahead = quadratic(W_look - lr_n * rho_n * v_look)[1]
+#         v_look = rho_n * v_look + g_ahead
+#         W_look = W_look - lr_n * v_look
+#         nesterov.step({"w": W_store}, {"w": quadratic(W_store)[1]})
+#         assert np.allclose(W_store, W_look - lr_n * rho_n * v_look, rtol=0, atol=1e-12)
+#     path_nag, losses_nag = descend(rosenbrock, NesterovSGD(1e-3, 0.9), (-1.5, 2.0), 1000)
+#     losses_mom = runs["Rosenbrock"]["momentum lr=1e-3, rho=0.9"][1]
+#     print(f"identity holds for 30 steps;  Rosenbrock after 1000 steps: momentum {losses_mom[-1]:.2e}, Nesterov {losses_nag[-1]:.2e} "
+#           f"at {np.round(path_nag[-1], 4)}")
+#     assert losses_nag[-1] < 1e-3
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** A subclass that switches the decay off (for one parameter, for one step) where `exclude(name)` is true.
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# A subclass that switches the decay off (for one parameter, for one step) where `exclude(name)` is true.
 # With a zero gradient, Adam's step is exactly zero, so excluded biases keep their values bitwise, and the weights
 # decay by $(1-\alpha\lambda)^t$. (Chapter 11 builds the same idea into every optimiser, as its `decays` mask.)
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class AdamWExclude(AdamW):
-#     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, exclude=lambda name: False):
-#         super().__init__(lr, beta1, beta2, eps, weight_decay)
-#         self.exclude = exclude
-#     def _update(self, name, W, dW):
-#         if not self.exclude(name):
-#             return super()._update(name, W, dW)
-#         decay, self.weight_decay = self.weight_decay, 0.0     # no decay for this parameter, this step
-#         try:
-#             super()._update(name, W, dW)
-#         finally:
-#             self.weight_decay = decay
+# # Solution 2.
+# with hidden_output():
+#     class AdamWExclude(AdamW):
+#         def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, exclude=lambda name: False):
+#             super().__init__(lr, beta1, beta2, eps, weight_decay)
+#             self.exclude = exclude
+#         def _update(self, name, W, dW):
+#             if not self.exclude(name):
+#                 return super()._update(name, W, dW)
+#             decay, self.weight_decay = self.weight_decay, 0.0     # no decay for this parameter, this step
+#             try:
+#                 super()._update(name, W, dW)
+#             finally:
+#                 self.weight_decay = decay
 #
-# params_ex = {"0/W": rng.standard_normal((3, 2)), "0/b": rng.standard_normal(2)}
-# start_ex = {k: p.copy() for k, p in params_ex.items()}
-# opt_ex = AdamWExclude(lr=0.1, weight_decay=0.1, exclude=lambda name: name.endswith("/b"))
-# for _ in range(10):
-#     opt_ex.step(params_ex, {k: np.zeros_like(p) for k, p in params_ex.items()})
-# print("bias unchanged:", np.array_equal(params_ex["0/b"], start_ex["0/b"]),
-#       "  weights decayed by (1 - lr wd)^10:", np.allclose(params_ex["0/W"], 0.99 ** 10 * start_ex["0/W"], rtol=1e-14))
-# assert np.array_equal(params_ex["0/b"], start_ex["0/b"]) and np.allclose(params_ex["0/W"], 0.99 ** 10 * start_ex["0/W"], rtol=1e-14)
+#     params_ex = {"0/W": rng.standard_normal((3, 2)), "0/b": rng.standard_normal(2)}
+#     start_ex = {k: p.copy() for k, p in params_ex.items()}
+#     opt_ex = AdamWExclude(lr=0.1, weight_decay=0.1, exclude=lambda name: name.endswith("/b"))
+#     for _ in range(10):
+#         opt_ex.step(params_ex, {k: np.zeros_like(p) for k, p in params_ex.items()})
+#     print("bias unchanged:", np.array_equal(params_ex["0/b"], start_ex["0/b"]),
+#           "  weights decayed by (1 - lr wd)^10:", np.allclose(params_ex["0/W"], 0.99 ** 10 * start_ex["0/W"], rtol=1e-14))
+#     assert np.array_equal(params_ex["0/b"], start_ex["0/b"]) and np.allclose(params_ex["0/W"], 0.99 ** 10 * start_ex["0/W"], rtol=1e-14)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** With `max`, the factor $\max(1, c/\lVert g\rVert)$ is at least 1: large gradients pass unclipped, and every gradient
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# With `max`, the factor $\max(1, c/\lVert g\rVert)$ is at least 1: large gradients pass unclipped, and every gradient
 # shorter than $c$ is **blown up** to length $c$, so every step is at least $\alpha c$ long, however close to a minimum.
 # On the tiny network this looks harmless at first — the loss even falls faster — but only because memorising 32
 # points has no minimum at finite weights: the cross-entropy keeps falling as the logits grow, and full-length steps
 # make the weights grow without bound (overconfidence, not learning). Where a minimum exists, as in the valley of
 # section 1, `max` never settles: it keeps jumping around the bottom at a distance set by $\alpha c$, while the correct
 # clipping lets the shrinking gradients through unchanged and converges.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def train_clipped(factor, steps=300, lr=0.1, c=5.0):
-#     X_c, y_c, net = tiny_problem(0)
-#     loss_c, norms = SoftmaxCrossEntropy(), []
-#     forward_backward(net, X_c, y_c, loss_c)                     # builds the layers
-#     params_c = {f"{i}/{k}": p for i, layer in enumerate(net) for k, p in layer.params.items()}
-#     opt_c, losses_c = SGD(lr), []
-#     for step in range(steps):
-#         loss, _ = forward_backward(net, X_c, y_c, loss_c)
-#         losses_c.append(loss)
-#         grads_c = {f"{i}/{k}": g for i, layer in enumerate(net) for k, g in layer.grads.items()}
-#         norm = global_norm(grads_c)
-#         for g in grads_c.values():
-#             g *= factor(c / norm)
-#         norms.append(global_norm(grads_c))
-#         opt_c.step(params_c, grads_c)
-#     return np.array(losses_c), np.array(norms), global_norm(params_c)
+# # Solution 3.
+# with hidden_output():
+#     def train_clipped(factor, steps=300, lr=0.1, c=5.0):
+#         X_c, y_c, net = tiny_problem(0)
+#         loss_c, norms = SoftmaxCrossEntropy(), []
+#         forward_backward(net, X_c, y_c, loss_c)                     # builds the layers
+#         params_c = {f"{i}/{k}": p for i, layer in enumerate(net) for k, p in layer.params.items()}
+#         opt_c, losses_c = SGD(lr), []
+#         for step in range(steps):
+#             loss, _ = forward_backward(net, X_c, y_c, loss_c)
+#             losses_c.append(loss)
+#             grads_c = {f"{i}/{k}": g for i, layer in enumerate(net) for k, g in layer.grads.items()}
+#             norm = global_norm(grads_c)
+#             for g in grads_c.values():
+#                 g *= factor(c / norm)
+#             norms.append(global_norm(grads_c))
+#             opt_c.step(params_c, grads_c)
+#         return np.array(losses_c), np.array(norms), global_norm(params_c)
 #
-# clip_min, clip_max = (lambda r: min(1.0, r)), (lambda r: max(1.0, r))
-# losses_min, norms_min, weights_min = train_clipped(clip_min)
-# losses_max, norms_max, weights_max = train_clipped(clip_max)
-# print(f"tiny network, min (correct): loss {losses_min[0]:.3f} -> {losses_min[-1]:.4f}, last gradient norm {norms_min[-1]:.3f}, "
-#       f"weight norm {weights_min:.1f};  max: loss -> {losses_max[-1]:.1e}, gradient norm never below {norms_max.min():.3f}, "
-#       f"weight norm {weights_max:.1f}")
-# assert norms_max.min() > 5.0 * (1 - 1e-5) and weights_max > 1.5 * weights_min      # (float32 rounding)
+#     clip_min, clip_max = (lambda r: min(1.0, r)), (lambda r: max(1.0, r))
+#     losses_min, norms_min, weights_min = train_clipped(clip_min)
+#     losses_max, norms_max, weights_max = train_clipped(clip_max)
+#     print(f"tiny network, min (correct): loss {losses_min[0]:.3f} -> {losses_min[-1]:.4f}, last gradient norm {norms_min[-1]:.3f}, "
+#           f"weight norm {weights_min:.1f};  max: loss -> {losses_max[-1]:.1e}, gradient norm never below {norms_max.min():.3f}, "
+#           f"weight norm {weights_max:.1f}")
+#     assert norms_max.min() > 5.0 * (1 - 1e-5) and weights_max > 1.5 * weights_min      # (float32 rounding)
 #
-# def valley(factor, steps=1000, lr=0.019, c=5.0):          # section 9's SGD learning rate
-#     w, opt_v, out = np.array([-8.0, 1.5]), SGD(lr), []
-#     for step in range(steps):
-#         L, g = quadratic(w)
-#         out.append(L)
-#         opt_v.step({"w": w}, {"w": g * factor(c / np.linalg.norm(g))})
-#     return np.array(out)
+#     def valley(factor, steps=1000, lr=0.019, c=5.0):          # section 9's SGD learning rate
+#         w, opt_v, out = np.array([-8.0, 1.5]), SGD(lr), []
+#         for step in range(steps):
+#             L, g = quadratic(w)
+#             out.append(L)
+#             opt_v.step({"w": w}, {"w": g * factor(c / np.linalg.norm(g))})
+#         return np.array(out)
 #
-# valley_min, valley_max = valley(clip_min), valley(clip_max)
-# print(f"valley of section 1: min -> loss {valley_min[-1]:.1e};  max -> loss {valley_max[-1]:.1e} (it never settles)")
-# assert valley_min[-1] < 1e-10 and valley_max[-20:].min() > 1e-2
-# fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
-# for ax, (curve_min, curve_max, title) in zip(axes, ((losses_min, losses_max, "tiny network, SGD lr 0.1"),
-#                                                    (valley_min, valley_max, "valley of section 1, SGD lr 0.019"))):
-#     ax.semilogy(curve_min, label=r"$g \cdot \min(1, c/\|g\|)$ (correct)")
-#     ax.semilogy(curve_max, label=r"$g \cdot \max(1, c/\|g\|)$ (the original's)")
-#     ax.set(xlabel="step", ylabel="loss", title=title); ax.legend(fontsize=8)
-# fig.suptitle("Clip-norm with min and with max, c = 5", y=1.02)
-# plt.show()
+#     valley_min, valley_max = valley(clip_min), valley(clip_max)
+#     print(f"valley of section 1: min -> loss {valley_min[-1]:.1e};  max -> loss {valley_max[-1]:.1e} (it never settles)")
+#     assert valley_min[-1] < 1e-10 and valley_max[-20:].min() > 1e-2
+#     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+#     for ax, (curve_min, curve_max, title) in zip(axes, ((losses_min, losses_max, "tiny network, SGD lr 0.1"),
+#                                                        (valley_min, valley_max, "valley of section 1, SGD lr 0.019"))):
+#         ax.semilogy(curve_min, label=r"$g \cdot \min(1, c/\|g\|)$ (correct)")
+#         ax.semilogy(curve_max, label=r"$g \cdot \max(1, c/\|g\|)$ (the original's)")
+#         ax.set(xlabel="step", ylabel="loss", title=title); ax.legend(fontsize=8)
+#     fig.suptitle("Clip-norm with min and with max, c = 5", y=1.02)
 
 # %% [markdown]
 # ---

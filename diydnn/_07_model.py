@@ -1190,101 +1190,120 @@ def _check_layers(layers, who):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** Removing the last layer changes no other layer's name: a default name counts the
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# Removing the last layer changes no other layer's name: a default name counts the
 # layers of the same type *before* it, so the remaining layers keep theirs. Only the output width changes.
 # A file saved before the pop still loads as the *old* model (its config lists every layer); its arrays
 # load into the popped model only if the removed layer had none (a Softmax) — after popping a Dense,
 # `load_state_dict` names the keys the model no longer has.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def pop(model):
-#     """Remove the last layer of `model` and return it; the other layers keep their names and weights."""
-#     if len(model.layers) < 2:
-#         raise ValueError(f"{model!r}.pop: a model needs at least one layer; it has {len(model.layers)}")
-#     return model.layers.pop()
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     def pop(model):
+#         """Remove the last layer of `model` and return it; the other layers keep their names and weights."""
+#         if len(model.layers) < 2:
+#             raise ValueError(f"{model!r}.pop: a model needs at least one layer; it has {len(model.layers)}")
+#         return model.layers.pop()
 #
 #
-# with tempfile.TemporaryDirectory() as tmp:
-#     clf = Sequential([Dense(8), ReLU(), Dense(3), Softmax()], n_in=4, rng=np.random.default_rng(11))
-#     X_pop = rng.standard_normal((5, 4)).astype(np.float32)
-#     probabilities, names = clf.predict(X_pop), [layer.name for layer in clf.layers]
-#     clf.save(Path(tmp) / "before_pop.npz")
-#     removed = pop(clf)
-#     logits = clf.predict(X_pop)
-#     print("removed:", removed.name, " names now:", [layer.name for layer in clf.layers], " output width:",
-#           clf.output_width(4))
-#     assert [layer.name for layer in clf.layers] == names[:-1] and clf.output_width(4) == 3
-#     assert np.allclose(Softmax().forward(logits), probabilities, atol=1e-6)      # logits, as the fused loss wants
-#     old = Sequential.load(Path(tmp) / "before_pop.npz")
-#     assert len(old.layers) == 4                         # the file still describes the model before the pop
-#     clf.load_state_dict(old.state_dict())               # a Softmax has no arrays: the keys still agree
-#     pop(clf)                                            # now the last Dense goes too
-#     try:
-#         clf.load_state_dict(old.state_dict())
-#     except ValueError as e:
-#         print("ValueError:", e)
-#     else:
-#         raise AssertionError("arrays of a removed layer were accepted")
+#     with tempfile.TemporaryDirectory() as tmp:
+#         clf = Sequential([Dense(8), ReLU(), Dense(3), Softmax()], n_in=4, rng=np.random.default_rng(11))
+#         X_pop = rng.standard_normal((5, 4)).astype(np.float32)
+#         probabilities, names = clf.predict(X_pop), [layer.name for layer in clf.layers]
+#         clf.save(Path(tmp) / "before_pop.npz")
+#         removed = pop(clf)
+#         logits = clf.predict(X_pop)
+#         print("removed:", removed.name, " names now:", [layer.name for layer in clf.layers], " output width:",
+#               clf.output_width(4))
+#         assert [layer.name for layer in clf.layers] == names[:-1] and clf.output_width(4) == 3
+#         assert np.allclose(Softmax().forward(logits), probabilities, atol=1e-6)      # logits, as the fused loss wants
+#         old = Sequential.load(Path(tmp) / "before_pop.npz")
+#         assert len(old.layers) == 4                         # the file still describes the model before the pop
+#         clf.load_state_dict(old.state_dict())               # a Softmax has no arrays: the keys still agree
+#         pop(clf)                                            # now the last Dense goes too
+#         try:
+#             clf.load_state_dict(old.state_dict())
+#         except ValueError as e:
+#             print("ValueError:", e)
+#         else:
+#             raise AssertionError("arrays of a removed layer were accepted")
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** $\tanh' = 1 - \tanh^2$, so the backward pass only needs the output it cached. Before
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# $\tanh' = 1 - \tanh^2$, so the backward pass only needs the output it cached. Before
 # registering, `save` refuses the model (it could not be loaded again); afterwards it round-trips.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class Tanh(Layer):
-#     """Element-wise tanh; dX = dY * (1 - tanh(X)^2)."""
+# # Solution 2.
+# with hidden_output():
+#     class Tanh(Layer):
+#         """Element-wise tanh; dX = dY * (1 - tanh(X)^2)."""
 #
-#     def forward(self, X, training=False):
-#         X = self._check_input(X)
-#         self._cache = np.tanh(X)
-#         return self._cache
+#         def forward(self, X, training=False):
+#             X = self._check_input(X)
+#             self._cache = np.tanh(X)
+#             return self._cache
 #
-#     def backward(self, dY):
-#         Y = self._cached()
-#         dY = self._check_upstream(dY, Y.shape)
-#         return dY * (1 - Y * Y)
+#         def backward(self, dY):
+#             Y = self._cached()
+#             dY = self._check_upstream(dY, Y.shape)
+#             return dY * (1 - Y * Y)
 #
 #
-# tanh_errors = check_layer(Tanh(), rng.standard_normal((6, 4)), rng)
-# net = Sequential([Dense(6), Tanh(), Dense(2)], n_in=3, rng=np.random.default_rng(12))
-# X_tanh = rng.standard_normal((4, 3)).astype(np.float32)
-# with tempfile.TemporaryDirectory() as tmp:
-#     try:
+#     tanh_errors = check_layer(Tanh(), rng.standard_normal((6, 4)), rng)
+#     net = Sequential([Dense(6), Tanh(), Dense(2)], n_in=3, rng=np.random.default_rng(12))
+#     X_tanh = rng.standard_normal((4, 3)).astype(np.float32)
+#     with tempfile.TemporaryDirectory() as tmp:
+#         try:
+#             net.save(Path(tmp) / "tanh.npz")
+#         except ValueError as e:
+#             print("before registering -> ValueError:", e)
+#         else:
+#             raise AssertionError("an unregistered layer was saved")
+#         register_layer(Tanh)
 #         net.save(Path(tmp) / "tanh.npz")
-#     except ValueError as e:
-#         print("before registering -> ValueError:", e)
-#     else:
-#         raise AssertionError("an unregistered layer was saved")
-#     register_layer(Tanh)
-#     net.save(Path(tmp) / "tanh.npz")
-#     back = Sequential.load(Path(tmp) / "tanh.npz")
-# print("gradient check:", {k: f"{v:.1e}" for k, v in tanh_errors.items()}, " reloaded layers:",
-#       [type(layer).__name__ for layer in back.layers])
-# assert tanh_errors["X"] < 1e-7 and isinstance(back.layers[1], Tanh)
-# assert np.array_equal(back.predict(X_tanh), net.predict(X_tanh))
-# del LAYER_TYPES["Tanh"]                                  # leave the registry as the chapter built it
+#         back = Sequential.load(Path(tmp) / "tanh.npz")
+#     print("gradient check:", {k: f"{v:.1e}" for k, v in tanh_errors.items()}, " reloaded layers:",
+#           [type(layer).__name__ for layer in back.layers])
+#     assert tanh_errors["X"] < 1e-7 and isinstance(back.layers[1], Tanh)
+#     assert np.array_equal(back.predict(X_tanh), net.predict(X_tanh))
+#     del LAYER_TYPES["Tanh"]                                  # leave the registry as the chapter built it
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** Keep the "best" weights in memory, then train on: with copies (`state_dict()`), the best
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# Keep the "best" weights in memory, then train on: with copies (`state_dict()`), the best
 # weights stay as they were; with the arrays themselves, every later step moves them too, and "restoring
 # the best checkpoint" restores the current weights — silently, with no error.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# net = Sequential([Dense(16), ReLU(), Dense(3)], n_in=2, rng=np.random.default_rng(13))
-# best_copy = net.state_dict()                            # what state_dict() returns: copies
-# best_refs = net._named_arrays()                         # what it would return without .copy()
-# for step in range(20):                                  # train on
-#     loss_fn(net.forward(X_sp, training=True), y_sp)
-#     net.backward(loss_fn.backward())
-#     params, grads = net.params, net.grads
-#     for key in params:
-#         params[key] -= 0.5 * grads[key]
-# now = net.state_dict()
-# refs_moved = all(np.array_equal(best_refs[k], now[k]) for k in now)
-# copy_kept = not any(np.array_equal(best_copy[k], now[k]) for k in now if k.endswith("/W"))
-# print("the 'best' held by reference moved with training:", refs_moved, "  the copy kept the old weights:", copy_kept)
-# assert refs_moved and copy_kept
+# # Solution 3.
+# with hidden_output():
+#     net = Sequential([Dense(16), ReLU(), Dense(3)], n_in=2, rng=np.random.default_rng(13))
+#     best_copy = net.state_dict()                            # what state_dict() returns: copies
+#     best_refs = net._named_arrays()                         # what it would return without .copy()
+#     for step in range(20):                                  # train on
+#         loss_fn(net.forward(X_sp, training=True), y_sp)
+#         net.backward(loss_fn.backward())
+#         params, grads = net.params, net.grads
+#         for key in params:
+#             params[key] -= 0.5 * grads[key]
+#     now = net.state_dict()
+#     refs_moved = all(np.array_equal(best_refs[k], now[k]) for k in now)
+#     copy_kept = not any(np.array_equal(best_copy[k], now[k]) for k in now if k.endswith("/W"))
+#     print("the 'best' held by reference moved with training:", refs_moved, "  the copy kept the old weights:", copy_kept)
+#     assert refs_moved and copy_kept
 
 # %% [markdown]
 # ---

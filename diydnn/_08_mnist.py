@@ -1127,98 +1127,117 @@ def _check_batch_size(who, batch_size):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** Nothing in `read_idx` or `load_mnist` is specific to digits: the format, the shapes and the
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# Nothing in `read_idx` or `load_mnist` is specific to digits: the format, the shapes and the
 # label range 0–9 are the same. What differs are the bytes, so the published SHA-256 of MNIST does not match:
 # `mnist_dir` refuses such files in a folder you name (a Fashion-MNIST file under an MNIST name would
 # otherwise train and test on the wrong data without a word), and in the cache it treats them as damaged and
 # downloads MNIST over them. `checksums=None` (only for a folder you name) takes the files as they are. Below,
 # a small stand-in for Fashion-MNIST (random images under the MNIST names) shows both.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def write_gz_idx(path, array):
-#     """A gzip-compressed IDX file of a uint8 array."""
-#     Path(path).write_bytes(gzip.compress(idx_bytes(array), mtime=0))
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     def write_gz_idx(path, array):
+#         """A gzip-compressed IDX file of a uint8 array."""
+#         Path(path).write_bytes(gzip.compress(idx_bytes(array), mtime=0))
 #
 #
-# with tempfile.TemporaryDirectory() as tmp:
-#     fashion = Path(tmp) / "fashion"; fashion.mkdir()
-#     for prefix, n in (("train", 12), ("t10k", 5)):
-#         write_gz_idx(fashion / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-#         write_gz_idx(fashion / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
-#     try:
-#         load_mnist(fashion, cache_dir=Path(tmp) / "cache")
-#     except MNISTChecksumError as e:
-#         print("verified (the default) -> MNISTChecksumError:", str(e).replace(tmp, "<tmp>")[:150], "...")
-#     else:
-#         raise AssertionError("files that are not MNIST were accepted")
-#     (Xf, yf), (Xf_test, yf_test) = load_mnist(fashion, checksums=None)
-# print("checksums=None:", Xf.shape, Xf.dtype, yf.shape, Xf_test.shape)
-# assert Xf.shape == (12, 784) and Xf_test.shape == (5, 784) and Xf.max() <= 1.0 and yf.dtype == np.int64
+#     with tempfile.TemporaryDirectory() as tmp:
+#         fashion = Path(tmp) / "fashion"; fashion.mkdir()
+#         for prefix, n in (("train", 12), ("t10k", 5)):
+#             write_gz_idx(fashion / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+#             write_gz_idx(fashion / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
+#         try:
+#             load_mnist(fashion, cache_dir=Path(tmp) / "cache")
+#         except MNISTChecksumError as e:
+#             print("verified (the default) -> MNISTChecksumError:", str(e).replace(tmp, "<tmp>")[:150], "...")
+#         else:
+#             raise AssertionError("files that are not MNIST were accepted")
+#         (Xf, yf), (Xf_test, yf_test) = load_mnist(fashion, checksums=None)
+#     print("checksums=None:", Xf.shape, Xf.dtype, yf.shape, Xf_test.shape)
+#     assert Xf.shape == (12, 784) and Xf_test.shape == (5, 784) and Xf.max() <= 1.0 and yf.dtype == np.int64
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** The header is the magic number (two zero bytes, the type code, the number of dimensions)
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# The header is the magic number (two zero bytes, the type code, the number of dimensions)
 # and the sizes as big-endian 32-bit integers; the data follow in C order, converted to the big-endian type
 # of the code (`astype(">i4")`, `astype(">f4")`, …) — writing native little-endian bytes would read back as
 # nonsense for every type wider than one byte.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def write_idx(path, array):
-#     """Write `array` as an IDX file (gzip-compressed when the name ends in .gz); returns the path."""
-#     array = np.asarray(array)
-#     codes = {np.dtype(dtype).newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
-#     native = array.dtype.newbyteorder("=")
-#     if native not in codes or array.ndim == 0:
-#         raise ValueError(f"write_idx: IDX stores {sorted(str(d) for d in codes)} arrays of >= 1 dimension, "
-#                          f"got {array.dtype} of shape {array.shape}")
-#     code = codes[native]
-#     data = (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
-#             + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes())
-#     path = Path(path)
-#     path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
-#     return path
+# # Solution 2.
+# with hidden_output():
+#     def write_idx(path, array):
+#         """Write `array` as an IDX file (gzip-compressed when the name ends in .gz); returns the path."""
+#         array = np.asarray(array)
+#         codes = {np.dtype(dtype).newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
+#         native = array.dtype.newbyteorder("=")
+#         if native not in codes or array.ndim == 0:
+#             raise ValueError(f"write_idx: IDX stores {sorted(str(d) for d in codes)} arrays of >= 1 dimension, "
+#                              f"got {array.dtype} of shape {array.shape}")
+#         code = codes[native]
+#         data = (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+#                 + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes())
+#         path = Path(path)
+#         path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+#         return path
 #
 #
-# with tempfile.TemporaryDirectory() as tmp:
-#     for code, dtype in IDX_DTYPES.items():
-#         native = np.dtype(dtype).newbyteorder("=")
-#         original_array = (rng.standard_normal((3, 4, 5)) * 1000).astype(native)
-#         for name in ("a.idx", "a.gz"):
-#             back = read_idx(write_idx(Path(tmp) / name, original_array))
-#             assert back.dtype == native and np.array_equal(back, original_array), (dtype, name)
-#     raw = write_idx(Path(tmp) / "b.idx", np.array([1, 256], dtype=np.int32)).read_bytes()
-# print("int32 [1, 256] as IDX:", raw.hex(" "))
-# assert raw == bytes.fromhex("0000 0c01 0000 0002 0000 0001 0000 0100")
-# print("all six IDX types round-trip, raw and gzip-compressed")
+#     with tempfile.TemporaryDirectory() as tmp:
+#         for code, dtype in IDX_DTYPES.items():
+#             native = np.dtype(dtype).newbyteorder("=")
+#             original_array = (rng.standard_normal((3, 4, 5)) * 1000).astype(native)
+#             for name in ("a.idx", "a.gz"):
+#                 back = read_idx(write_idx(Path(tmp) / name, original_array))
+#                 assert back.dtype == native and np.array_equal(back, original_array), (dtype, name)
+#         raw = write_idx(Path(tmp) / "b.idx", np.array([1, 256], dtype=np.int32)).read_bytes()
+#     print("int32 [1, 256] as IDX:", raw.hex(" "))
+#     assert raw == bytes.fromhex("0000 0c01 0000 0002 0000 0001 0000 0100")
+#     print("all six IDX types round-trip, raw and gzip-compressed")
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** Split each class on its own: class $c$ with $m_c$ samples gives $n_{val}\,m_c/m$ of them,
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# Split each class on its own: class $c$ with $m_c$ samples gives $n_{val}\,m_c/m$ of them,
 # rounded so that the parts add up to $n_{val}$ (the largest remainders get the extra sample). Then every class
 # is within one sample of its ideal share. A random split of 10,000 is off by up to a few tens of images per
 # class — the standard deviation of a class count is about $\sqrt{n_{val}\,p(1-p)} \approx 30$ for $p \approx 0.1$.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def stratified_split(X, y, n_val, rng):
-#     """train_val_split with the same share of every class in the validation set."""
-#     X, y = _check_Xy("stratified_split", X, y)
-#     classes, counts_c = np.unique(y, return_counts=True)
-#     ideal = n_val * counts_c / len(y)
-#     n_per_class = np.floor(ideal).astype(int)
-#     n_per_class[np.argsort(ideal - n_per_class)[::-1][:n_val - n_per_class.sum()]] += 1   # largest remainders
-#     val = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, n_per_class)])
-#     is_val = np.zeros(len(y), dtype=bool)
-#     is_val[val] = True
-#     return (X[~is_val], y[~is_val]), (X[is_val], y[is_val])
+# # Solution 3.
+# with hidden_output():
+#     def stratified_split(X, y, n_val, rng):
+#         """train_val_split with the same share of every class in the validation set."""
+#         X, y = _check_Xy("stratified_split", X, y)
+#         classes, counts_c = np.unique(y, return_counts=True)
+#         ideal = n_val * counts_c / len(y)
+#         n_per_class = np.floor(ideal).astype(int)
+#         n_per_class[np.argsort(ideal - n_per_class)[::-1][:n_val - n_per_class.sum()]] += 1   # largest remainders
+#         val = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, n_per_class)])
+#         is_val = np.zeros(len(y), dtype=bool)
+#         is_val[val] = True
+#         return (X[~is_val], y[~is_val]), (X[is_val], y[is_val])
 #
 #
-# ideal_counts = 10_000 * counts_train / len(y_train)
-# (_, _), (_, y_strat) = stratified_split(X_train, y_train, 10_000, np.random.default_rng(0))
-# off_random = np.abs(np.bincount(y_val, minlength=10) - ideal_counts)       # the random split of section 4
-# off_strat = np.abs(np.bincount(y_strat, minlength=10) - ideal_counts)
-# print("ideal:     ", np.round(ideal_counts, 1))
-# print("random:    ", np.bincount(y_val, minlength=10), f"  max off by {off_random.max():.1f}")
-# print("stratified:", np.bincount(y_strat, minlength=10), f"  max off by {off_strat.max():.1f}")
-# assert len(y_strat) == 10_000 and off_strat.max() < 1 and off_random.max() > 5
+#     ideal_counts = 10_000 * counts_train / len(y_train)
+#     (_, _), (_, y_strat) = stratified_split(X_train, y_train, 10_000, np.random.default_rng(0))
+#     off_random = np.abs(np.bincount(y_val, minlength=10) - ideal_counts)       # the random split of section 4
+#     off_strat = np.abs(np.bincount(y_strat, minlength=10) - ideal_counts)
+#     print("ideal:     ", np.round(ideal_counts, 1))
+#     print("random:    ", np.bincount(y_val, minlength=10), f"  max off by {off_random.max():.1f}")
+#     print("stratified:", np.bincount(y_strat, minlength=10), f"  max off by {off_strat.max():.1f}")
+#     assert len(y_strat) == 10_000 and off_strat.max() < 1 and off_random.max() > 5
 
 # %% [markdown]
 # ---

@@ -1146,101 +1146,119 @@ class WandbLogger(Callback):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** A callback sees every evaluation (`on_eval`) and the loop (`loop.task.optimizer`), so it
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# A callback sees every evaluation (`on_eval`) and the loop (`loop.task.optimizer`), so it
 # can change the optimiser's `lr` between steps. Here it halves `lr` whenever the monitored accuracy has not
 # improved for `patience` evaluations, and keeps a log of what it did; the loop records the rate of every
 # step under `train/lr`, which shows the halvings. (Chapter 11 builds schedules into the optimiser instead.)
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# class HalveOnPlateau(Callback):
-#     """Halve the optimiser's lr when `monitor` has not improved for `patience` evaluations."""
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     class HalveOnPlateau(Callback):
+#         """Halve the optimiser's lr when `monitor` has not improved for `patience` evaluations."""
 #
-#     def __init__(self, monitor="eval/accuracy", patience=2, min_lr=1e-6):
-#         self.monitor, self.patience, self.min_lr = monitor, patience, min_lr
-#         self.best, self.bad_evals, self.changes = None, 0, []
+#         def __init__(self, monitor="eval/accuracy", patience=2, min_lr=1e-6):
+#             self.monitor, self.patience, self.min_lr = monitor, patience, min_lr
+#             self.best, self.bad_evals, self.changes = None, 0, []
 #
-#     def on_eval(self, loop, step, results):
-#         value = results[self.monitor]
-#         if self.best is None or value > self.best:
-#             self.best, self.bad_evals = value, 0
-#             return
-#         self.bad_evals += 1
-#         optimizer = loop.task.optimizer
-#         if self.bad_evals >= self.patience and optimizer.lr / 2 >= self.min_lr:
-#             optimizer.lr /= 2
-#             self.bad_evals = 0
-#             self.changes.append((step, optimizer.lr))
+#         def on_eval(self, loop, step, results):
+#             value = results[self.monitor]
+#             if self.best is None or value > self.best:
+#                 self.best, self.bad_evals = value, 0
+#                 return
+#             self.bad_evals += 1
+#             optimizer = loop.task.optimizer
+#             if self.bad_evals >= self.patience and optimizer.lr / 2 >= self.min_lr:
+#                 optimizer.lr /= 2
+#                 self.bad_evals = 0
+#                 self.changes.append((step, optimizer.lr))
 #
 #
-# plateau = HalveOnPlateau(patience=2)
-# sched_loop = toy_loop(eval_at=lambda step: step % 10 == 0, callbacks=[plateau])
-# sched_loop.run(300)
-# lr_steps, lr_values = sched_loop.history.steps_values("train", "lr")
-# print("halvings (step, new lr):", plateau.changes)
-# assert plateau.changes and sched_loop.task.optimizer.lr == 1e-2 / 2 ** len(plateau.changes)
-# lr_at = dict(zip(lr_steps.tolist(), lr_values.tolist()))
-# for step, lr in plateau.changes:                     # the step after a halving uses the new rate
-#     assert step == 300 or lr_at[step + 1] == lr
-# assert lr_values[0] == 1e-2 and lr_values[-1] == sched_loop.task.optimizer.lr
+#     plateau = HalveOnPlateau(patience=2)
+#     sched_loop = toy_loop(eval_at=lambda step: step % 10 == 0, callbacks=[plateau])
+#     sched_loop.run(300)
+#     lr_steps, lr_values = sched_loop.history.steps_values("train", "lr")
+#     print("halvings (step, new lr):", plateau.changes)
+#     assert plateau.changes and sched_loop.task.optimizer.lr == 1e-2 / 2 ** len(plateau.changes)
+#     lr_at = dict(zip(lr_steps.tolist(), lr_values.tolist()))
+#     for step, lr in plateau.changes:                     # the step after a halving uses the new rate
+#         assert step == 300 or lr_at[step + 1] == lr
+#     assert lr_values[0] == 1e-2 and lr_values[-1] == sched_loop.task.optimizer.lr
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** The loop logs the global norm *before* clipping, so counting the steps whose norm exceeds
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# The loop logs the global norm *before* clipping, so counting the steps whose norm exceeds
 # the threshold tells how often it clipped. On MNIST (a slice, two epochs of the section 7 model) the norm is
 # large early in training and falls below 1 later, so clipping acts mostly at the start. A clipped step moves
 # the weights by a step computed from gradients of norm exactly 1, which we check on the first step.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def clip_run(n_samples, clip_norm, seed=1):
-#     rng = np.random.default_rng(seed)
-#     model = Sequential([Dense(256), ReLU(), Dense(128), ReLU(), Dense(10)], n_in=784, rng=rng)
-#     stream = BatchStream(X_train[:n_samples], y_train[:n_samples], batch_size=128, rng=rng)
-#     loop = Loop(model, TrainTask(stream, SoftmaxCrossEntropy(), SGD(lr=0.1), clip_norm=clip_norm),
-#                 progress=False)
-#     loop.run(2 * stream.batches_per_epoch)
-#     return loop
+# # Solution 2.
+# with hidden_output():
+#     def clip_run(n_samples, clip_norm, seed=1):
+#         rng = np.random.default_rng(seed)
+#         model = Sequential([Dense(256), ReLU(), Dense(128), ReLU(), Dense(10)], n_in=784, rng=rng)
+#         stream = BatchStream(X_train[:n_samples], y_train[:n_samples], batch_size=128, rng=rng)
+#         loop = Loop(model, TrainTask(stream, SoftmaxCrossEntropy(), SGD(lr=0.1), clip_norm=clip_norm),
+#                     progress=False)
+#         loop.run(2 * stream.batches_per_epoch)
+#         return loop
 #
 #
-# n_clip = 8000 if QUICK else 10000
-# clipped = clip_run(n_clip, clip_norm=1.0)
-# steps_c, norms_c = clipped.history.steps_values("train", "grad_norm")
-# share = np.mean(norms_c > 1.0)
-# first_half, second_half = np.mean(norms_c[: len(norms_c) // 2] > 1), np.mean(norms_c[len(norms_c) // 2:] > 1)
-# print(f"clipped {share:.0%} of {len(norms_c)} steps (first half {first_half:.0%}, second half {second_half:.0%})")
-# unclipped = clip_run(n_clip, clip_norm=None)
-# _, norms_u = unclipped.history.steps_values("train", "grad_norm")
-# assert norms_c[0] == norms_u[0]                          # the first norm is logged before any clipping
-# fig, ax = plt.subplots(figsize=(7, 3))
-# ax.plot(steps_c, norms_c, lw=1, label="global gradient norm (before clipping)")
-# ax.axhline(1.0, color="k", ls="--", lw=1, label="clip_norm = 1")
-# ax.set(xlabel="step", ylabel="norm", yscale="log", title=f"SGD 0.1 with clip_norm 1: {share:.0%} of the steps clipped")
-# ax.legend()
-# plt.show()
-# assert 0 < share < 1 and first_half >= second_half
+#     n_clip = 8000 if QUICK else 10000
+#     clipped = clip_run(n_clip, clip_norm=1.0)
+#     steps_c, norms_c = clipped.history.steps_values("train", "grad_norm")
+#     share = np.mean(norms_c > 1.0)
+#     first_half, second_half = np.mean(norms_c[: len(norms_c) // 2] > 1), np.mean(norms_c[len(norms_c) // 2:] > 1)
+#     print(f"clipped {share:.0%} of {len(norms_c)} steps (first half {first_half:.0%}, second half {second_half:.0%})")
+#     unclipped = clip_run(n_clip, clip_norm=None)
+#     _, norms_u = unclipped.history.steps_values("train", "grad_norm")
+#     assert norms_c[0] == norms_u[0]                          # the first norm is logged before any clipping
+#     fig, ax = plt.subplots(figsize=(7, 3))
+#     ax.plot(steps_c, norms_c, lw=1, label="global gradient norm (before clipping)")
+#     ax.axhline(1.0, color="k", ls="--", lw=1, label="clip_norm = 1")
+#     ax.set(xlabel="step", ylabel="norm", yscale="log", title=f"SGD 0.1 with clip_norm 1: {share:.0%} of the steps clipped")
+#     ax.legend()
+#     assert 0 < share < 1 and first_half >= second_half
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** Same model, data, batches and number of epochs, only the optimiser differs. Plain SGD needs a
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# Same model, data, batches and number of epochs, only the optimiser differs. Plain SGD needs a
 # learning rate about a hundred times Adam's; with momentum 0.9 the effective step is about ten times the
 # rate, so rates around 0.01–0.1 are the ones to try. We compare on a slice of the training data for a few
 # epochs and measure on the validation set (the test set is touched only once, in section 7); the best rate
 # comes within a fraction of a percentage point of Adam.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def val_accuracy_after(optimizer, n_samples, epochs, seed=3):
-#     rng = np.random.default_rng(seed)
-#     model = Sequential([Dense(256), ReLU(), Dense(128), ReLU(), Dense(10)], n_in=784, rng=rng)
-#     stream = BatchStream(X_train[:n_samples], y_train[:n_samples], batch_size=128, rng=rng)
-#     Loop(model, TrainTask(stream, SoftmaxCrossEntropy(), optimizer), progress=False).run(epochs * stream.batches_per_epoch)
-#     return EvalTask((X_val, y_val)).evaluate(model)["accuracy"]
+# # Solution 3.
+# with hidden_output():
+#     def val_accuracy_after(optimizer, n_samples, epochs, seed=3):
+#         rng = np.random.default_rng(seed)
+#         model = Sequential([Dense(256), ReLU(), Dense(128), ReLU(), Dense(10)], n_in=784, rng=rng)
+#         stream = BatchStream(X_train[:n_samples], y_train[:n_samples], batch_size=128, rng=rng)
+#         Loop(model, TrainTask(stream, SoftmaxCrossEntropy(), optimizer), progress=False).run(epochs * stream.batches_per_epoch)
+#         return EvalTask((X_val, y_val)).evaluate(model)["accuracy"]
 #
 #
-# n_cmp, ep_cmp = (4000, 2) if QUICK else (20000, 4)
-# adam_acc = val_accuracy_after(Adam(lr=1e-3), n_cmp, ep_cmp)
-# sgd_acc = {lr: val_accuracy_after(SGD(lr=lr, momentum=0.9), n_cmp, ep_cmp) for lr in (0.003, 0.01, 0.03, 0.1)}
-# best_lr = max(sgd_acc, key=sgd_acc.get)
-# print(f"Adam 1e-3: {adam_acc:.4f};  SGD momentum 0.9: " + ", ".join(f"lr {lr}: {a:.4f}" for lr, a in sgd_acc.items()))
-# print(f"best SGD rate {best_lr}: {sgd_acc[best_lr] - adam_acc:+.2%} against Adam")
-# assert sgd_acc[best_lr] > adam_acc - 0.01 and min(sgd_acc.values()) < sgd_acc[best_lr]
+#     n_cmp, ep_cmp = (4000, 2) if QUICK else (20000, 4)
+#     adam_acc = val_accuracy_after(Adam(lr=1e-3), n_cmp, ep_cmp)
+#     sgd_acc = {lr: val_accuracy_after(SGD(lr=lr, momentum=0.9), n_cmp, ep_cmp) for lr in (0.003, 0.01, 0.03, 0.1)}
+#     best_lr = max(sgd_acc, key=sgd_acc.get)
+#     print(f"Adam 1e-3: {adam_acc:.4f};  SGD momentum 0.9: " + ", ".join(f"lr {lr}: {a:.4f}" for lr, a in sgd_acc.items()))
+#     print(f"best SGD rate {best_lr}: {sgd_acc[best_lr] - adam_acc:+.2%} against Adam")
+#     assert sgd_acc[best_lr] > adam_acc - 0.01 and min(sgd_acc.values()) < sgd_acc[best_lr]
 
 # %% tags=["active-ipynb"]
 # import shutil

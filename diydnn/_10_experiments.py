@@ -1474,69 +1474,87 @@ class LivePlot(Callback):
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** A dropout knob needs a `Dropout` layer first: a layer that zeroes a random share of its
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# A dropout knob needs a `Dropout` layer first: a layer that zeroes a random share of its
 # inputs in training and none at inference, with a backward pass that uses the same mask, registered in
 # `LAYER_TYPES` so that a config can name it. That is [chapter 11](11_regularisation.ipynb), written since: the
 # settings accept `mlp(..., dropout=rate)`, `build_model` builds the layer, and the panel has the knob.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# from diydnn._07_model import LAYER_TYPES
-# with_dropout = check_settings({"architecture": mlp([50], dropout=0.2)})
-# net = build_model(with_dropout, rng=np.random.default_rng(0))
-# knob = control_values(with_dropout)["dropout"]              # where the panel's dropout control starts
-# print([type(layer).__name__ for layer in net.layers], " the panel's dropout control starts at", knob)
-# assert "Dropout" in LAYER_TYPES and [type(layer).__name__ for layer in net.layers].count("Dropout") == 1
-# assert knob == 0.2 and settings_from_controls(with_dropout, control_values(with_dropout)) == with_dropout
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     from diydnn._07_model import LAYER_TYPES
+#     with_dropout = check_settings({"architecture": mlp([50], dropout=0.2)})
+#     net = build_model(with_dropout, rng=np.random.default_rng(0))
+#     knob = control_values(with_dropout)["dropout"]              # where the panel's dropout control starts
+#     print([type(layer).__name__ for layer in net.layers], " the panel's dropout control starts at", knob)
+#     assert "Dropout" in LAYER_TYPES and [type(layer).__name__ for layer in net.layers].count("Dropout") == 1
+#     assert knob == 0.2 and settings_from_controls(with_dropout, control_values(with_dropout)) == with_dropout
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** A run folder's last checkpoint holds the model, the optimiser's slots, the batch stream's position
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# A run folder's last checkpoint holds the model, the optimiser's slots, the batch stream's position
 # and generator, and the history; chapter 09's `Loop` resumes from it when it is given the same model, optimiser
 # and data. So resuming means rebuilding exactly what `run_experiment` built from the stored `settings.json`, and
 # a `Loop` on the folder. The test of it: one epoch, then one more resumed, equals two epochs in one go, bit for
 # bit. (A complete version would also update `result.json`, and take the run's lock while it writes.)
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# def resume_experiment(folder, extra_epochs, data=None):
-#     """Continue the run in `folder` for extra_epochs more epochs, in place; returns the Loop."""
-#     folder = Path(folder)
-#     s = check_settings(json.loads((folder / "settings.json").read_text()))
-#     rng = np.random.default_rng(s["seed"])
-#     model, task, n_steps, eval_task, _, _ = _prepare_run(s, data, None, None, rng)   # as run_experiment built them
-#     loop = Loop(model, task, eval_tasks=[eval_task], output_dir=folder, progress=False, verbose=False)
-#     steps_per_epoch = task.labeled_data.batches_per_epoch
-#     print(f"resuming {folder.name} from step {loop.step} for {extra_epochs * steps_per_epoch} more steps")
-#     loop.run(extra_epochs * steps_per_epoch)
-#     return loop
+# # Solution 2.
+# with hidden_output():
+#     def resume_experiment(folder, extra_epochs, data=None):
+#         """Continue the run in `folder` for extra_epochs more epochs, in place; returns the Loop."""
+#         folder = Path(folder)
+#         s = check_settings(json.loads((folder / "settings.json").read_text()))
+#         rng = np.random.default_rng(s["seed"])
+#         model, task, n_steps, eval_task, _, _ = _prepare_run(s, data, None, None, rng)   # as run_experiment built them
+#         loop = Loop(model, task, eval_tasks=[eval_task], output_dir=folder, progress=False, verbose=False)
+#         steps_per_epoch = task.labeled_data.batches_per_epoch
+#         print(f"resuming {folder.name} from step {loop.step} for {extra_epochs * steps_per_epoch} more steps")
+#         loop.run(extra_epochs * steps_per_epoch)
+#         return loop
 #
 #
-# short = dict(demo_settings, model_name="resumable", num_epochs=1)
-# run_experiment(short, runs_dir=scratch, progress=False, verbose=False)
-# resumed = resume_experiment(scratch / "resumable", 1)
-# in_one_go = run_experiment(dict(short, model_name="in_one_go", num_epochs=2), runs_dir=scratch, progress=False,
-#                            verbose=False)
-# same = all(np.array_equal(resumed.model.params[k], in_one_go["model"].params[k]) for k in resumed.model.params)
-# print("1 epoch + 1 resumed == 2 epochs:", resumed.step == in_one_go["steps"], "steps;", same, "weights")
-# assert resumed.step == in_one_go["steps"] and same
+#     short = dict(demo_settings, model_name="resumable", num_epochs=1)
+#     run_experiment(short, runs_dir=scratch, progress=False, verbose=False)
+#     resumed = resume_experiment(scratch / "resumable", 1)
+#     in_one_go = run_experiment(dict(short, model_name="in_one_go", num_epochs=2), runs_dir=scratch, progress=False,
+#                                verbose=False)
+#     same = all(np.array_equal(resumed.model.params[k], in_one_go["model"].params[k]) for k in resumed.model.params)
+#     print("1 epoch + 1 resumed == 2 epochs:", resumed.step == in_one_go["steps"], "steps;", same, "weights")
+#     assert resumed.step == in_one_go["steps"] and same
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** `load_runs` gives every run's result; the training time is `seconds` (wall time of the loop) and the
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# `load_runs` gives every run's result; the training time is `seconds` (wall time of the loop) and the
 # validation accuracy `best_val_accuracy` (or `final_val_accuracy`, the last evaluation).
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# all_runs = load_runs(scratch)
-# fig, ax = plt.subplots(figsize=(6, 3.5))
-# for run in all_runs:
-#     ax.scatter(run["seconds"], run["best_val_accuracy"])
-#     ax.annotate(run["model_name"], (run["seconds"], run["best_val_accuracy"]), fontsize=8, xytext=(4, 2),
-#                 textcoords="offset points")
-# ax.set(xlabel="training time (s, wall)", ylabel="best validation accuracy", title=f"{len(all_runs)} runs in one folder")
-# plt.show()
-# stored_results = {p.name: json.loads((p / "result.json").read_text()) for p in scratch.iterdir() if (p / "result.json").exists()
-#                   and not p.name.startswith(".")}
-# print(sorted(stored_results))
-# assert len(ax.collections) == len(all_runs) == len(stored_results) >= 5
-# assert all(r["best_val_accuracy"] == stored_results[r["model_name"]]["best_val_accuracy"] for r in all_runs)
+# # Solution 3.
+# with hidden_output():
+#     all_runs = load_runs(scratch)
+#     fig, ax = plt.subplots(figsize=(6, 3.5))
+#     for run in all_runs:
+#         ax.scatter(run["seconds"], run["best_val_accuracy"])
+#         ax.annotate(run["model_name"], (run["seconds"], run["best_val_accuracy"]), fontsize=8, xytext=(4, 2),
+#                     textcoords="offset points")
+#     ax.set(xlabel="training time (s, wall)", ylabel="best validation accuracy", title=f"{len(all_runs)} runs in one folder")
+#     stored_results = {p.name: json.loads((p / "result.json").read_text()) for p in scratch.iterdir() if (p / "result.json").exists()
+#                       and not p.name.startswith(".")}
+#     print(sorted(stored_results))
+#     assert len(ax.collections) == len(all_runs) == len(stored_results) >= 5
+#     assert all(r["best_val_accuracy"] == stored_results[r["model_name"]]["best_val_accuracy"] for r in all_runs)
 
 # %% tags=["active-ipynb"]
 # shutil.rmtree(scratch, ignore_errors=True)                # the chapter's run folders

@@ -999,70 +999,79 @@ class AugmentedStream:
 # **Solutions 1, 2, 3 and 4** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. Non-inverted dropout: scale at inference instead of in training.
-# class PlainDropout(Dropout):
-#     def forward(self, X, training=False):
-#         X = self._check_input(X)
-#         if not training:
-#             self._cache = None
-#             return X * (1 - self.rate)
-#         self._cache = (self.rng.random(X.shape) >= self.rate).astype(X.dtype)
-#         return X * self._cache
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # Non-inverted dropout: scale at inference instead of in training.
+#     class PlainDropout(Dropout):
+#         def forward(self, X, training=False):
+#             X = self._check_input(X)
+#             if not training:
+#                 self._cache = None
+#                 return X * (1 - self.rate)
+#             self._cache = (self.rng.random(X.shape) >= self.rate).astype(X.dtype)
+#             return X * self._cache
 #
-# X = np.random.default_rng(0).standard_normal((3, 4))
-# plain = PlainDropout(0.4, rng=np.random.default_rng(1))
-# mean_train = np.mean([plain.forward(X, training=True) for _ in range(20000)], axis=0)
-# assert np.allclose(mean_train, plain.forward(X), atol=0.03)               # E[train output] = inference output
-# assert np.allclose(plain.forward(X), 0.6 * Dropout(0.4).forward(X))      # (1-p) x inverted dropout's
-# print("max |E[train] - inference| =", np.max(np.abs(mean_train - plain.forward(X))).round(4))
-# # Equivalent after training: the layer after the dropout is linear, so a network trained with plain dropout
-# # has weights W' = W / (1-p) where the inverted network has W; both compute the same function.
+#     X = np.random.default_rng(0).standard_normal((3, 4))
+#     plain = PlainDropout(0.4, rng=np.random.default_rng(1))
+#     mean_train = np.mean([plain.forward(X, training=True) for _ in range(20000)], axis=0)
+#     assert np.allclose(mean_train, plain.forward(X), atol=0.03)               # E[train output] = inference output
+#     assert np.allclose(plain.forward(X), 0.6 * Dropout(0.4).forward(X))      # (1-p) x inverted dropout's
+#     print("max |E[train] - inference| =", np.max(np.abs(mean_train - plain.forward(X))).round(4))
+#     # Equivalent after training: the layer after the dropout is linear, so a network trained with plain dropout
+#     # has weights W' = W / (1-p) where the inverted network has W; both compute the same function.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. An exponential schedule, registered and composed.
-# class ExponentialDecay(Schedule):
-#     name = "exponential"
-#     def __init__(self, rate, every):
-#         if not 0 < rate <= 1:
-#             raise ValueError(f"ExponentialDecay: rate must lie in (0, 1], got {rate!r}")
-#         self.rate, self.every = float(rate), _count(every, "every", "ExponentialDecay")
-#     def __call__(self, t):
-#         return self.rate ** ((t - 1) / self.every)
+# # Solution 2.
+# with hidden_output():
+#     # An exponential schedule, registered and composed.
+#     class ExponentialDecay(Schedule):
+#         name = "exponential"
+#         def __init__(self, rate, every):
+#             if not 0 < rate <= 1:
+#                 raise ValueError(f"ExponentialDecay: rate must lie in (0, 1], got {rate!r}")
+#             self.rate, self.every = float(rate), _count(every, "every", "ExponentialDecay")
+#         def __call__(self, t):
+#             return self.rate ** ((t - 1) / self.every)
 #
-# SCHEDULES["exponential"] = ExponentialDecay
-# try:
-#     sched = LinearWarmup(5, ExponentialDecay(0.5, 10))
-#     again = get_schedule(json.loads(json.dumps(sched.get_config())))
-#     assert all(again(t) == sched(t) for t in range(1, 100))
-#     assert sched(5) == 1.0 == sched(6) and abs(sched(16) - 0.5) < 1e-15     # continuous; halved 10 steps later
-#     print(sched.get_config())
-# finally:
-#     del SCHEDULES["exponential"]          # leave the module's registry as it was
+#     SCHEDULES["exponential"] = ExponentialDecay
+#     try:
+#         sched = LinearWarmup(5, ExponentialDecay(0.5, 10))
+#         again = get_schedule(json.loads(json.dumps(sched.get_config())))
+#         assert all(again(t) == sched(t) for t in range(1, 100))
+#         assert sched(5) == 1.0 == sched(6) and abs(sched(16) - 0.5) < 1e-15     # continuous; halved 10 steps later
+#         print(sched.get_config())
+#     finally:
+#         del SCHEDULES["exponential"]          # leave the module's registry as it was
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. Decoupled decay alone: W_t = (1 - lr*lam)^t W_0.
-# lr, lam, n = 1e-3, 0.1, 1000
-# for mask in (None, DecayMask()):
-#     params = {"dense_0/W": np.ones(3), "batchnorm_0/gamma": np.ones(3)}
-#     opt = AdamW(lr, weight_decay=lam)
-#     opt.decays = mask
-#     for _ in range(n):
-#         opt.step(params, {k: np.zeros(3) for k in params})
-#     print(f"mask {mask}: W shrank to {params['dense_0/W'][0]:.4f}, gamma to {params['batchnorm_0/gamma'][0]:.4f}")
-#     assert np.allclose(params["dense_0/W"], (1 - lr * lam) ** n)
-#     assert np.allclose(params["batchnorm_0/gamma"], 1.0 if mask is not None else (1 - lr * lam) ** n)
-# print(f"closed form (1 - lr lam)^n = {(1 - lr * lam) ** n:.4f} ~ exp(-lr lam n) = {np.exp(-lr * lam * n):.4f}")
+# # Solution 3.
+# with hidden_output():
+#     # Decoupled decay alone: W_t = (1 - lr*lam)^t W_0.
+#     lr, lam, n = 1e-3, 0.1, 1000
+#     for mask in (None, DecayMask()):
+#         params = {"dense_0/W": np.ones(3), "batchnorm_0/gamma": np.ones(3)}
+#         opt = AdamW(lr, weight_decay=lam)
+#         opt.decays = mask
+#         for _ in range(n):
+#             opt.step(params, {k: np.zeros(3) for k in params})
+#         print(f"mask {mask}: W shrank to {params['dense_0/W'][0]:.4f}, gamma to {params['batchnorm_0/gamma'][0]:.4f}")
+#         assert np.allclose(params["dense_0/W"], (1 - lr * lam) ** n)
+#         assert np.allclose(params["batchnorm_0/gamma"], 1.0 if mask is not None else (1 - lr * lam) ** n)
+#     print(f"closed form (1 - lr lam)^n = {(1 - lr * lam) ** n:.4f} ~ exp(-lr lam n) = {np.exp(-lr * lam * n):.4f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 4. A mirrored 2 is not a 2 (and a mirrored 7 is no digit at all): flips change the label.
-# flipped = X_te.reshape(-1, 28, 28)[:, :, ::-1].reshape(-1, 784)
-# regularised = small_runs["all four"]["model"]
-# acc = np.mean(regularised.predict(X_te).argmax(axis=1) == y_te)
-# acc_flipped = np.mean(regularised.predict(flipped).argmax(axis=1) == y_te)
-# print(f"test accuracy {acc:.2%}; on left-right flipped test images {acc_flipped:.2%}")
-# assert acc_flipped < acc - 0.2
-# # Only 0, 1 and 8 are roughly symmetric; a network trained on flipped copies would have to give a digit
-# # and its mirror image the same label, which throws information away.
+# # Solution 4.
+# with hidden_output():
+#     # A mirrored 2 is not a 2 (and a mirrored 7 is no digit at all): flips change the label.
+#     flipped = X_te.reshape(-1, 28, 28)[:, :, ::-1].reshape(-1, 784)
+#     regularised = small_runs["all four"]["model"]
+#     acc = np.mean(regularised.predict(X_te).argmax(axis=1) == y_te)
+#     acc_flipped = np.mean(regularised.predict(flipped).argmax(axis=1) == y_te)
+#     print(f"test accuracy {acc:.2%}; on left-right flipped test images {acc_flipped:.2%}")
+#     assert acc_flipped < acc - 0.2
+#     # Only 0, 1 and 8 are roughly symmetric; a network trained on flipped copies would have to give a digit
+#     # and its mirror image the same label, which throws information away.
 
 # %% [markdown]
 # ---

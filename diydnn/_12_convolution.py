@@ -638,37 +638,44 @@ class Reshape(Layer):
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1: a 1x1 convolution is a Dense layer on the C values of each pixel.
-# conv1x1 = Conv2D(5, 1, n_in=(4, 4, 3), rng=rng)
-# dense = Dense(5, n_in=3, rng=rng)
-# dense.params["W"][...] = conv1x1.params["W"].reshape(3, 5)
-# dense.params["b"][...] = rng.standard_normal(5)
-# conv1x1.params["b"][...] = dense.params["b"]
-# X_ex = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
-# per_pixel = dense.forward(X_ex.reshape(-1, 3)).reshape(2, 4, 4, 5)
-# print("1x1 convolution == Dense on every pixel:", np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6))
-# assert np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # a 1x1 convolution is a Dense layer on the C values of each pixel.
+#     conv1x1 = Conv2D(5, 1, n_in=(4, 4, 3), rng=rng)
+#     dense = Dense(5, n_in=3, rng=rng)
+#     dense.params["W"][...] = conv1x1.params["W"].reshape(3, 5)
+#     dense.params["b"][...] = rng.standard_normal(5)
+#     conv1x1.params["b"][...] = dense.params["b"]
+#     X_ex = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+#     per_pixel = dense.forward(X_ex.reshape(-1, 3)).reshape(2, 4, 4, 5)
+#     print("1x1 convolution == Dense on every pixel:", np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6))
+#     assert np.allclose(conv1x1.forward(X_ex), per_pixel, atol=1e-6)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2: parameters and multiply-adds (MACs) per image.
-# conv_ex = Conv2D(32, 3, padding="same", n_in=(28, 28, 1), rng=rng)
-# conv_params = sum(p.size for p in conv_ex.params.values())
-# conv_macs = 28 * 28 * 32 * (3 * 3 * 1)                 # every output value is a 9-term sum
-# dense_params = 784 * (28 * 28 * 32) + 28 * 28 * 32
-# dense_macs = 784 * (28 * 28 * 32)
-# print(f"Conv2D: {conv_params:,} parameters, {conv_macs:,} MACs;  Dense: {dense_params:,} parameters, {dense_macs:,} MACs")
-# print(f"the Dense layer has {dense_params / conv_params:,.0f}x the parameters and {dense_macs / conv_macs:.0f}x the work")
-# assert conv_params == 3 * 3 * 1 * 32 + 32 == 320 and dense_macs // conv_macs == 784 // 9
+# # Solution 2.
+# with hidden_output():
+#     # parameters and multiply-adds (MACs) per image.
+#     conv_ex = Conv2D(32, 3, padding="same", n_in=(28, 28, 1), rng=rng)
+#     conv_params = sum(p.size for p in conv_ex.params.values())
+#     conv_macs = 28 * 28 * 32 * (3 * 3 * 1)                 # every output value is a 9-term sum
+#     dense_params = 784 * (28 * 28 * 32) + 28 * 28 * 32
+#     dense_macs = 784 * (28 * 28 * 32)
+#     print(f"Conv2D: {conv_params:,} parameters, {conv_macs:,} MACs;  Dense: {dense_params:,} parameters, {dense_macs:,} MACs")
+#     print(f"the Dense layer has {dense_params / conv_params:,.0f}x the parameters and {dense_macs / conv_macs:.0f}x the work")
+#     assert conv_params == 3 * 3 * 1 * 32 + 32 == 320 and dense_macs // conv_macs == 784 // 9
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3: stride 2 == stride 1 then every second row and column (for "valid" padding).
-# X_ex = rng.standard_normal((2, 9, 8, 2))
-# s1, s2 = Conv2D(3, 3, stride=1, n_in=(9, 8, 2), rng=rng), Conv2D(3, 3, stride=2, n_in=(9, 8, 2), rng=rng)
-# s2.params["W"][...], s2.params["b"][...] = s1.params["W"], rng.standard_normal(3)
-# s1.params["b"][...] = s2.params["b"]
-# print("stride 2 == stride 1 subsampled:", np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2]))
-# assert np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2])
-# # so striding inside the layer saves about s*s = 4 times the work of computing everything and subsampling
+# # Solution 3.
+# with hidden_output():
+#     # stride 2 == stride 1 then every second row and column (for "valid" padding).
+#     X_ex = rng.standard_normal((2, 9, 8, 2))
+#     s1, s2 = Conv2D(3, 3, stride=1, n_in=(9, 8, 2), rng=rng), Conv2D(3, 3, stride=2, n_in=(9, 8, 2), rng=rng)
+#     s2.params["W"][...], s2.params["b"][...] = s1.params["W"], rng.standard_normal(3)
+#     s1.params["b"][...] = s2.params["b"]
+#     print("stride 2 == stride 1 subsampled:", np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2]))
+#     assert np.allclose(s2.forward(X_ex), s1.forward(X_ex)[:, ::2, ::2])
+#     # so striding inside the layer saves about s*s = 4 times the work of computing everything and subsampling
 
 # %% [markdown]
 # ---

@@ -415,37 +415,44 @@ class GlobalAveragePool(Layer):
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1: max is monotone, so max(relu(x)) = relu(max(x)); pooling first runs the ReLU on 4x fewer values.
-# X_ex = rng.standard_normal((3, 8, 8, 4))
-# pool_then_relu = ReLU().forward(MaxPool2D(2).forward(X_ex))
-# relu_then_pool = MaxPool2D(2).forward(ReLU().forward(X_ex))
-# print("maxpool(relu(X)) == relu(maxpool(X)):", np.array_equal(pool_then_relu, relu_then_pool))
-# assert np.array_equal(pool_then_relu, relu_then_pool)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # max is monotone, so max(relu(x)) = relu(max(x)); pooling first runs the ReLU on 4x fewer values.
+#     X_ex = rng.standard_normal((3, 8, 8, 4))
+#     pool_then_relu = ReLU().forward(MaxPool2D(2).forward(X_ex))
+#     relu_then_pool = MaxPool2D(2).forward(ReLU().forward(X_ex))
+#     print("maxpool(relu(X)) == relu(maxpool(X)):", np.array_equal(pool_then_relu, relu_then_pool))
+#     assert np.array_equal(pool_then_relu, relu_then_pool)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2: a 2x2 kernel of 1/4s with stride 2 and no bias, one input and one output channel.
-# avg_conv = Conv2D(1, 2, stride=2, use_bias=False, n_in=(6, 6, 1), rng=rng)
-# avg_conv.params["W"][...] = 0.25
-# X_ex = rng.standard_normal((2, 6, 6, 1)).astype(np.float32)
-# print("AvgPool2D(2) == Conv2D with W = 1/4, stride 2:", np.allclose(AvgPool2D(2).forward(X_ex), avg_conv.forward(X_ex)))
-# assert np.allclose(AvgPool2D(2).forward(X_ex), avg_conv.forward(X_ex), atol=1e-6)
+# # Solution 2.
+# with hidden_output():
+#     # a 2x2 kernel of 1/4s with stride 2 and no bias, one input and one output channel.
+#     avg_conv = Conv2D(1, 2, stride=2, use_bias=False, n_in=(6, 6, 1), rng=rng)
+#     avg_conv.params["W"][...] = 0.25
+#     X_ex = rng.standard_normal((2, 6, 6, 1)).astype(np.float32)
+#     print("AvgPool2D(2) == Conv2D with W = 1/4, stride 2:", np.allclose(AvgPool2D(2).forward(X_ex), avg_conv.forward(X_ex)))
+#     assert np.allclose(AvgPool2D(2).forward(X_ex), avg_conv.forward(X_ex), atol=1e-6)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3: backpropagate a one-hot gradient. ReLU and max pooling pass it to only some pixels (the active ones,
-# # the winners), which would hide part of the field; a linear copy of the network (kernels of ones, average pooling,
-# # same windows) passes it to every pixel the value can depend on.
-# linear = Sequential([Reshape((28, 28, 1)), Conv2D(1, 3, padding="same", use_bias=False), AvgPool2D(2),
-#                      Conv2D(1, 3, padding="same", use_bias=False), AvgPool2D(2)], n_in=784, rng=rng)
-# for layer in (linear.layers[1], linear.layers[3]):
-#     layer.params["W"][...] = 1.0
-# out = linear.forward(np.zeros((1, 784)))
-# G = np.zeros_like(out)
-# G[0, 3, 3, 0] = 1.0                                      # one value in the middle of the 7x7 map
-# rows, cols = np.nonzero(linear.backward(G).reshape(28, 28))
-# size = (int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
-# # by hand, from the output back: 1 value -> pool 2: 2 -> conv 3x3: 2 + 2 = 4 -> pool 2: 8 -> conv 3x3: 8 + 2 = 10
-# print("receptive field of one value after block 2:", size, " by hand: (10, 10)")
-# assert size == (10, 10)
+# # Solution 3.
+# with hidden_output():
+#     # backpropagate a one-hot gradient. ReLU and max pooling pass it to only some pixels (the active ones,
+#     # the winners), which would hide part of the field; a linear copy of the network (kernels of ones, average pooling,
+#     # same windows) passes it to every pixel the value can depend on.
+#     linear = Sequential([Reshape((28, 28, 1)), Conv2D(1, 3, padding="same", use_bias=False), AvgPool2D(2),
+#                          Conv2D(1, 3, padding="same", use_bias=False), AvgPool2D(2)], n_in=784, rng=rng)
+#     for layer in (linear.layers[1], linear.layers[3]):
+#         layer.params["W"][...] = 1.0
+#     out = linear.forward(np.zeros((1, 784)))
+#     G = np.zeros_like(out)
+#     G[0, 3, 3, 0] = 1.0                                      # one value in the middle of the 7x7 map
+#     rows, cols = np.nonzero(linear.backward(G).reshape(28, 28))
+#     size = (int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
+#     # by hand, from the output back: 1 value -> pool 2: 2 -> conv 3x3: 2 + 2 = 4 -> pool 2: 8 -> conv 3x3: 8 + 2 = 10
+#     print("receptive field of one value after block 2:", size, " by hand: (10, 10)")
+#     assert size == (10, 10)
 
 # %% [markdown]
 # ---

@@ -723,47 +723,54 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1: forward only is 2 m sum(n_i n_{i+1}); predict runs in batches of 1024 (large, efficient products)
-# eval_model = mlp((784, 512, 512, 10), rng)
-# X_eval = rng.standard_normal((2000 if QUICK else 10000, 784)).astype(np.float32)
-# eval_flops = 2 * len(X_eval) * (784 * 512 + 512 * 512 + 512 * 10)
-# eval_seconds = best_seconds(lambda: eval_model.predict(X_eval), repeats=2)
-# print(f"predict: {eval_flops / 1e9:.2f} GFLOP in {eval_seconds:.3f} s = {eval_flops / eval_seconds / 1e9:.1f} GFLOP/s "
-#       f"({100 * eval_flops / eval_seconds / peak:.0f} % of peak): no optimiser, no backward, batches of 1024")
-# assert eval_flops == sum(2 * len(X_eval) * l.n_in * l.units for l in eval_model.layers if isinstance(l, Dense))
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # forward only is 2 m sum(n_i n_{i+1}); predict runs in batches of 1024 (large, efficient products)
+#     eval_model = mlp((784, 512, 512, 10), rng)
+#     X_eval = rng.standard_normal((2000 if QUICK else 10000, 784)).astype(np.float32)
+#     eval_flops = 2 * len(X_eval) * (784 * 512 + 512 * 512 + 512 * 10)
+#     eval_seconds = best_seconds(lambda: eval_model.predict(X_eval), repeats=2)
+#     print(f"predict: {eval_flops / 1e9:.2f} GFLOP in {eval_seconds:.3f} s = {eval_flops / eval_seconds / 1e9:.1f} GFLOP/s "
+#           f"({100 * eval_flops / eval_seconds / peak:.0f} % of peak): no optimiser, no backward, batches of 1024")
+#     assert eval_flops == sum(2 * len(X_eval) * l.n_in * l.units for l in eval_model.layers if isinstance(l, Dense))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2: momentum in two passes: v <- mu v + dW (one multiply-add per entry needs two ufunc calls in NumPy),
-# # then W <- W - lr v with a work array: np.multiply(v, lr, out=tmp); W -= tmp. Four passes, no allocation.
-# def momentum_step(W, dW, v, tmp, lr, mu):
-#     v *= mu
-#     v += dW
-#     np.multiply(v, lr, out=tmp)
-#     W -= tmp
+# # Solution 2.
+# with hidden_output():
+#     # momentum in two passes: v <- mu v + dW (one multiply-add per entry needs two ufunc calls in NumPy),
+#     # then W <- W - lr v with a work array: np.multiply(v, lr, out=tmp); W -= tmp. Four passes, no allocation.
+#     def momentum_step(W, dW, v, tmp, lr, mu):
+#         v *= mu
+#         v += dW
+#         np.multiply(v, lr, out=tmp)
+#         W -= tmp
 #
-# W_a = rng.standard_normal((5, 4)); W_b = W_a.copy(); v_b = np.zeros_like(W_a); tmp_b = np.empty_like(W_a)
-# ref_opt = SGD(lr=0.1, momentum=0.9)
-# for _ in range(5):
-#     g_ = rng.standard_normal(W_a.shape)
-#     ref_opt.step({"W": W_a}, {"W": g_})
-#     momentum_step(W_b, g_, v_b, tmp_b, 0.1, 0.9)
-# print("five momentum steps, max |difference|:", np.abs(W_a - W_b).max())
-# assert np.allclose(W_a, W_b, rtol=0, atol=1e-14)
+#     W_a = rng.standard_normal((5, 4)); W_b = W_a.copy(); v_b = np.zeros_like(W_a); tmp_b = np.empty_like(W_a)
+#     ref_opt = SGD(lr=0.1, momentum=0.9)
+#     for _ in range(5):
+#         g_ = rng.standard_normal(W_a.shape)
+#         ref_opt.step({"W": W_a}, {"W": g_})
+#         momentum_step(W_b, g_, v_b, tmp_b, 0.1, 0.9)
+#     print("five momentum steps, max |difference|:", np.abs(W_a - W_b).max())
+#     assert np.allclose(W_a, W_b, rtol=0, atol=1e-14)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3: clipping reuses the norm the loop computes for its logs (one dot product per gradient), and then
-# # scales each gradient in place only when the norm exceeds the threshold: one extra pass at most.
-# clip_loop = make_loop((784, 256, 128, 10), 128, naive=False)
-# clip_loop.task.clip_norm = 1.0
-# clip_prof = cProfile.Profile()
-# clip_prof.enable()
-# clip_loop.run(5 if QUICK else 30)
-# clip_prof.disable()
-# clip_times = own_times(pstats.Stats(clip_prof))
-# clip_share = sum(s for label, s in clip_times.items() if "clip" in label or "global_norm" in label) / sum(clip_times.values())
-# norms = [v for _, v in clip_loop.history.get("train", "grad_norm")]
-# print(f"clipping: {100 * clip_share:.1f} % of the step's time; the norm was above 1 (clipped) on {sum(v > 1.0 for v in norms)} of {len(norms)} steps")
-# assert 0 <= clip_share < 1 and len(norms) == (5 if QUICK else 30)
+# # Solution 3.
+# with hidden_output():
+#     # clipping reuses the norm the loop computes for its logs (one dot product per gradient), and then
+#     # scales each gradient in place only when the norm exceeds the threshold: one extra pass at most.
+#     clip_loop = make_loop((784, 256, 128, 10), 128, naive=False)
+#     clip_loop.task.clip_norm = 1.0
+#     clip_prof = cProfile.Profile()
+#     clip_prof.enable()
+#     clip_loop.run(5 if QUICK else 30)
+#     clip_prof.disable()
+#     clip_times = own_times(pstats.Stats(clip_prof))
+#     clip_share = sum(s for label, s in clip_times.items() if "clip" in label or "global_norm" in label) / sum(clip_times.values())
+#     norms = [v for _, v in clip_loop.history.get("train", "grad_norm")]
+#     print(f"clipping: {100 * clip_share:.1f} % of the step's time; the norm was above 1 (clipped) on {sum(v > 1.0 for v in norms)} of {len(norms)} steps")
+#     assert 0 <= clip_share < 1 and len(norms) == (5 if QUICK else 30)
 
 # %% [markdown]
 # ---

@@ -29,7 +29,7 @@ UNITS = {
     "GFLOP/s": ("rate", 1e9), "samples/s": ("sps", 1.0), "images/s": ("sps", 1.0), "steps/s": ("steps", 1.0),
     "GiB": ("bytes", 2**30), "MiB": ("bytes", 2**20), "KiB": ("bytes", 2**10),
     "GB": ("bytes", 1e9), "MB": ("bytes", 1e6), "KB": ("bytes", 1e3), "kB": ("bytes", 1e3), "B": ("bytes", 1.0),
-    "min": ("time", 60.0), "ms": ("time", 1e-3), "µs": ("time", 1e-6), "μs": ("time", 1e-6), "us": ("time", 1e-6),
+    "hours": ("time", 3600.0), "minutes": ("time", 60.0), "seconds": ("time", 1.0), "min": ("time", 60.0), "ms": ("time", 1e-3), "µs": ("time", 1e-6), "μs": ("time", 1e-6), "us": ("time", 1e-6),
     "ns": ("time", 1e-9), "s": ("time", 1.0),
     "%": ("percent", 1.0), "×": ("ratio", 1.0),
 }
@@ -126,3 +126,47 @@ def notebook_problems(path):
             problems.append(f"{Path(path).name}, markdown cell {index}, line {lineno}: {text!r} is not printed "
                             f"by any cell of the notebook")
     return problems
+
+
+# --- the README: blocks copied from generated files, and numbers in its prose ------------------------------------
+# A README block between `<!-- generated: media/x.md -->` and `<!-- end generated -->` (or the benchmark's own
+# markers) must equal the file that code wrote; its numbers are then the computation's by construction.
+GENERATED = re.compile(r"<!-- generated: (?P<file>\S+) -->\n(?P<body>.*?)\n?<!-- end generated -->", re.S)
+BENCHMARK = re.compile(r"<!-- benchmark:start -->\n(?P<body>.*?)\n?<!-- benchmark:end -->", re.S)
+
+
+def generated_blocks(readme):
+    """[(file named by the block, text of the block)] of a README text."""
+    blocks = [(m.group("file"), m.group("body")) for m in GENERATED.finditer(readme)]
+    blocks += [("media/bench_training.md", m.group("body")) for m in BENCHMARK.finditer(readme)]
+    return blocks
+
+
+def without_generated_blocks(readme):
+    """The README with every generated block blanked (line count kept), for the prose check."""
+    for pattern in (GENERATED, BENCHMARK):
+        readme = pattern.sub(lambda m: "\n" * m.group().count("\n"), readme)
+    return readme
+
+
+def update_generated_blocks(readme_path, root):
+    """Copy every generated file into its README block (written atomically); returns the files copied."""
+    import os
+    text = Path(readme_path).read_text(encoding="utf-8")
+
+    def fill(m):
+        body = (Path(root) / m.group("file")).read_text(encoding="utf-8").strip()
+        return f"<!-- generated: {m.group('file')} -->\n{body}\n<!-- end generated -->"
+    new = GENERATED.sub(fill, text)
+    tmp = Path(readme_path).with_name(f".{Path(readme_path).name}.{os.getpid()}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, readme_path)
+    return [m.group("file") for m in GENERATED.finditer(text)]
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] != ["--update-readme"]:
+        sys.exit("usage: python tests/prose_numbers.py --update-readme   (copies media/ tables into README blocks)")
+    root = Path(__file__).resolve().parents[1]
+    print("updated from:", update_generated_blocks(root / "README.md", root))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from prose_numbers import matches, notebook_problems, output_texts, printed_values, prose_numbers, unmatched
+from prose_numbers import (generated_blocks, matches, notebook_problems, output_texts, printed_values, prose_numbers,
+                           unmatched, without_generated_blocks)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "experiments").glob("*.ipynb"))
@@ -45,9 +46,26 @@ def readme_sources():
 
 @_pending("README.md")
 def test_numbers_in_the_readme_are_printed_by_a_notebook_or_a_benchmark():
-    missing = unmatched((ROOT / "README.md").read_text(encoding="utf-8"), readme_sources())
+    missing = unmatched(without_generated_blocks((ROOT / "README.md").read_text(encoding="utf-8")), readme_sources())
     assert not missing, ("README numbers that no notebook output or generated table in media/ shows (line, text): "
                          f"{missing}")
+
+
+def test_generated_readme_blocks_equal_the_files_code_wrote():
+    blocks = generated_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "the README has no generated blocks (the benchmark table at least)"
+    for name, body in blocks:
+        assert (ROOT / name).is_file(), f"README block names {name}, which does not exist"
+        assert body.strip() == (ROOT / name).read_text(encoding="utf-8").strip(), \
+            f"README block from {name} is stale: run `.venv/bin/python tests/prose_numbers.py --update-readme`"
+
+
+def test_a_stale_generated_block_is_found(tmp_path):
+    (tmp_path / "t.md").write_text("| a | 1.5 s |")
+    readme = "x\n<!-- generated: t.md -->\n| a | 1.4 s |\n<!-- end generated -->\ny 3 %\n"
+    (name, body), = generated_blocks(readme)
+    assert name == "t.md" and body.strip() != (tmp_path / "t.md").read_text().strip()
+    assert [text for _, text, *_ in prose_numbers(without_generated_blocks(readme))] == ["3 %"]
 
 
 # --- the check itself: it must find what it is for, and only that ---------------------------------------------

@@ -1,8 +1,9 @@
 """Every chapter and experiment ends with exercises, and every exercise has a worked solution that stays hidden
 until the learner asks for it:
 
-- a solution cell is tagged `solution` and collapsed in JupyterLab — its source AND its output
-  (`metadata.jupyter.source_hidden` and `outputs_hidden`), so no answer prints under its question;
+- a solution cell is tagged `solution`; a code solution is collapsed in JupyterLab — its source AND its output
+  (`metadata.jupyter.source_hidden` and `outputs_hidden`) — and its first line, which the collapsed bar shows, is
+  only its label; a markdown solution is a closed HTML <details> element, so no answer shows under its question;
 - every run of solution cells follows a visible marker cell (markdown, not a solution) that says "Solution", so
   that in a plain notebook viewer, which ignores the collapse, an answer never sits under the question's text;
 - nbval runs every notebook, so a solution's asserts are tested; in a chapter a code solution is also tagged
@@ -11,6 +12,7 @@ until the learner asks for it:
 To fix a notebook (collapse every solution's source and output, add the missing markers):
     .venv/bin/python tests/test_solutions.py --fix notebooks/NN_x.ipynb [...]
 """
+import ast
 import re
 import sys
 from pathlib import Path
@@ -42,17 +44,43 @@ def exercises_and_solutions(nb):
     return asked, answered, solutions
 
 
+LABEL = re.compile(r"^# Solution \d+\.$")                       # a code solution's whole first line
+DETAILS = re.compile(r"^<details><summary>.*Solution.*</summary>\n.*\n</details>$", re.S)
+
+
+def runs_hidden(source):
+    """True if the code is imports followed by one `with hidden_output(...):` block (chapter 00)."""
+    body = ast.parse(source).body
+    while body and isinstance(body[0], (ast.Import, ast.ImportFrom)):
+        body = body[1:]
+    return (len(body) == 1 and isinstance(body[0], ast.With) and isinstance(body[0].items[0].context_expr, ast.Call)
+            and getattr(body[0].items[0].context_expr.func, "id", None) == "hidden_output")
+
+
 def visibility_problems(nb):
-    """Why a solution of `nb` could be seen before it is opened: [(cell index, reason)]."""
+    """Why a solution of `nb` could be seen before it is opened: [(cell index, reason)].
+
+    JupyterLab shows a collapsed cell as a bar with the cell's FIRST LINE in it, Run All renders (and so
+    un-collapses) every markdown cell, and running a code cell shows its output again. Hence: a code solution is
+    collapsed (source and output), its first line is only its label, "# Solution N.", and it runs inside
+    `hidden_output()`, which shows what it prints in a closed <details> element; a markdown solution is a <details>
+    element itself, closed until clicked in JupyterLab and in plain viewers alike."""
     problems = []
     for i, cell in enumerate(nb.cells):
         if not is_solution(cell):
             continue
         hidden = cell.metadata.get("jupyter", {})
-        if not hidden.get("source_hidden"):
-            problems.append((i, "its source is not collapsed"))
-        if cell.cell_type == "code" and not hidden.get("outputs_hidden"):
-            problems.append((i, "its output is not collapsed"))
+        if cell.cell_type == "code":
+            if not hidden.get("source_hidden"):
+                problems.append((i, "its source is not collapsed"))
+            if not hidden.get("outputs_hidden"):
+                problems.append((i, "its output is not collapsed"))
+            if not LABEL.match(cell.source.split("\n", 1)[0]):
+                problems.append((i, "its first line (shown on the collapsed bar) is not just '# Solution N.'"))
+            if not runs_hidden(cell.source):
+                problems.append((i, "it does not run inside `with hidden_output():` (running it would print the answer)"))
+        elif not DETAILS.match(cell.source.strip()) or "<details open" in cell.source:
+            problems.append((i, "a markdown solution is not a closed <details> element"))
         first_of_run = i == 0 or not is_solution(nb.cells[i - 1])
         if first_of_run:
             before = nb.cells[i - 1] if i else None
@@ -84,38 +112,103 @@ def _toy(hidden_output=True, marker=True):
     cells = [nbformat.v4.new_markdown_cell("## Exercises\n\n1. One.\n2. Two.")]
     if marker:
         cells.append(nbformat.v4.new_markdown_cell("**Solution 1** — collapsed below."))
-    cells.append(nbformat.v4.new_code_cell("# Solution 1.\nprint(42)", metadata={"tags": ["active-ipynb", "solution"],
-                                                                                 "jupyter": hidden}))
+    cells.append(nbformat.v4.new_markdown_cell("**Solution 1.** The answer is $6 \\cdot 7$.",
+                                               metadata={"tags": ["solution"], "jupyter": {"source_hidden": True}}))
+    cells.append(nbformat.v4.new_code_cell("# Solution 1. Print it.\nprint(42)", metadata={"tags": ["active-ipynb", "solution"],
+                                                                                         "jupyter": hidden}))
     return nbformat.v4.new_notebook(cells=cells)
 
 
 def test_the_check_fails_on_a_missing_or_visible_solution():
     asked, answered, _ = exercises_and_solutions(_toy())
     assert asked == {1, 2} and answered == {1}            # exercise 2 unanswered: the test above would fail
-    assert visibility_problems(_toy()) == []
-    assert [why for _, why in visibility_problems(_toy(hidden_output=False))] == ["its output is not collapsed"]
-    assert "marker" in visibility_problems(_toy(marker=False))[0][1]
+    reasons = [why for _, why in visibility_problems(_toy(hidden_output=False))]
+    assert "its output is not collapsed" in reasons
+    assert any("first line" in why for why in reasons) and any("<details>" in why for why in reasons)
+    assert any("marker" in why for _, why in visibility_problems(_toy(marker=False)))
 
 
 def test_fix_makes_a_notebook_pass():
     nb = _toy(hidden_output=False, marker=False)
     fix_notebook(nb)
     assert visibility_problems(nb) == []
-    before = len(nb.cells)
-    fix_notebook(nb)                                      # idempotent: no second marker
-    assert len(nb.cells) == before
+    assert nb.cells[-1].source == f"# Solution 1.\n{IMPORT}\nwith hidden_output():\n    # Print it.\n    print(42)"
+    assert nb.cells[-2].source.startswith("<details><summary><b>Solution 1</b>") and "$6 \\cdot 7$" in nb.cells[-2].source
+    before = [c.source for c in nb.cells]
+    fix_notebook(nb)                                      # idempotent
+    assert [c.source for c in nb.cells] == before
+
+
+def _label_first_line(source, number):
+    """'# Solution 2. The rest' -> '# Solution 2.\n# The rest'; a cell without a label gets one."""
+    first, _, rest = source.partition("\n")
+    m = re.match(r"^# Solution (\d+)\s*[.:]?\s*(.*)$", first)
+    if m is None:
+        return f"# Solution {number}.\n{source}"
+    if not m.group(2):
+        return f"# Solution {m.group(1)}.\n{rest}" if rest else f"# Solution {m.group(1)}."
+    return f"# Solution {m.group(1)}.\n# {m.group(2)}" + (f"\n{rest}" if rest else "")
+
+
+IMPORT = "from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened"
+
+
+def _wrap_in_hidden_output(source, first_in_notebook):
+    """'# Solution N.' + body -> the label, then the body inside `with hidden_output():` (plt.show() dropped: the
+    block draws the figures it leaves open)."""
+    if runs_hidden(source.partition("\n")[2]) or runs_hidden(source):
+        return source
+    label, _, body = source.partition("\n")
+    lines = [line for line in body.splitlines() if line.strip() != "plt.show()"]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    inner = "\n".join(("    " + line) if line.strip() else "" for line in lines) or "    pass"
+    head = [label] + ([IMPORT] if first_in_notebook else []) + ["with hidden_output():"]
+    return "\n".join(head) + "\n" + inner
+
+
+def _outputs_as_details(outputs):
+    """Stored outputs of a solution cell as `hidden_output` would have shown them: one closed <details> element
+    with the printed text and the figures (so that re-running is not needed to hide an answer already stored)."""
+    from diydnn._00_conventions import details_bundle
+    if not outputs or all(o.get("output_type") == "error" or "<details>" in str(o.get("data", {}).get("text/html", ""))
+                          for o in outputs):
+        return outputs
+    text = "".join(o["text"] for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    images = [o["data"]["image/png"].replace("\n", "") for o in outputs if "image/png" in o.get("data", {})]
+    rest = [o for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    return [nbformat.v4.new_output("display_data", data=details_bundle("Output of the solution", text, images))] + rest
+
+
+def _as_details(source, number):
+    """A markdown solution as a closed <details> element (its '**Solution N.**' label moves into the summary)."""
+    if DETAILS.match(source.strip()):
+        return source
+    body = re.sub(r"^\*\*Solution \d+\.?\*\*\.?\s*", "", source.strip())
+    return f"<details><summary><b>Solution {number}</b> (click to open)</summary>\n\n{body}\n\n</details>"
 
 
 def fix_notebook(nb):
-    """Collapse every solution's source and output; put a marker cell before every run of solution cells."""
-    i = 0
+    """Hide every solution until it is opened (see visibility_problems) and mark every run of solutions."""
+    i, number = 0, None
     while i < len(nb.cells):
         cell = nb.cells[i]
         if is_solution(cell):
+            found = re.findall(r"Solution (\d+)", cell.source)
+            number = int(found[0]) if found else number
             hidden = cell.metadata.setdefault("jupyter", {})
-            hidden["source_hidden"] = True
             if cell.cell_type == "code":
-                hidden["outputs_hidden"] = True
+                hidden["source_hidden"] = hidden["outputs_hidden"] = True
+                cell.source = _label_first_line(cell.source, number)
+                first = not any(IMPORT in c.source for c in nb.cells[:i] if c.cell_type == "code")
+                cell.source = _wrap_in_hidden_output(cell.source, first and "def hidden_output" not in
+                                                     "".join(c.source for c in nb.cells[:i]))
+                cell.outputs = _outputs_as_details(cell.outputs)
+            else:
+                hidden.pop("source_hidden", None)         # the closed <details> hides it; rendered, it stays closed
+                if not hidden:
+                    del cell.metadata["jupyter"]
+                cell.source = _as_details(cell.source, number)
             before = nb.cells[i - 1] if i else None
             first_of_run = before is None or not is_solution(before)
             if first_of_run and (before is None or before.cell_type != "markdown" or not MARKER.search(before.source)):

@@ -389,33 +389,36 @@ assert np.median(over_seeds("clip_he_adam", "test_accuracy")) > np.median(over_s
 # **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. A small trainer without run folder or validation (the 100 images, full batch, as in section 4).
-# from diydnn._06_optimisers import get_optimiser
-# from diydnn._08_mnist import BatchStream
-# from diydnn._09_training import Loop, TrainTask
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # A small trainer without run folder or validation (the 100 images, full batch, as in section 4).
+#     from diydnn._06_optimisers import get_optimiser
+#     from diydnn._08_mnist import BatchStream
+#     from diydnn._09_training import Loop, TrainTask
 #
 #
-# def train_100(init, optimizer, lr, clip=None, n_steps=NUM_STEPS, seed=0):
-#     """Train the Dense(50) network on the 100 images for n_steps full-batch steps; return (model, history)."""
-#     s = check_settings(dict(DEFAULTS, init=init, optimizer=optimizer, lr=lr, clip_grads_norm=clip, seed=seed))
-#     rng = np.random.default_rng(s["seed"])
-#     model = build_model(s, rng=rng)
-#     task = TrainTask(BatchStream(X, y, batch_size=100, rng=rng), SoftmaxCrossEntropy(),
-#                      get_optimiser({"name": optimizer, "lr": lr}), n_steps_per_checkpoint=n_steps, clip_norm=clip)
-#     return model, Loop(model, task, progress=False, verbose=False).run(n_steps)
+#     def train_100(init, optimizer, lr, clip=None, n_steps=NUM_STEPS, seed=0):
+#         """Train the Dense(50) network on the 100 images for n_steps full-batch steps; return (model, history)."""
+#         s = check_settings(dict(DEFAULTS, init=init, optimizer=optimizer, lr=lr, clip_grads_norm=clip, seed=seed))
+#         rng = np.random.default_rng(s["seed"])
+#         model = build_model(s, rng=rng)
+#         task = TrainTask(BatchStream(X, y, batch_size=100, rng=rng), SoftmaxCrossEntropy(),
+#                          get_optimiser({"name": optimizer, "lr": lr}), n_steps_per_checkpoint=n_steps, clip_norm=clip)
+#         return model, Loop(model, task, progress=False, verbose=False).run(n_steps)
 #
 #
-# explodes = {}
-# for lr in (0.01, 0.1, 1.0, 3.0):
-#     _, history = train_100("random", "sgd", lr)
-#     _, loss = history.steps_values("train", "loss")
-#     explodes[lr] = loss.max() > loss[0]
-#     print(f"lr = {lr:5g}: first-order decrease lr*||g||^2 = {lr * start['random']['g'] ** 2:8.1f} against the "
-#           f"cost {start['random']['loss']:.1f}; peak cost {loss.max():8.1f} ({loss.max() / loss[0]:.1f} x the first)"
-#           f"{'  EXPLODES' if explodes[lr] else ''}")
-# # the two large rates explode, the small ones do not. The first-order rule is a warning sign, not a threshold:
-# # lr = 0.1 already has lr*||g||^2 close to the cost and still does not rise (the gradient shrinks at once)
-# assert explodes[3.0] and explodes[1.0] and not explodes[0.1] and not explodes[0.01]
+#     explodes = {}
+#     for lr in (0.01, 0.1, 1.0, 3.0):
+#         _, history = train_100("random", "sgd", lr)
+#         _, loss = history.steps_values("train", "loss")
+#         explodes[lr] = loss.max() > loss[0]
+#         print(f"lr = {lr:5g}: first-order decrease lr*||g||^2 = {lr * start['random']['g'] ** 2:8.1f} against the "
+#               f"cost {start['random']['loss']:.1f}; peak cost {loss.max():8.1f} ({loss.max() / loss[0]:.1f} x the first)"
+#               f"{'  EXPLODES' if explodes[lr] else ''}")
+#     # the two large rates explode, the small ones do not. The first-order rule is a warning sign, not a threshold:
+#     # lr = 0.1 already has lr*||g||^2 close to the cost and still does not rise (the gradient shrinks at once)
+#     assert explodes[3.0] and explodes[1.0] and not explodes[0.1] and not explodes[0.01]
 
 # %% [markdown]
 # 2. Clip at $c = 1$ instead of 5 (N(0, 1), SGD, $\alpha = 3$). What bound holds for each update now, and what
@@ -425,14 +428,16 @@ assert np.median(over_seeds("clip_he_adam", "test_accuracy")) > np.median(over_s
 # **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. Every update is at most lr * c = 3 long (clipping acts on a quarter of the steps); the peak cost is no
-# # higher than with c = 5 — here the cost never rises above its start at all.
-# model_c1, history_c1 = train_100("random", "sgd", LR, clip=1.0)
-# _, loss_c1 = history_c1.steps_values("train", "loss")
-# _, g_c1 = history_c1.steps_values("train", "grad_norm")
-# print(f"c = 1: peak cost {loss_c1.max():.1f} (c = 5: {clip['peak']:.1f}); steps with ||g|| > c: {np.sum(g_c1 > 1)} of "
-#       f"{len(g_c1)}; final cost {loss_c1[-1]:.3f}")
-# assert loss_c1.max() <= clip["peak"] * 1.01 and np.sum(g_c1 > 1) > 0
+# # Solution 2.
+# with hidden_output():
+#     # Every update is at most lr * c = 3 long (clipping acts on a quarter of the steps); the peak cost is no
+#     # higher than with c = 5 — here the cost never rises above its start at all.
+#     model_c1, history_c1 = train_100("random", "sgd", LR, clip=1.0)
+#     _, loss_c1 = history_c1.steps_values("train", "loss")
+#     _, g_c1 = history_c1.steps_values("train", "grad_norm")
+#     print(f"c = 1: peak cost {loss_c1.max():.1f} (c = 5: {clip['peak']:.1f}); steps with ||g|| > c: {np.sum(g_c1 > 1)} of "
+#           f"{len(g_c1)}; final cost {loss_c1[-1]:.3f}")
+#     assert loss_c1.max() <= clip["peak"] * 1.01 and np.sum(g_c1 > 1) > 0
 
 # %% [markdown]
 # 3. Section 7 claims that clip-norm at $c = 5$ would not change a single bit of the He + Adam run. Check it.
@@ -441,12 +446,14 @@ assert np.median(over_seeds("clip_he_adam", "test_accuracy")) > np.median(over_s
 # **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. Same seed, with and without clipping: every gradient norm stays below c, so clipping multiplies by
-# # min(1, c/||g||) = 1 and the weights after the last step are bit-for-bit equal.
-# plain, _ = train_100("he", "adam", 1e-3)
-# clipped_he, history_he = train_100("he", "adam", 1e-3, clip=C)
-# print(f"largest gradient norm {history_he.steps_values('train', 'grad_norm')[1].max():.2f} < c = {C:g}")
-# assert all(np.array_equal(plain.params[k], clipped_he.params[k]) for k in plain.params)
+# # Solution 3.
+# with hidden_output():
+#     # Same seed, with and without clipping: every gradient norm stays below c, so clipping multiplies by
+#     # min(1, c/||g||) = 1 and the weights after the last step are bit-for-bit equal.
+#     plain, _ = train_100("he", "adam", 1e-3)
+#     clipped_he, history_he = train_100("he", "adam", 1e-3, clip=C)
+#     print(f"largest gradient norm {history_he.steps_values('train', 'grad_norm')[1].max():.2f} < c = {C:g}")
+#     assert all(np.array_equal(plain.params[k], clipped_he.params[k]) for k in plain.params)
 
 # %% [markdown]
 # ---

@@ -276,18 +276,21 @@ if not QUICK:
 # **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. ceil(55,000 / 128) = 430 batches per epoch (the last one holds the 88 images left over), so 4,300
-# # steps; an evaluation every 430 // 2 = 215 steps gives 20 evaluations (the loop also evaluates after the last step
-# # when that is not a multiple of 215, as in quick mode, with fewer images).
-# r = results["full_he_adam"]
-# n, batch, epochs = r["train_samples"], r["settings"]["batch_size"], r["settings"]["num_epochs"]
-# per_epoch = -(-n // batch)                                 # ceiling division
-# eval_steps, _ = r["history"].steps_values("val", "accuracy")
-# print(f"{n} images / {batch} -> {per_epoch} steps per epoch, {epochs * per_epoch} steps; {len(eval_steps)} evaluations, "
-#       f"every {per_epoch // 2} steps")
-# every = per_epoch // 2
-# expected = list(range(every, r["steps"] + 1, every)) + ([r["steps"]] if r["steps"] % every else [])   # + the last step
-# assert r["steps"] == epochs * per_epoch and np.array_equal(eval_steps, expected)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # ceil(55,000 / 128) = 430 batches per epoch (the last one holds the 88 images left over), so 4,300
+#     # steps; an evaluation every 430 // 2 = 215 steps gives 20 evaluations (the loop also evaluates after the last step
+#     # when that is not a multiple of 215, as in quick mode, with fewer images).
+#     r = results["full_he_adam"]
+#     n, batch, epochs = r["train_samples"], r["settings"]["batch_size"], r["settings"]["num_epochs"]
+#     per_epoch = -(-n // batch)                                 # ceiling division
+#     eval_steps, _ = r["history"].steps_values("val", "accuracy")
+#     print(f"{n} images / {batch} -> {per_epoch} steps per epoch, {epochs * per_epoch} steps; {len(eval_steps)} evaluations, "
+#           f"every {per_epoch // 2} steps")
+#     every = per_epoch // 2
+#     expected = list(range(every, r["steps"] + 1, every)) + ([r["steps"]] if r["steps"] % every else [])   # + the last step
+#     assert r["steps"] == epochs * per_epoch and np.array_equal(eval_steps, expected)
 
 # %% [markdown]
 # 2. For which recipe does choosing the checkpoint by validation gain most over the last weights, and why that one?
@@ -296,16 +299,18 @@ if not QUICK:
 # **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. The unstable recipes, N(0, 1) + SGD 3 with or without clipping: their validation accuracy swings, so
-# # the last step lands wherever the last too-long step threw the weights, and validation picks a better moment. For
-# # the stable He runs the best checkpoint is (nearly) the last one, and the two agree within a few hundredths.
-# gain = {name: st["median"] - st["last"] for name, st in stats.items()}
-# for name, g in gain.items():
-#     print(f"{name:>21}: test accuracy {stats[name]['median']:.2%}, last weights {stats[name]['last']:.2%}: "
-#           f"{100 * g:+.2f} points (medians over the seeds)")
-# assert max(gain, key=gain.get) in ("full_random_sgd_c5", "full_random_sgd") or QUICK
-# assert gain["full_random_sgd_c5"] > gain["full_he_adam"] or QUICK
-# assert abs(gain["full_he_adam"]) < (0.2 if QUICK else 0.001)
+# # Solution 2.
+# with hidden_output():
+#     # The unstable recipes, N(0, 1) + SGD 3 with or without clipping: their validation accuracy swings, so
+#     # the last step lands wherever the last too-long step threw the weights, and validation picks a better moment. For
+#     # the stable He runs the best checkpoint is (nearly) the last one, and the two agree within a few hundredths.
+#     gain = {name: st["median"] - st["last"] for name, st in stats.items()}
+#     for name, g in gain.items():
+#         print(f"{name:>21}: test accuracy {stats[name]['median']:.2%}, last weights {stats[name]['last']:.2%}: "
+#               f"{100 * g:+.2f} points (medians over the seeds)")
+#     assert max(gain, key=gain.get) in ("full_random_sgd_c5", "full_random_sgd") or QUICK
+#     assert gain["full_random_sgd_c5"] > gain["full_he_adam"] or QUICK
+#     assert abs(gain["full_he_adam"]) < (0.2 if QUICK else 0.001)
 
 # %% [markdown]
 # ---

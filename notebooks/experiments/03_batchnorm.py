@@ -307,15 +307,18 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. BatchNorm subtracts the batch mean of each unit: adding b1 to every row adds b1 to the mean too, so the
-# # normalised output, and the loss, do not depend on b1, and dL/db1 = 0 (up to float rounding). BatchNorm's beta
-# # plays the bias's part.
-# model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
-# loss_fn(model.forward(X_batch, training=True), y_batch)
-# model.backward(loss_fn.backward())
-# db1, dbeta = model.grads["dense_0/b"], model.grads["batchnorm_0/beta"]
-# print(f"||db1|| = {np.linalg.norm(db1):.1e}, ||dbeta|| = {np.linalg.norm(dbeta):.1e}")
-# assert np.linalg.norm(db1) < 1e-5 * np.linalg.norm(dbeta)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # BatchNorm subtracts the batch mean of each unit: adding b1 to every row adds b1 to the mean too, so the
+#     # normalised output, and the loss, do not depend on b1, and dL/db1 = 0 (up to float rounding). BatchNorm's beta
+#     # plays the bias's part.
+#     model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
+#     loss_fn(model.forward(X_batch, training=True), y_batch)
+#     model.backward(loss_fn.backward())
+#     db1, dbeta = model.grads["dense_0/b"], model.grads["batchnorm_0/beta"]
+#     print(f"||db1|| = {np.linalg.norm(db1):.1e}, ||dbeta|| = {np.linalg.norm(dbeta):.1e}")
+#     assert np.linalg.norm(db1) < 1e-5 * np.linalg.norm(dbeta)
 
 # %% [markdown]
 # 2. Section 6 divided $W_1$ by $c$. Multiply it by 10 instead, in the He model with BatchNorm: what happens to the
@@ -325,13 +328,15 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. The loss stays, the gradient shrinks 10 x and the relative step 100 x: c dL(cW) = dL(W) with c = 10.
-# model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
-# L_a, _, g_a, step_a = first_layer_step(model)
-# model.params["dense_0/W"] *= 10
-# L_b, _, g_b, step_b = first_layer_step(model)
-# print(f"loss {L_a:.5f} -> {L_b:.5f}; ||dW1|| {g_a:.4f} -> {g_b:.5f} (x {g_b / g_a:.3f}); relative step x {step_b / step_a:.4f}")
-# assert np.isclose(L_a, L_b, rtol=1e-4) and np.isclose(g_b / g_a, 0.1, rtol=0.02) and np.isclose(step_b / step_a, 0.01, rtol=0.04)
+# # Solution 2.
+# with hidden_output():
+#     # The loss stays, the gradient shrinks 10 x and the relative step 100 x: c dL(cW) = dL(W) with c = 10.
+#     model = build_model({"architecture": mlp([50], batchnorm=True), "init": "he"}, rng=np.random.default_rng(0))
+#     L_a, _, g_a, step_a = first_layer_step(model)
+#     model.params["dense_0/W"] *= 10
+#     L_b, _, g_b, step_b = first_layer_step(model)
+#     print(f"loss {L_a:.5f} -> {L_b:.5f}; ||dW1|| {g_a:.4f} -> {g_b:.5f} (x {g_b / g_a:.3f}); relative step x {step_b / step_a:.4f}")
+#     assert np.isclose(L_a, L_b, rtol=1e-4) and np.isclose(g_b / g_a, 0.1, rtol=0.02) and np.isclose(step_b / step_a, 0.01, rtol=0.04)
 
 # %% [markdown]
 # 3. A trained network with BatchNorm predicts with its running statistics. How often do its predictions for a batch
@@ -341,18 +346,20 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. Rarely: after training, the running statistics are close to those of any batch of 32, so the logits
-# # differ a little and the predicted classes almost never. (Training mode also updates the running statistics;
-# # the model's state is put back afterwards.)
-# trained = default_run["model"]
-# saved = trained.state_dict()
-# X_test32 = mnist_splits()[2][0][:32]
-# infer = trained.predict(X_test32)
-# batch_stats = trained.forward(X_test32, training=True)
-# trained.load_state_dict(saved)
-# changed = int(np.sum(infer.argmax(1) != batch_stats.argmax(1)))
-# print(f"largest logit difference {np.abs(infer - batch_stats).max():.3f}; predictions changed: {changed} of 32")
-# assert not np.allclose(infer, batch_stats) and changed <= 3
+# # Solution 3.
+# with hidden_output():
+#     # Rarely: after training, the running statistics are close to those of any batch of 32, so the logits
+#     # differ a little and the predicted classes almost never. (Training mode also updates the running statistics;
+#     # the model's state is put back afterwards.)
+#     trained = default_run["model"]
+#     saved = trained.state_dict()
+#     X_test32 = mnist_splits()[2][0][:32]
+#     infer = trained.predict(X_test32)
+#     batch_stats = trained.forward(X_test32, training=True)
+#     trained.load_state_dict(saved)
+#     changed = int(np.sum(infer.argmax(1) != batch_stats.argmax(1)))
+#     print(f"largest logit difference {np.abs(infer - batch_stats).max():.3f}; predictions changed: {changed} of 32")
+#     assert not np.allclose(infer, batch_stats) and changed <= 3
 
 # %% [markdown]
 # ---

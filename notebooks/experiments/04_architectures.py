@@ -329,17 +329,20 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. A Dense layer n_in -> n_out has n_in * n_out weights and n_out biases; BatchNorm has gamma and beta,
-# # two per unit.
-# def count(widths, batchnorm):
-#     dense = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-#     return dense + (2 * sum(widths[1:-1]) if batchnorm else 0)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # A Dense layer n_in -> n_out has n_in * n_out weights and n_out biases; BatchNorm has gamma and beta,
+#     # two per unit.
+#     def count(widths, batchnorm):
+#         dense = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+#         return dense + (2 * sum(widths[1:-1]) if batchnorm else 0)
 #
 #
-# for row, widths in (("arch_dense50_bn", [784, 50, 10]), ("arch_512_512_bn", [784, 512, 512, 10])):
-#     print(f"{label(results[row, SEEDS[0]]['settings']['architecture'])}: by hand {count(widths, True):,}, "
-#           f"table {results[row, SEEDS[0]]['params']:,}")
-#     assert count(widths, True) == results[row, SEEDS[0]]["params"]
+#     for row, widths in (("arch_dense50_bn", [784, 50, 10]), ("arch_512_512_bn", [784, 512, 512, 10])):
+#         print(f"{label(results[row, SEEDS[0]]['settings']['architecture'])}: by hand {count(widths, True):,}, "
+#               f"table {results[row, SEEDS[0]]['params']:,}")
+#         assert count(widths, True) == results[row, SEEDS[0]]["params"]
 
 # %% [markdown]
 # 2. Does BatchNorm make 784–512–512–10 better? Answer with the medians, the 95 % intervals and the number of test
@@ -349,14 +352,16 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. The medians differ by a handful of test images, and the intervals overlap: three seeds do not show a
-# # difference. (One seed could have shown either sign; that is why the tables give three.)
-# lo_a, hi_a = stats["arch_512_512"]["interval"]
-# lo_b, hi_b = stats["arch_512_512_bn"]["interval"]
-# print(f"without BN {acc['arch_512_512']:.2%} ({lo_a:.2%} - {hi_a:.2%}); with BN {acc['arch_512_512_bn']:.2%} "
-#       f"({lo_b:.2%} - {hi_b:.2%}); difference {round(bn_gain * n_test):+d} of {n_test} test images")
-# if not QUICK:
-#     assert not separated["arch_512_512", "arch_512_512_bn"] and abs(bn_gain) < 0.003
+# # Solution 2.
+# with hidden_output():
+#     # The medians differ by a handful of test images, and the intervals overlap: three seeds do not show a
+#     # difference. (One seed could have shown either sign; that is why the tables give three.)
+#     lo_a, hi_a = stats["arch_512_512"]["interval"]
+#     lo_b, hi_b = stats["arch_512_512_bn"]["interval"]
+#     print(f"without BN {acc['arch_512_512']:.2%} ({lo_a:.2%} - {hi_a:.2%}); with BN {acc['arch_512_512_bn']:.2%} "
+#           f"({lo_b:.2%} - {hi_b:.2%}); difference {round(bn_gain * n_test):+d} of {n_test} test images")
+#     if not QUICK:
+#         assert not separated["arch_512_512", "arch_512_512_bn"] and abs(bn_gain) < 0.003
 
 # %% [markdown]
 # ---

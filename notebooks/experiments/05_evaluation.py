@@ -321,19 +321,22 @@ plt.show()
 # **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. The maximum of several noisy numbers is biased upwards: choosing by the test set picks the run that
-# # was luckiest on these 10,000 images, so its test accuracy overstates how it would do on new images. The seeds
-# # of one recipe show the size of that luck: the best of three seeds against their median.
-# by_test = max((r for r in runs if np.isfinite(r["test_accuracy"])), key=lambda r: r["test_accuracy"])
-# print(f"chosen by test accuracy: {by_test['model_name']} {by_test['test_accuracy']:.2%}; chosen by validation: "
-#       f"{best['model_name']} {best['test_accuracy']:.2%}")
-# assert by_test["test_accuracy"] >= best["test_accuracy"]          # by construction: the test set was used to choose
-# luck = [max(r["test_accuracy"] for r in g) - float(np.median([r["test_accuracy"] for r in g]))
-#         for g in groups.values() if len(g) >= 3 and all(np.isfinite(r["test_accuracy"]) for r in g)]
-# if luck:
-#     print(f"best seed minus median seed, over {len(luck)} recipes: median {100 * np.median(luck):.2f} points, "
-#           f"largest {100 * max(luck):.2f} points")
-#     assert min(luck) >= 0
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # The maximum of several noisy numbers is biased upwards: choosing by the test set picks the run that
+#     # was luckiest on these 10,000 images, so its test accuracy overstates how it would do on new images. The seeds
+#     # of one recipe show the size of that luck: the best of three seeds against their median.
+#     by_test = max((r for r in runs if np.isfinite(r["test_accuracy"])), key=lambda r: r["test_accuracy"])
+#     print(f"chosen by test accuracy: {by_test['model_name']} {by_test['test_accuracy']:.2%}; chosen by validation: "
+#           f"{best['model_name']} {best['test_accuracy']:.2%}")
+#     assert by_test["test_accuracy"] >= best["test_accuracy"]          # by construction: the test set was used to choose
+#     luck = [max(r["test_accuracy"] for r in g) - float(np.median([r["test_accuracy"] for r in g]))
+#             for g in groups.values() if len(g) >= 3 and all(np.isfinite(r["test_accuracy"]) for r in g)]
+#     if luck:
+#         print(f"best seed minus median seed, over {len(luck)} recipes: median {100 * np.median(luck):.2f} points, "
+#               f"largest {100 * max(luck):.2f} points")
+#         assert min(luck) >= 0
 
 # %% [markdown]
 # 2. Add precision per class, $C_{jj}/\sum_i C_{ij}$, to the bar chart. Which class is predicted too often?
@@ -342,20 +345,21 @@ plt.show()
 # **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. Precision divides the diagonal by the COLUMN sums (how often a class was predicted); a class predicted
-# # too often collects other classes' images and has the lowest precision and more predictions than images.
-# precision = np.diag(C) / np.maximum(C.sum(axis=0), 1)
-# fig, ax = plt.subplots(figsize=(7, 3))
-# ax.bar(np.arange(10) - 0.2, per_class, width=0.4, label="recall (accuracy per class)")
-# ax.bar(np.arange(10) + 0.2, precision, width=0.4, label="precision")
-# ax.set(xticks=range(10), xlabel="class", ylim=(max(0.0, min(per_class.min(), precision.min()) - 0.05), 1.005))
-# ax.legend(loc="lower right", fontsize=8)
-# plt.show()
-# over = int(np.argmin(precision))
-# print(f"lowest precision: class {over} ({precision[over]:.3f}), predicted {C[:, over].sum()} times for "
-#       f"{C[over].sum()} images of it")
-# # precision weighted by the predictions made is the accuracy again: both count the diagonal
-# assert np.isclose(precision @ C.sum(axis=0) / C.sum(), test_accuracy)
+# # Solution 2.
+# with hidden_output():
+#     # Precision divides the diagonal by the COLUMN sums (how often a class was predicted); a class predicted
+#     # too often collects other classes' images and has the lowest precision and more predictions than images.
+#     precision = np.diag(C) / np.maximum(C.sum(axis=0), 1)
+#     fig, ax = plt.subplots(figsize=(7, 3))
+#     ax.bar(np.arange(10) - 0.2, per_class, width=0.4, label="recall (accuracy per class)")
+#     ax.bar(np.arange(10) + 0.2, precision, width=0.4, label="precision")
+#     ax.set(xticks=range(10), xlabel="class", ylim=(max(0.0, min(per_class.min(), precision.min()) - 0.05), 1.005))
+#     ax.legend(loc="lower right", fontsize=8)
+#     over = int(np.argmin(precision))
+#     print(f"lowest precision: class {over} ({precision[over]:.3f}), predicted {C[:, over].sum()} times for "
+#           f"{C[over].sum()} images of it")
+#     # precision weighted by the predictions made is the accuracy again: both count the diagonal
+#     assert np.isclose(precision @ C.sum(axis=0) / C.sum(), test_accuracy)
 
 # %% [markdown]
 # 3. Re-create the original's evaluation set (the last 14,000 of the 70,000 images, unshuffled) and compare
@@ -365,24 +369,26 @@ plt.show()
 # **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. The last 14,000 of the 70,000 are the last 4,000 training images plus the 10,000 test images. Most
-# # of those 4,000 are in our training split, so the model has seen them: the mix flatters it.
-# (X_all_train, y_all_train), _ = load_mnist()
-# X_tail, y_tail = X_all_train[-4000:], y_all_train[-4000:]
-# acc_tail = float(np.mean(model.predict(X_tail).argmax(axis=1) == y_tail))
-# acc_mix = (4000 * acc_tail + len(y_test) * test_accuracy) / (4000 + len(y_test))
-# X_mix = np.concatenate([X_tail, X_test])
-# y_mix = np.concatenate([y_tail, y_test])
-# assert np.isclose(np.mean(model.predict(X_mix).argmax(axis=1) == y_mix), acc_mix)
-# # which of the 4,000 did the best run train on? the first train_abs_samples images of the training split
-# (X_split, _), _, _ = mnist_splits(best["settings"]["n_val"])
-# n_used = best["train_samples"]
-# seen_rows = {row.tobytes() for row in X_split[:n_used]}
-# seen = np.array([row.tobytes() in seen_rows for row in X_tail])
-# print(f"the original's evaluation set: {acc_mix:.2%}; the test set alone: {test_accuracy:.2%}; its 4,000 training "
-#       f"images: {acc_tail:.2%}, of which the run trained on {seen.mean():.0%}")
-# if seen.mean() > 0.5:          # a run trained on the full split (not the quick runs of the tests)
-#     assert acc_tail > test_accuracy and acc_mix > test_accuracy
+# # Solution 3.
+# with hidden_output():
+#     # The last 14,000 of the 70,000 are the last 4,000 training images plus the 10,000 test images. Most
+#     # of those 4,000 are in our training split, so the model has seen them: the mix flatters it.
+#     (X_all_train, y_all_train), _ = load_mnist()
+#     X_tail, y_tail = X_all_train[-4000:], y_all_train[-4000:]
+#     acc_tail = float(np.mean(model.predict(X_tail).argmax(axis=1) == y_tail))
+#     acc_mix = (4000 * acc_tail + len(y_test) * test_accuracy) / (4000 + len(y_test))
+#     X_mix = np.concatenate([X_tail, X_test])
+#     y_mix = np.concatenate([y_tail, y_test])
+#     assert np.isclose(np.mean(model.predict(X_mix).argmax(axis=1) == y_mix), acc_mix)
+#     # which of the 4,000 did the best run train on? the first train_abs_samples images of the training split
+#     (X_split, _), _, _ = mnist_splits(best["settings"]["n_val"])
+#     n_used = best["train_samples"]
+#     seen_rows = {row.tobytes() for row in X_split[:n_used]}
+#     seen = np.array([row.tobytes() in seen_rows for row in X_tail])
+#     print(f"the original's evaluation set: {acc_mix:.2%}; the test set alone: {test_accuracy:.2%}; its 4,000 training "
+#           f"images: {acc_tail:.2%}, of which the run trained on {seen.mean():.0%}")
+#     if seen.mean() > 0.5:          # a run trained on the full split (not the quick runs of the tests)
+#         assert acc_tail > test_accuracy and acc_mix > test_accuracy
 
 # %% [markdown]
 # ---

@@ -549,29 +549,32 @@ if not QUICK:
 # **Solution 1** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. With one sample the batch mean IS the sample, J(mean y) = J(y_1): the faulty backward is the correct
-# # one (checked on 20 single images), and training with batch 1 learns like the correct network. The weights of the
-# # two runs agree only up to float32 rounding, which 300 steps of SGD amplify a little.
-# def train_steps(softmax_class, batch_size, n_steps, loss=None, seed=0):
-#     settings = check_settings(dict(DEFAULTS, batch_size=batch_size, seed=seed))
-#     rng = np.random.default_rng(seed)
-#     model = make_model(settings, softmax_class, rng) if loss is None else build_model(settings, rng=rng)
-#     (X_train, y_train), _, _ = mnist_splits()
-#     task = TrainTask(BatchStream(X_train, y_train, batch_size=batch_size, rng=rng),
-#                      loss if loss is not None else CategoricalCrossEntropy(),
-#                      get_optimiser({"name": "sgd", "lr": DEFAULTS["lr"]}), n_steps_per_checkpoint=n_steps)
-#     Loop(model, task, progress=False, verbose=False).run(n_steps)
-#     return model
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # With one sample the batch mean IS the sample, J(mean y) = J(y_1): the faulty backward is the correct
+#     # one (checked on 20 single images), and training with batch 1 learns like the correct network. The weights of the
+#     # two runs agree only up to float32 rounding, which 300 steps of SGD amplify a little.
+#     def train_steps(softmax_class, batch_size, n_steps, loss=None, seed=0):
+#         settings = check_settings(dict(DEFAULTS, batch_size=batch_size, seed=seed))
+#         rng = np.random.default_rng(seed)
+#         model = make_model(settings, softmax_class, rng) if loss is None else build_model(settings, rng=rng)
+#         (X_train, y_train), _, _ = mnist_splits()
+#         task = TrainTask(BatchStream(X_train, y_train, batch_size=batch_size, rng=rng),
+#                          loss if loss is not None else CategoricalCrossEntropy(),
+#                          get_optimiser({"name": "sgd", "lr": DEFAULTS["lr"]}), n_steps_per_checkpoint=n_steps)
+#         Loop(model, task, progress=False, verbose=False).run(n_steps)
+#         return model
 #
 #
-# start_model = make_model(DEFAULTS, Softmax, np.random.default_rng(0))
-# single = [rel_error(flat_gradient(start_model, BatchMeanJacobianSoftmax, X_val[i:i + 1], y_val[i:i + 1]),
-#                     flat_gradient(start_model, Softmax, X_val[i:i + 1], y_val[i:i + 1])) for i in range(20)]
-# one_bad, one_good = train_steps(BatchMeanJacobianSoftmax, 1, 300), train_steps(Softmax, 1, 300)
-# acc_bad, acc_good = accuracy(one_bad.predict(X_val), y_val), accuracy(one_good.predict(X_val), y_val)
-# print(f"batch 1: largest relative error of the faulty gradient over 20 images {max(single):.1e}; after 300 steps "
-#       f"validation accuracy {acc_bad:.3f} (faulty) against {acc_good:.3f} (correct)")
-# assert max(single) < 1e-5 and acc_bad > 0.5 and abs(acc_bad - acc_good) < 0.05
+#     start_model = make_model(DEFAULTS, Softmax, np.random.default_rng(0))
+#     single = [rel_error(flat_gradient(start_model, BatchMeanJacobianSoftmax, X_val[i:i + 1], y_val[i:i + 1]),
+#                         flat_gradient(start_model, Softmax, X_val[i:i + 1], y_val[i:i + 1])) for i in range(20)]
+#     one_bad, one_good = train_steps(BatchMeanJacobianSoftmax, 1, 300), train_steps(Softmax, 1, 300)
+#     acc_bad, acc_good = accuracy(one_bad.predict(X_val), y_val), accuracy(one_good.predict(X_val), y_val)
+#     print(f"batch 1: largest relative error of the faulty gradient over 20 images {max(single):.1e}; after 300 steps "
+#           f"validation accuracy {acc_bad:.3f} (faulty) against {acc_good:.3f} (correct)")
+#     assert max(single) < 1e-5 and acc_bad > 0.5 and abs(acc_bad - acc_good) < 0.05
 
 # %% [markdown]
 # 2. The faulty and the correct gradient agree at the initial weights. Plot their cosine similarity along the
@@ -581,39 +584,40 @@ if not QUICK:
 # **Solution 2** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. Train the correct network and, every 100 steps, compare the two gradients on a fixed batch of 128
-# # validation images (flat_gradient of section 4). The cosine starts near 1 and falls as the outputs of the samples
-# # move apart from their mean.
-# from diydnn._09_training import Callback
+# # Solution 2.
+# with hidden_output():
+#     # Train the correct network and, every 100 steps, compare the two gradients on a fixed batch of 128
+#     # validation images (flat_gradient of section 4). The cosine starts near 1 and falls as the outputs of the samples
+#     # move apart from their mean.
+#     from diydnn._09_training import Callback
 #
 #
-# class FaultyCosine(Callback):
-#     def on_train_begin(self, loop):
-#         self.steps, self.cosines = [], []
+#     class FaultyCosine(Callback):
+#         def on_train_begin(self, loop):
+#             self.steps, self.cosines = [], []
 #
-#     def on_step_end(self, loop, step, logs):
-#         if step == 1 or step % 100 == 0:
-#             g_true = flat_gradient(loop.model, Softmax, X_batch, y_batch)
-#             g_bad = flat_gradient(loop.model, BatchMeanJacobianSoftmax, X_batch, y_batch)
-#             self.steps.append(step)
-#             self.cosines.append(g_true @ g_bad / (np.linalg.norm(g_true) * np.linalg.norm(g_bad)))
+#         def on_step_end(self, loop, step, logs):
+#             if step == 1 or step % 100 == 0:
+#                 g_true = flat_gradient(loop.model, Softmax, X_batch, y_batch)
+#                 g_bad = flat_gradient(loop.model, BatchMeanJacobianSoftmax, X_batch, y_batch)
+#                 self.steps.append(step)
+#                 self.cosines.append(g_true @ g_bad / (np.linalg.norm(g_true) * np.linalg.norm(g_bad)))
 #
 #
-# n_cos = 300 if QUICK else 1000
-# rng = np.random.default_rng(0)
-# model = make_model(DEFAULTS, Softmax, rng)
-# (X_train, y_train), _, _ = mnist_splits()
-# task = TrainTask(BatchStream(X_train, y_train, batch_size=32, rng=rng), CategoricalCrossEntropy(),
-#                  get_optimiser({"name": "sgd", "lr": DEFAULTS["lr"]}), n_steps_per_checkpoint=n_cos)
-# tracker = FaultyCosine()
-# Loop(model, task, callbacks=[tracker], progress=False, verbose=False).run(n_cos)
-# fig, ax = plt.subplots(figsize=(6, 3))
-# ax.plot(tracker.steps, tracker.cosines, "o-")
-# ax.set(xlabel="step of the correct run", ylabel="cosine(faulty, correct)", ylim=(0, 1.05))
-# ax.grid(alpha=0.3)
-# plt.show()
-# print("cosine:", ", ".join(f"step {s}: {c:.2f}" for s, c in zip(tracker.steps, tracker.cosines)))
-# assert tracker.cosines[0] > 0.8 and min(tracker.cosines[1:]) < tracker.cosines[0] - 0.1
+#     n_cos = 300 if QUICK else 1000
+#     rng = np.random.default_rng(0)
+#     model = make_model(DEFAULTS, Softmax, rng)
+#     (X_train, y_train), _, _ = mnist_splits()
+#     task = TrainTask(BatchStream(X_train, y_train, batch_size=32, rng=rng), CategoricalCrossEntropy(),
+#                      get_optimiser({"name": "sgd", "lr": DEFAULTS["lr"]}), n_steps_per_checkpoint=n_cos)
+#     tracker = FaultyCosine()
+#     Loop(model, task, callbacks=[tracker], progress=False, verbose=False).run(n_cos)
+#     fig, ax = plt.subplots(figsize=(6, 3))
+#     ax.plot(tracker.steps, tracker.cosines, "o-")
+#     ax.set(xlabel="step of the correct run", ylabel="cosine(faulty, correct)", ylim=(0, 1.05))
+#     ax.grid(alpha=0.3)
+#     print("cosine:", ", ".join(f"step {s}: {c:.2f}" for s, c in zip(tracker.steps, tracker.cosines)))
+#     assert tracker.cosines[0] > 0.8 and min(tracker.cosines[1:]) < tracker.cosines[0] - 0.1
 
 # %% [markdown]
 # 3. Replace `CategoricalCrossEntropy` + `BatchMeanJacobianSoftmax` by `SoftmaxCrossEntropy` on the logits:
@@ -623,24 +627,26 @@ if not QUICK:
 # **Solution 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. The model then ends in its last Dense layer, and the fused loss's backward (Y_hat - Y)/m replaces both
-# # the Softmax backward and the loss's: the faulty class is never called. It is the correct gradient, so the
-# # network learns like bug_correct (checked here on one batch, then 300 steps of training).
-# from diydnn._03_cross_entropy import SoftmaxCrossEntropy
+# # Solution 3.
+# with hidden_output():
+#     # The model then ends in its last Dense layer, and the fused loss's backward (Y_hat - Y)/m replaces both
+#     # the Softmax backward and the loss's: the faulty class is never called. It is the correct gradient, so the
+#     # network learns like bug_correct (checked here on one batch, then 300 steps of training).
+#     from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 #
-# fused, softmax_model = SoftmaxCrossEntropy(), make_model(DEFAULTS, Softmax, np.random.default_rng(0))
-# logits = softmax_model.layers[-2].forward(softmax_model.layers[-3].forward(softmax_model.layers[0].forward(X_batch)))
-# fused(logits, y_batch)
-# separate = CategoricalCrossEntropy()
-# separate(Softmax().forward(logits), y_batch)
-# dZ_fused = fused.backward()
-# s = Softmax(); s.forward(logits); dZ_chain = s.backward(separate.backward())
-# print(f"relative error between the fused gradient and Softmax + cross-entropy: {rel_error(dZ_fused, dZ_chain):.1e}")
-# assert rel_error(dZ_fused, dZ_chain) < 1e-5
-# fused_model = train_steps(None, 32, 300, loss=SoftmaxCrossEntropy())
-# fused_accuracy = accuracy(fused_model.predict(X_val), y_val)
-# print(f"SoftmaxCrossEntropy on the logits, 300 steps: validation accuracy {fused_accuracy:.3f}")
-# assert fused_accuracy > 0.8
+#     fused, softmax_model = SoftmaxCrossEntropy(), make_model(DEFAULTS, Softmax, np.random.default_rng(0))
+#     logits = softmax_model.layers[-2].forward(softmax_model.layers[-3].forward(softmax_model.layers[0].forward(X_batch)))
+#     fused(logits, y_batch)
+#     separate = CategoricalCrossEntropy()
+#     separate(Softmax().forward(logits), y_batch)
+#     dZ_fused = fused.backward()
+#     s = Softmax(); s.forward(logits); dZ_chain = s.backward(separate.backward())
+#     print(f"relative error between the fused gradient and Softmax + cross-entropy: {rel_error(dZ_fused, dZ_chain):.1e}")
+#     assert rel_error(dZ_fused, dZ_chain) < 1e-5
+#     fused_model = train_steps(None, 32, 300, loss=SoftmaxCrossEntropy())
+#     fused_accuracy = accuracy(fused_model.predict(X_val), y_val)
+#     print(f"SoftmaxCrossEntropy on the logits, 300 steps: validation accuracy {fused_accuracy:.3f}")
+#     assert fused_accuracy > 0.8
 
 # %% [markdown]
 # ---

@@ -269,35 +269,42 @@ print(f"target: every run of the best recipe <= 120 s of CPU time: {'met' if all
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. Compare each interval with the median of "none".
-# none_median = median["none"]
-# shown = {}
-# for recipe in RECIPES:
-#     lo, hi = interval95([results[recipe, s]["test_accuracy"] for s in SEEDS])
-#     shown[recipe] = bool(lo > none_median)
-#     print(f"{recipe:8s} interval {lo:.2%} - {hi:.2%}: {'above' if shown[recipe] else 'overlaps'} none's median {none_median:.2%}")
-# assert not shown["none"]                            # an interval around its own runs cannot lie above their median
-# assert QUICK or shown["all"]                        # the full runs: the combination is shown to help
-# # Telling 0.1-0.2 points apart needs a smaller interval: it shrinks like 1/sqrt(runs), so about 4x the seeds halve it,
-# # and the test set itself adds +-0.25 points of sampling noise at 98 % (10,000 images), which no number of seeds removes.
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # Compare each interval with the median of "none".
+#     none_median = median["none"]
+#     shown = {}
+#     for recipe in RECIPES:
+#         lo, hi = interval95([results[recipe, s]["test_accuracy"] for s in SEEDS])
+#         shown[recipe] = bool(lo > none_median)
+#         print(f"{recipe:8s} interval {lo:.2%} - {hi:.2%}: {'above' if shown[recipe] else 'overlaps'} none's median {none_median:.2%}")
+#     assert not shown["none"]                            # an interval around its own runs cannot lie above their median
+#     assert QUICK or shown["all"]                        # the full runs: the combination is shown to help
+#     # Telling 0.1-0.2 points apart needs a smaller interval: it shrinks like 1/sqrt(runs), so about 4x the seeds halve it,
+#     # and the test set itself adds +-0.25 points of sampling noise at 98 % (10,000 images), which no number of seeds removes.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. Train accuracy is measured with dropout and shifts on, so for the regularised recipes it is a noisy,
-# # pessimistic number: the gap can become negative (the network does better on clean test images than on noisy ones).
-# gaps = {recipe: float(np.median([results[recipe, s]["final_train_accuracy"] - results[recipe, s]["test_accuracy"]
-#                                  for s in SEEDS])) for recipe in RECIPES}
-# print(", ".join(f"{r}: {g:+.2%}" for r, g in gaps.items()))
-# assert QUICK or min(gaps, key=gaps.get) != "none"      # in the full runs every remedy closes the gap more than none
-# assert QUICK or gaps["all"] < gaps["none"]
+# # Solution 2.
+# with hidden_output():
+#     # Train accuracy is measured with dropout and shifts on, so for the regularised recipes it is a noisy,
+#     # pessimistic number: the gap can become negative (the network does better on clean test images than on noisy ones).
+#     gaps = {recipe: float(np.median([results[recipe, s]["final_train_accuracy"] - results[recipe, s]["test_accuracy"]
+#                                      for s in SEEDS])) for recipe in RECIPES}
+#     print(", ".join(f"{r}: {g:+.2%}" for r, g in gaps.items()))
+#     assert QUICK or min(gaps, key=gaps.get) != "none"      # in the full runs every remedy closes the gap more than none
+#     assert QUICK or gaps["all"] < gaps["none"]
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. E[mask / (1 - p)] = 1 for every unit, so the average of many training-mode outputs is the input.
-# drop_layer = next(layer for layer in dropout_model.layers if type(layer).__name__ == "Dropout")
-# layer_input = np.abs(np.random.default_rng(1).standard_normal((4, 50))).astype(np.float32)
-# mean_out = np.mean([drop_layer.forward(layer_input, training=True) for _ in range(4000)], axis=0)
-# rel = np.abs(mean_out - layer_input).max() / layer_input.max()
-# print(f"rate {drop_layer.rate}: largest difference between the mean of 4,000 masks and the input: {rel:.1%} of the input's range")
-# assert rel < 0.05 and np.array_equal(drop_layer.forward(layer_input, training=False), layer_input)
+# # Solution 3.
+# with hidden_output():
+#     # E[mask / (1 - p)] = 1 for every unit, so the average of many training-mode outputs is the input.
+#     drop_layer = next(layer for layer in dropout_model.layers if type(layer).__name__ == "Dropout")
+#     layer_input = np.abs(np.random.default_rng(1).standard_normal((4, 50))).astype(np.float32)
+#     mean_out = np.mean([drop_layer.forward(layer_input, training=True) for _ in range(4000)], axis=0)
+#     rel = np.abs(mean_out - layer_input).max() / layer_input.max()
+#     print(f"rate {drop_layer.rate}: largest difference between the mean of 4,000 masks and the input: {rel:.1%} of the input's range")
+#     assert rel < 0.05 and np.array_equal(drop_layer.forward(layer_input, training=False), layer_input)
 
 # %% [markdown]
 # ---

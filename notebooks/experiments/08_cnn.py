@@ -231,43 +231,50 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 1. Backwards from one value: pool 2 -> 2 rows, conv 3x3 -> 2 + 2 = 4, pool 2 -> 8, conv 3x3 -> 8 + 2 = 10.
-# from diydnn import AvgPool2D, Conv2D, Reshape, Sequential
-# linear = Sequential([Reshape((28, 28, 1)), Conv2D(4, 3, padding="same"), AvgPool2D(2), Conv2D(4, 3, padding="same"),
-#                      AvgPool2D(2)], n_in=784, rng=np.random.default_rng(1))
-# out = linear.forward(np.zeros((1, 784), np.float32))
-# G = np.zeros_like(out)
-# G[0, 3, 3, 0] = 1.0                                          # one value of one channel after the second pooling
-# rows, cols = np.nonzero(np.abs(linear.backward(G).reshape(28, 28)) > 0)
-# print(f"input pixels that reach output (3, 3): rows {rows.min()}-{rows.max()}, columns {cols.min()}-{cols.max()}")
-# assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (10, 10)
+# # Solution 1.
+# from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+# with hidden_output():
+#     # Backwards from one value: pool 2 -> 2 rows, conv 3x3 -> 2 + 2 = 4, pool 2 -> 8, conv 3x3 -> 8 + 2 = 10.
+#     from diydnn import AvgPool2D, Conv2D, Reshape, Sequential
+#     linear = Sequential([Reshape((28, 28, 1)), Conv2D(4, 3, padding="same"), AvgPool2D(2), Conv2D(4, 3, padding="same"),
+#                          AvgPool2D(2)], n_in=784, rng=np.random.default_rng(1))
+#     out = linear.forward(np.zeros((1, 784), np.float32))
+#     G = np.zeros_like(out)
+#     G[0, 3, 3, 0] = 1.0                                          # one value of one channel after the second pooling
+#     rows, cols = np.nonzero(np.abs(linear.backward(G).reshape(28, 28)) > 0)
+#     print(f"input pixels that reach output (3, 3): rows {rows.min()}-{rows.max()}, columns {cols.min()}-{cols.max()}")
+#     assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (10, 10)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 2. Conv2D: out_h * out_w * filters * (kh * kw * C) per image; Dense: n_in * units.
-# from diydnn import Conv2D, Dense
-# net = build_model(DEFAULTS, rng=np.random.default_rng(0))
-# macs = {}
-# for layer in net.layers:
-#     if isinstance(layer, Conv2D):
-#         (kh, kw), (out_h, out_w, F) = layer.kernel_size, layer.output_width(layer.n_in)
-#         macs[layer.name] = out_h * out_w * F * kh * kw * layer.n_in[2]
-#     elif isinstance(layer, Dense):
-#         macs[layer.name] = layer.params["W"].size
-# total = sum(macs.values())
-# print(", ".join(f"{name}: {n:,} ({n / total:.0%})" for name, n in macs.items()), f"; total {total:,} per image")
-# assert max(macs, key=macs.get) == [n for n in macs if n.startswith("conv")][1]     # the second convolution
-# # (forward only; a training step costs about 3x this: the forward product, dW and dX)
+# # Solution 2.
+# with hidden_output():
+#     # Conv2D: out_h * out_w * filters * (kh * kw * C) per image; Dense: n_in * units.
+#     from diydnn import Conv2D, Dense
+#     net = build_model(DEFAULTS, rng=np.random.default_rng(0))
+#     macs = {}
+#     for layer in net.layers:
+#         if isinstance(layer, Conv2D):
+#             (kh, kw), (out_h, out_w, F) = layer.kernel_size, layer.output_width(layer.n_in)
+#             macs[layer.name] = out_h * out_w * F * kh * kw * layer.n_in[2]
+#         elif isinstance(layer, Dense):
+#             macs[layer.name] = layer.params["W"].size
+#     total = sum(macs.values())
+#     print(", ".join(f"{name}: {n:,} ({n / total:.0%})" for name, n in macs.items()), f"; total {total:,} per image")
+#     assert max(macs, key=macs.get) == [n for n in macs if n.startswith("conv")][1]     # the second convolution
+#     # (forward only; a training step costs about 3x this: the forward product, dW and dX)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
-# # Solution 3. The second convolution's patch matrix has (m * out_h * out_w) rows of kh * kw * C float32 values.
-# conv2 = [layer for layer in build_model(DEFAULTS, rng=np.random.default_rng(0)).layers if isinstance(layer, Conv2D)][1]
-# (kh, kw), (H2, W2, C2) = conv2.kernel_size, conv2.n_in
-# patch_mb = {m: m * H2 * W2 * kh * kw * C2 * 4 / 1e6 for m in (1000, 250)}
-# print(", ".join(f"batch {m}: {mb:.0f} MB" for m, mb in patch_mb.items()), f"(input {conv2.n_in}, kernel {kh}x{kw})")
-# assert QUICK or round(patch_mb[1000]) == 226
-# # In inference mode every row is computed on its own (BatchNorm uses its running statistics), so the batch size
-# # cannot change a prediction, only the memory and the speed:
-# assert np.array_equal(model.predict(X_eval[:500], batch_size=250), model.predict(X_eval[:500], batch_size=500))
+# # Solution 3.
+# with hidden_output():
+#     # The second convolution's patch matrix has (m * out_h * out_w) rows of kh * kw * C float32 values.
+#     conv2 = [layer for layer in build_model(DEFAULTS, rng=np.random.default_rng(0)).layers if isinstance(layer, Conv2D)][1]
+#     (kh, kw), (H2, W2, C2) = conv2.kernel_size, conv2.n_in
+#     patch_mb = {m: m * H2 * W2 * kh * kw * C2 * 4 / 1e6 for m in (1000, 250)}
+#     print(", ".join(f"batch {m}: {mb:.0f} MB" for m, mb in patch_mb.items()), f"(input {conv2.n_in}, kernel {kh}x{kw})")
+#     assert QUICK or round(patch_mb[1000]) == 226
+#     # In inference mode every row is computed on its own (BatchNorm uses its running statistics), so the batch size
+#     # cannot change a prediction, only the memory and the speed:
+#     assert np.array_equal(model.predict(X_eval[:500], batch_size=250), model.predict(X_eval[:500], batch_size=500))
 
 # %% [markdown]
 # ## Summary

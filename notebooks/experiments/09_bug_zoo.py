@@ -546,71 +546,90 @@ assert all(diagnose(card(bug)) == bug for bug in BUGS + ["correct"])   # every c
 # %% [markdown]
 # **Solutions 1, 2 and 3** — try the exercises first. The worked solutions are in the collapsed cells below (click a bar to open it; outputs are collapsed too).
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 1.** With $\alpha \cdot 32$ the update $\alpha\,dW$ is back to its correct size (the Dense
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 1</b> (click to open)</summary>
+#
+# With $\alpha \cdot 32$ the update $\alpha\,dW$ is back to its correct size (the Dense
 # gradients are exactly $1/m$ of the true ones), so the curve looks right — but the learning rate now
 # depends on the batch size, and the bug is still there for anyone who changes it.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
-LR_SAVED = LR
-LR = LR_SAVED * BATCH
-fixed = train("one_over_m_twice")
-LR = LR_SAVED
-print(f"final val. accuracy: correct {R['correct']['final_val']:.4f}, bug {R['one_over_m_twice']['final_val']:.4f}, "
-      f"bug with lr x {BATCH}: {fixed['final_val']:.4f}")
-assert abs(fixed["final_val"] - R["correct"]["final_val"]) < 0.02
+# Solution 1.
+from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
+with hidden_output():
+    LR_SAVED = LR
+    LR = LR_SAVED * BATCH
+    fixed = train("one_over_m_twice")
+    LR = LR_SAVED
+    print(f"final val. accuracy: correct {R['correct']['final_val']:.4f}, bug {R['one_over_m_twice']['final_val']:.4f}, "
+          f"bug with lr x {BATCH}: {fixed['final_val']:.4f}")
+    assert abs(fixed["final_val"] - R["correct"]["final_val"]) < 0.02
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 2.** The clip acts on an entry $\frac{1}{m\,\hat y_{i,c_i}}$ only when it exceeds 1, i.e. when the true
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 2</b> (click to open)</summary>
+#
+# The clip acts on an entry $\frac{1}{m\,\hat y_{i,c_i}}$ only when it exceeds 1, i.e. when the true
 # class gets a probability below $1/m$. A batch of 1 is always clipped (any $\hat y < 1$); in larger batches
 # fewer samples fall below the shrinking threshold $1/m$ and the error falls — but with He initialisation a
 # few samples of 5 classes still do, even at $m = 512$. The check fails exactly when the clip touches a
 # sample: on a batch where no sample is that wrong it would pass, and say nothing about the next batch.
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
-def gradient_check_he(bug, m, seed=0):
-    """Gradient check with He initialisation on a batch of m; also how many samples the clip touched."""
-    rng = np.random.default_rng(seed)
-    model, loss = build(bug, [10, 12, 5], rng, init="he", dtype=np.float64)
-    X, y = rng.standard_normal((m, 10)), rng.integers(0, 5, size=m)
-    f = lambda: loss(model.forward(X, training=True), y)
-    f(); model.backward(loss.backward())
-    a = np.concatenate([g.ravel() for g in model.grads.values()])
-    n = np.concatenate([numerical_gradient(f, p).ravel() for p in model.params.values()])
-    p_true = model.forward(X, training=True)[np.arange(m), y]
-    return rel_error(a, n), int(np.sum(p_true < 1.0 / m))
+# Solution 2.
+with hidden_output():
+    def gradient_check_he(bug, m, seed=0):
+        """Gradient check with He initialisation on a batch of m; also how many samples the clip touched."""
+        rng = np.random.default_rng(seed)
+        model, loss = build(bug, [10, 12, 5], rng, init="he", dtype=np.float64)
+        X, y = rng.standard_normal((m, 10)), rng.integers(0, 5, size=m)
+        f = lambda: loss(model.forward(X, training=True), y)
+        f(); model.backward(loss.backward())
+        a = np.concatenate([g.ravel() for g in model.grads.values()])
+        n = np.concatenate([numerical_gradient(f, p).ravel() for p in model.params.values()])
+        p_true = model.forward(X, training=True)[np.arange(m), y]
+        return rel_error(a, n), int(np.sum(p_true < 1.0 / m))
 
 
-for m in (1, 8, 64, 512):
-    err_he, clipped = gradient_check_he("clipped_ce_gradient", m)
-    print(f"batch {m:>3}: {clipped:>3} samples below 1/m, gradient check rel. error {err_he:.1e}")
-    assert (clipped == 0) == (err_he < 1e-8)       # it fails exactly when the clip acts
+    for m in (1, 8, 64, 512):
+        err_he, clipped = gradient_check_he("clipped_ce_gradient", m)
+        print(f"batch {m:>3}: {clipped:>3} samples below 1/m, gradient check rel. error {err_he:.1e}")
+        assert (clipped == 0) == (err_he < 1e-8)       # it fails exactly when the clip acts
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
-# **Solution 3.** The card is almost exactly that of `one_over_m_twice` alone: cosine 1, norm ratio 0.107, just
+# %% [markdown] tags=["solution"]
+# <details><summary><b>Solution 3</b> (click to open)</summary>
+#
+# The card is almost exactly that of `one_over_m_twice` alone: cosine 1, norm ratio 0.107, just
 # below $1/m = 0.125$. Dividing by $m = 8$ shrinks the probe's weight gradients (spectral norms about 44 and 50) to
 # 5.5 and 6.2, barely above the threshold 5, so the spectral clip hardly acts: **one bug all but masks the other**.
 # Fix the first, run the checks again, and the second appears (its own card: norm ratio 0.11).
+#
+# </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
-class Both(SpectrallyClippedSequential):
-    pass
+# Solution 3.
+with hidden_output():
+    class Both(SpectrallyClippedSequential):
+        pass
 
 
-rng = np.random.default_rng(0)
-both = Both([DoubleMeanDense(12, init="random"), ReLU(), DoubleMeanDense(5, init="random"), Softmax()], rng=rng)
-both.build(10, rng, dtype=np.float64)
-Xp, yp = PROBE_SCALE * rng.standard_normal((8, 10)), rng.integers(0, 5, size=8)
-loss = CategoricalCrossEntropy()
-f = lambda: loss(both.forward(Xp, training=True), yp)
-f(); both.backward(loss.backward())
-a = {k: g.copy() for k, g in both.grads.items()}
-n = {k: numerical_gradient(f, p) for k, p in both.params.items()}
-cos = min(cosine(a[k], n[k]) for k in a)
-ratio = np.sqrt(sum((g ** 2).sum() for g in a.values()) / sum((g ** 2).sum() for g in n.values()))
-print(f"both bugs: smallest cosine {cos:.4f}, norm ratio {ratio:.3f} (1/m = {1 / 8:.3f})")
-assert cos > 0.999 and 0.8 / 8 < ratio <= 1 / 8 + 1e-9            # nearly the 1/m bug's signature alone
-assert CHECKS["spectral_clip_per_tensor"][0][2] < 0.5               # though the clip alone does act on this probe
+    rng = np.random.default_rng(0)
+    both = Both([DoubleMeanDense(12, init="random"), ReLU(), DoubleMeanDense(5, init="random"), Softmax()], rng=rng)
+    both.build(10, rng, dtype=np.float64)
+    Xp, yp = PROBE_SCALE * rng.standard_normal((8, 10)), rng.integers(0, 5, size=8)
+    loss = CategoricalCrossEntropy()
+    f = lambda: loss(both.forward(Xp, training=True), yp)
+    f(); both.backward(loss.backward())
+    a = {k: g.copy() for k, g in both.grads.items()}
+    n = {k: numerical_gradient(f, p) for k, p in both.params.items()}
+    cos = min(cosine(a[k], n[k]) for k in a)
+    ratio = np.sqrt(sum((g ** 2).sum() for g in a.values()) / sum((g ** 2).sum() for g in n.values()))
+    print(f"both bugs: smallest cosine {cos:.4f}, norm ratio {ratio:.3f} (1/m = {1 / 8:.3f})")
+    assert cos > 0.999 and 0.8 / 8 < ratio <= 1 / 8 + 1e-9            # nearly the 1/m bug's signature alone
+    assert CHECKS["spectral_clip_per_tensor"][0][2] < 0.5               # though the clip alone does act on this probe
 
 # %% [markdown]
 # ---

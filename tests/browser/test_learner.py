@@ -179,6 +179,44 @@ def test_chapter_00_renders_its_formulas(learner):
     assert not learner.take_problems()
 
 
+def solution_snippets(path):
+    """A line of every solution's answer as the stored notebook has it: (source lines, output lines)."""
+    sources, outputs = [], []
+    for cell in json.loads(path.read_text())["cells"]:
+        if "solution" not in cell["metadata"].get("tags", []):
+            continue
+        lines = [ln.strip() for ln in "".join(cell["source"]).splitlines()]
+        body = [ln for ln in lines[1:] if len(ln) > 25 and not ln.startswith(("<details", "</details", "from diydnn"))]
+        sources += body[:1]
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/plain", [])).splitlines()[1:]
+            outputs += [ln.strip() for ln in text if len(ln.strip()) > 15][:1]
+    return sources, outputs
+
+
+def test_solutions_stay_hidden_until_opened_even_after_run_all(learner):
+    rel = "notebooks/00_conventions.ipynb"
+    page = learner.page
+    sources, outputs = solution_snippets(learner.repo / rel)
+    assert len(sources) >= 6 and len(outputs) >= 3, (sources, outputs)
+    learner.open(rel)
+    learner.run_all(rel)
+    page.wait_for_function("n => document.querySelectorAll('.jp-Notebook details').length >= n", arg=len(outputs) + 3)
+    time.sleep(1.0)
+
+    def visible(snippet):
+        return any(m.is_visible() for m in page.get_by_text(snippet[:60], exact=False).all())
+
+    shown = [s for s in sources + outputs if visible(s)]
+    assert not shown, f"answers visible before they are opened (after Run All): {shown[:3]}"
+    # opening one: its output appears
+    opened = page.locator(".jp-OutputArea-output details summary").first
+    opened.scroll_into_view_if_needed()
+    opened.click()
+    assert any(visible(s) for s in outputs), "opening a solution's output showed nothing"
+    assert not learner.take_problems()
+
+
 @pytest.mark.parametrize("rel", ["notebooks/00_conventions.ipynb", "notebooks/01_dense.ipynb", *EXPERIMENTS])
 def test_open_and_save_changes_no_file(learner, rel):
     files = paired(learner.repo, rel)
