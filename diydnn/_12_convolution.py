@@ -62,7 +62,7 @@ from diydnn._07_model import register_layer
 # $(m, H', W', F)$, with no reordering. In channels first the same product needs a transpose of its output
 # (a full copy), or one smaller product per sample, $\tilde K^\top P_i$, which gives $(F, H'W')$ per sample directly.
 #
-# The cell below times all three on the two convolutions of the CNN of chapter 13 (3×3 "same", batch 128, float32,
+# The cell below times all three on the two convolutions of experiment 08's CNN (3×3 "same", batch 128, float32,
 # one BLAS thread, median of 7; `benchmarks/conv_layout.py` is the same measurement as a script) and prints the table.
 # The machine is shared, so only the ratios mean something, and the cell says which layout was fastest.
 #
