@@ -383,7 +383,7 @@ def col2im(dcols, padded_shape, stride):
 # distribution scaled is the uniform one of the new limit). A check cell after the layer compares both variances.
 #
 # The forward pass keeps the patch matrix $P$ for the weight gradient. It is the layer's largest array: for the
-# second convolution of chapter 13 at batch 128, $128\cdot14\cdot14$ rows of $3\cdot3\cdot32$ float32 values, 29 MB. <!-- constant: 128·14·14·288·4 bytes -->
+# second convolution of experiment 08's CNN at batch 128, $128\cdot14\cdot14$ rows of $3\cdot3\cdot32$ float32 values, 29 MB. <!-- constant: 128·14·14·288·4 bytes -->
 # Stride is one integer for both axes; the kernel may be rectangular (`kernel_size=(2, 3)`).
 
 # %%
