@@ -42,6 +42,9 @@ from diydnn._07_model import register_layer
 # from diydnn._06_optimisers import Adam
 # from diydnn._07_model import Sequential
 # from diydnn._08_mnist import batches, load_mnist
+# from IPython.display import Markdown, display
+# from threadpoolctl import threadpool_limits
+# threadpool_limits(limits=1)     # one BLAS thread for every timing here (chapter 14 shows why; = diydnn.set_threads(1))
 # rng = np.random.default_rng(12)
 
 # %% [markdown]
@@ -54,25 +57,19 @@ from diydnn._07_model import register_layer
 # channels first keeps a whole $H\times W$ plane of one channel side by side.
 #
 # The choice matters for the matrix product of section 3, which takes the patches as rows of a matrix
-# $P$ of shape $(m H' W',\ k_h k_w C)$ and multiplies by the kernels $\tilde W$ of shape $(k_h k_w C,\ F)$. The result
+# $P$ of shape $(m H' W',\ k_h k_w C)$ and multiplies by the kernels $\tilde K$ of shape $(k_h k_w C,\ F)$. The result
 # has one row per output pixel and one column per kernel: that **is** a channels-last batch
 # $(m, H', W', F)$, with no reordering. In channels first the same product needs a transpose of its output
-# (a full copy), or one smaller product per sample, $\tilde W^\top P_i$, which gives $(F, H'W')$ per sample directly.
+# (a full copy), or one smaller product per sample, $\tilde K^\top P_i$, which gives $(F, H'W')$ per sample directly.
 #
-# We measured all three on the two convolutions of the CNN of chapter 13 (3×3 "same", batch 128, float32,
-# one BLAS thread; `benchmarks/conv_layout.py`, median of 7; a shared machine, so only the ratios matter):
+# The cell below times all three on the two convolutions of experiment 08's CNN (3×3 "same", batch 128, float32,
+# one BLAS thread, median of 7; `benchmarks/conv_layout.py` is the same measurement as a script) and prints the table.
+# The machine is shared, so only the ratios mean something, and the cell says which layout was fastest.
 #
-# | convolution | (m, H, W, C), one product | (m, C, H, W), one product + transpose | (m, C, H, W), a product per sample |
-# |---|---|---|---|
-# | 28×28×1 → 32 | 2.7 ms | 9.3 ms | 1.2 ms |
-# | 14×14×32 → 64 | 14.4 ms | 27.0 ms | 16.2 ms |
-#
-# The first convolution (one input channel) is cheap whatever we do; the second, where the time goes,
-# is fastest channels last. The backward pass tips the balance further: channels last computes the weight gradient
-# as one product $P^\top dZ$ over all samples, while the per-sample form needs $m$ products and a sum. And a
-# channels-last batch flattens for a Dense layer with a plain reshape. So **diydnn stores images as (m, H, W, C)**,
-# everywhere: `Conv2D`, the pooling layers of chapter 13 and `BatchNorm` on images. The cell below repeats the
-# measurement (smaller and fewer repeats in quick mode).
+# Speed of the forward pass is one argument; the others do not depend on the machine. The backward pass computes the
+# weight gradient channels last as one product $P^\top dZ$ over all samples, while the per-sample form needs $m$
+# products and a sum. And a channels-last batch flattens for a Dense layer with a plain reshape. So **diydnn stores
+# images as (m, H, W, C)**, everywhere: `Conv2D`, the pooling layers of chapter 13 and `BatchNorm` on images.
 
 # %% tags=["active-ipynb"]
 # def conv_nhwc(X, W2):
@@ -91,7 +88,17 @@ from diydnn._07_model import register_layer
 #     return np.ascontiguousarray((P @ W2).reshape(m, H, Wd, -1).transpose(0, 3, 1, 2))
 #
 #
+# def conv_nchw_per_sample(X, W2):
+#     """Channels first, one product per sample: W2^T (F, 9C) @ P_i (9C, H*W) is already (F, H, W)."""
+#     m, C, H, Wd = X.shape
+#     Xp = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+#     P = sliding_window_view(Xp, (3, 3), axis=(2, 3)).transpose(0, 4, 5, 1, 2, 3).reshape(m, 9 * C, H * Wd)
+#     W2t = np.ascontiguousarray(W2.T)
+#     return np.stack([W2t @ P[i] for i in range(m)]).reshape(m, -1, H, Wd)
+#
+#
 # def median_ms(f, repeats):
+#     f()                                              # a warm-up call, not timed
 #     times = []
 #     for _ in range(repeats):
 #         t = time.perf_counter(); f(); times.append(time.perf_counter() - t)
@@ -99,24 +106,43 @@ from diydnn._07_model import register_layer
 #
 #
 # m_bench, repeats = (16, 2) if quick_mode() else (128, 7)
+# layouts = {"(m, H, W, C), one product": lambda X_last, X_first, W2: conv_nhwc(X_last, W2),
+#            "(m, C, H, W), one product + transpose": lambda X_last, X_first, W2: conv_nchw(X_first, W2),
+#            "(m, C, H, W), a product per sample": lambda X_last, X_first, W2: conv_nchw_per_sample(X_first, W2)}
+# rows, layout_ms = [], {}
 # for H, C, F in [(28, 1, 32), (14, 32, 64)]:
 #     X_last = rng.standard_normal((m_bench, H, H, C)).astype(np.float32)
 #     X_first = np.ascontiguousarray(X_last.transpose(0, 3, 1, 2))
 #     W2 = rng.standard_normal((9 * C, F)).astype(np.float32)
-#     same = np.allclose(conv_nchw(X_first, W2), conv_nhwc(X_last, W2).transpose(0, 3, 1, 2), atol=1e-3)
-#     print(f"{H}x{H}x{C} -> {F}: (m, H, W, C) {median_ms(lambda: conv_nhwc(X_last, W2), repeats):5.1f} ms, "
-#           f"(m, C, H, W) {median_ms(lambda: conv_nchw(X_first, W2), repeats):5.1f} ms;  same numbers: {same}")
-#     assert same
+#     reference = conv_nhwc(X_last, W2).transpose(0, 3, 1, 2)
+#     for f in list(layouts.values())[1:]:
+#         assert np.allclose(f(X_last, X_first, W2), reference, atol=1e-3)     # the same numbers, three ways
+#     layout_ms[H, C, F] = {name: median_ms(lambda: f(X_last, X_first, W2), repeats) for name, f in layouts.items()}
+#     fastest = min(layout_ms[H, C, F], key=layout_ms[H, C, F].get)
+#     rows.append(f"| {H}×{H}×{C} → {F} | " + " | ".join(f"{t:.1f} ms" for t in layout_ms[H, C, F].values())
+#                 + f" | {fastest} |")
+# display(Markdown(f"| convolution (batch {m_bench}) | " + " | ".join(layouts) + " | fastest |\n|---|---|---|---|---|\n"
+#                  + "\n".join(rows)))
+# second = layout_ms[14, 32, 64]
+# print(f"second convolution: channels first + transpose takes "
+#       f"{second['(m, C, H, W), one product + transpose'] / second['(m, H, W, C), one product']:.2f}x, "
+#       f"per sample {second['(m, C, H, W), a product per sample'] / second['(m, H, W, C), one product']:.2f}x "
+#       f"the time of channels last")
+# if not quick_mode():       # the transpose is a full extra copy of the output: channels last beats it where time goes
+#     assert second["(m, H, W, C), one product"] < second["(m, C, H, W), one product + transpose"]
 
 # %% [markdown]
 # ## 2. Convolution, element by element — it is really cross-correlation
 #
-# Take a batch $X$ of shape $(m, H, W, C)$, $F$ kernels $W$ of shape $(k_h, k_w, C, F)$, a bias $b \in \mathbb R^F$
-# and a stride $s$. Let $X^p$ be $X$ with zeros added around it (padding, below). Output pixel $(r, c)$ of
+# Take a batch $X$ of shape $(m, H, W, C)$, $F$ kernels $K$ of shape $(k_h, k_w, C, F)$, a bias $b \in \mathbb R^F$
+# and a stride $s$. **One symbol per meaning** in chapters 12 and 13: $H, W$ are the height and width of an image
+# ($H', W'$ of an output), $C$ its channels, $K$ the kernels, $k_h\times k_w$ a kernel's window, $F$ the number of
+# kernels, $s$ the stride. (In the code the kernels are stored as `params["W"]`, the name every layer uses for its
+# weights.) Let $X^p$ be $X$ with zeros added around it (padding, below). Output pixel $(r, c)$ of
 # kernel $f$ for sample $i$ is the window of $X^p$ whose top-left corner is $(rs, cs)$, multiplied entry-wise with
 # the kernel and summed:
 #
-# $$Z_{i,r,c,f} \;=\; b_f + \sum_{u=0}^{k_h-1}\sum_{v=0}^{k_w-1}\sum_{d=0}^{C-1} X^p_{i,\;rs+u,\;cs+v,\;d}\; W_{u,v,d,f}.$$
+# $$Z_{i,r,c,f} \;=\; b_f + \sum_{u=0}^{k_h-1}\sum_{v=0}^{k_w-1}\sum_{d=0}^{C-1} X^p_{i,\;rs+u,\;cs+v,\;d}\; K_{u,v,d,f}.$$
 #
 # **A naming remark.** In mathematics and signal processing, the *convolution* of an image with a kernel flips the
 # kernel, $(X \ast K)_{r,c} = \sum_{u,v} X_{r-u,\,c-v} K_{u,v}$; the sum above, with $+u$ and $+v$, is the
@@ -191,14 +217,34 @@ def conv_output_size(n, k, stride, padding):
 #
 # Collect every window of $X^p$ as one row of a **patch matrix** $P$: row $(i, r, c)$ holds the $k_h k_w C$ values
 # $X^p_{i,\,rs+u,\,cs+v,\,d}$ in the order $(u, v, d)$. Reshape the kernels in the same order to
-# $\tilde W = W.\mathrm{reshape}(k_h k_w C, F)$. Then the triple sum of section 2 is a row times a column, and all of
+# $\tilde K = K.\mathrm{reshape}(k_h k_w C, F)$. Then the triple sum of section 2 is a row times a column, and all of
 # them at once are one product:
 #
-# $$\tilde Z = P\,\tilde W + \mathbf 1 b, \qquad P \in \mathbb R^{(m H' W')\times(k_h k_w C)},\quad \tilde Z \in \mathbb R^{(m H' W')\times F},$$
+# $$\tilde Z = P\,\tilde K + \mathbf 1 b, \qquad P \in \mathbb R^{(m H' W')\times(k_h k_w C)},\quad \tilde Z \in \mathbb R^{(m H' W')\times F},$$
 #
 # and $\tilde Z$ reshaped to $(m, H', W', F)$ is the output. This is *im2col* ("image to columns"; here rows). It turns
 # a convolution into a Dense layer applied to every patch, and hands the heavy work to one large, fast BLAS product.
 #
+# **A worked example.** One 4×4 image holding the values 1 to 16, one 2×2 kernel, stride 1, "valid": $H' = W' = 3$,
+# so $P$ has $3\cdot3 = 9$ rows, one per output pixel $(r, c)$, and $2\cdot2\cdot1 = 4$ columns, the window's entries
+# in the order $(u, v)$. Row $(r, c)$ is the window whose top-left corner is $(r, c)$, read row by row. Neighbouring
+# windows overlap, so an inner pixel appears in up to four rows: $P$ is larger than the image. The cell prints $X$,
+# $P$ and $P\tilde K$ reshaped to 3×3, and compares the result with the loops of section 2.
+
+# %% tags=["active-ipynb"]
+# X_demo = np.arange(1, 17, dtype=float).reshape(1, 4, 4, 1)        # one 4x4 image, one channel
+# K_demo = np.array([[1., 2.], [0., -1.]]).reshape(2, 2, 1, 1)      # one 2x2 kernel, its entries in the order (u, v)
+# windows = [(r, c) for r in range(3) for c in range(3)]
+# P_demo = np.array([X_demo[0, r:r + 2, c:c + 2, 0].ravel() for r, c in windows])   # row (r, c): its window, row by row
+# print("X =\n", X_demo[0, :, :, 0])
+# print("P: one row per window (r, c), its entries in the order (u, v) = (0,0) (0,1) (1,0) (1,1)")
+# for (r, c), row in zip(windows, P_demo):
+#     print(f"  ({r}, {c}): {row}")
+# Z_demo = (P_demo @ K_demo.reshape(4, 1)).reshape(3, 3)
+# print("K~ =", K_demo.reshape(4), "  P K~ reshaped to 3x3 =\n", Z_demo)
+# assert np.array_equal(Z_demo, conv_loops(X_demo, K_demo, np.zeros(1), 1, "valid")[0, :, :, 0])
+
+# %% [markdown]
 # **Building $P$ without a loop over pixels.** `numpy.lib.stride_tricks.sliding_window_view` returns all windows as a
 # *view*: an array that shares $X^p$'s memory and walks it with other strides. Its shape is
 # $(m, H_p - k_h + 1, W_p - k_w + 1, C, k_h, k_w)$; slicing `[:, ::s, ::s]` keeps every $s$-th window, and a transpose
@@ -230,6 +276,7 @@ def im2col(Xp, kh, kw, stride, out_h, out_w):
 #     print(f"stride {stride}, {padding:5s}: output {Z.shape}, patch matrix {P.shape}, view shares memory: "
 #           f"{np.shares_memory(view, Xp)};  max |P W + b - loops| = {np.abs(Z - loops).max():.1e}")
 #     assert np.shares_memory(view, Xp) and np.allclose(Z, loops)
+# assert np.array_equal(np.ascontiguousarray(im2col(X_demo, 2, 2, 1, 3, 3)).reshape(9, 4), P_demo)   # the worked example
 
 # %% [markdown]
 # ## 4. Backward
@@ -237,11 +284,11 @@ def im2col(Xp, kh, kw, stride, out_h, out_w):
 # Let $dZ = \partial L/\partial Z$ arrive from above, reshaped like $\tilde Z$ to $(m H' W', F)$. In matrix form the
 # layer is a Dense layer with input $P$, so chapter 01 gives two of the three gradients at once:
 #
-# $$d\tilde W = P^\top d\tilde Z, \qquad db_f = \sum_{i,r,c} dZ_{i,r,c,f}, \qquad dP = d\tilde Z\,\tilde W^\top .$$
+# $$d\tilde K = P^\top d\tilde Z, \qquad db_f = \sum_{i,r,c} dZ_{i,r,c,f}, \qquad dP = d\tilde Z\,\tilde K^\top .$$
 #
 # The weight gradient is **one product over all patches of all samples**: every position a kernel visits adds
 # its contribution (weight sharing means gradient summing). Element-wise,
-# $dW_{u,v,d,f} = \sum_{i,r,c} X^p_{i,\,rs+u,\,cs+v,\,d}\; dZ_{i,r,c,f}$ — a cross-correlation of the input with $dZ$.
+# $dK_{u,v,d,f} = \sum_{i,r,c} X^p_{i,\,rs+u,\,cs+v,\,d}\; dZ_{i,r,c,f}$ — a cross-correlation of the input with $dZ$.
 #
 # **The input gradient.** $P$ is not an independent input: each pixel $X^p_{i,y,x,d}$ was *copied* into every patch
 # that covers it. A copy's gradient flows back to its source and the copies' gradients add up:
@@ -250,10 +297,17 @@ def im2col(Xp, kh, kw, stride, out_h, out_w):
 #
 # This is **col2im**, the transpose of im2col: im2col is a linear map $X^p \mapsto P$ (a 0/1 matrix $S$ with
 # $\mathrm{vec}(P) = S\,\mathrm{vec}(X^p)$), and the gradient of a linear map is its transpose, $\mathrm{vec}(dX^p) = S^\top\mathrm{vec}(dP)$.
-# Written out, $dX^p_{i,y,x,d} = \sum_{f}\sum_{u,v} dZ_{i,\frac{y-u}{s},\frac{x-v}{s},f}\,W_{u,v,d,f}$ over the $(u,v)$ where
-# the indices are whole numbers in range: for $s = 1$ a *true* convolution of $dZ$ with the kernels — the backward
-# pass of a cross-correlation is a convolution. Finally $dX$ is $dX^p$ without the padding (the zeros we added are
-# not inputs).
+# Written out, $dX^p_{i,y,x,d} = \sum_{f}\sum_{u,v} dZ_{i,\frac{y-u}{s},\frac{x-v}{s},f}\,K_{u,v,d,f}$ over the $(u,v)$ where
+# the indices are whole numbers in range. For $s = 1$ that is a **full convolution**: pad $dZ$ with $k_h - 1$ rows and
+# $k_w - 1$ columns of zeros on every side (so that every kernel offset that touched a pixel counts, at the border
+# too) and cross-correlate it with the kernels **rotated by 180°** and with **input and output channels swapped**,
+# $K^{\mathrm{rot}}_{u,v,f,d} = K_{k_h-1-u,\;k_w-1-v,\;d,\;f}$: the gradient flows from the $F$ output maps back to the
+# $C$ input channels. A cross-correlation with a rotated kernel is a true convolution (section 2), so the backward
+# pass of a cross-correlation is a convolution. For $s > 1$, first spread $dZ$ out with $s - 1$ zeros between
+# neighbouring entries (the positions the strided windows skipped), then do the same: that is a **transposed
+# convolution** (also called fractionally strided), the operation upsampling layers use. Finally $dX$ is $dX^p$
+# without the padding (the zeros we added are not inputs). A check cell below builds $dX$ this way for strides 1,
+# 2 and 3 and compares it with col2im.
 #
 # **Vectorised col2im.** Loop over the $k_h k_w$ kernel offsets $(u, v)$ only (9 for a 3×3 kernel), never over
 # pixels: for each offset, the gradients of that entry of all patches go to a strided slice of $dX^p$,
@@ -288,16 +342,48 @@ def col2im(dcols, padded_shape, stride):
 #     assert abs(lhs - rhs) < 1e-9 * max(1, abs(lhs))
 
 # %% [markdown]
+# The input gradient as a full convolution with the rotated, channel-swapped kernels (for $s > 1$, of $dZ$ spread out
+# by the stride: a transposed convolution), computed with the loops of section 2, against col2im of $d\tilde Z\,\tilde K^\top$
+# ("valid" padding, so $dX^p = dX$; with stride 3 the windows leave the last row and column out, whose gradient is 0):
+
+# %% tags=["active-ipynb"]
+# def backward_by_convolution(dZ, K, stride, in_hw):
+#     """dX of a 'valid' cross-correlation: dZ spread out by the stride, padded by k - 1 (plus the rows and columns the
+#     strided windows never reached), cross-correlated with the kernels rotated by 180 degrees, channels swapped."""
+#     m, out_h, out_w, F = dZ.shape
+#     kh, kw, C, _ = K.shape
+#     spread = np.zeros((m, (out_h - 1) * stride + 1, (out_w - 1) * stride + 1, F))
+#     spread[:, ::stride, ::stride] = dZ                          # s - 1 zeros between neighbours: the transposed conv.
+#     missed_h, missed_w = in_hw[0] - ((out_h - 1) * stride + kh), in_hw[1] - ((out_w - 1) * stride + kw)
+#     full = np.pad(spread, ((0, 0), (kh - 1, kh - 1 + missed_h), (kw - 1, kw - 1 + missed_w), (0, 0)))
+#     K_rot = K[::-1, ::-1].transpose(0, 1, 3, 2)                 # (kh, kw, F, C): rotated by 180 degrees, channels swapped
+#     return conv_loops(full, K_rot, np.zeros(C), 1, "valid")
+#
+#
+# for stride, shape in [(1, (2, 6, 7, 2)), (2, (2, 7, 7, 2)), (3, (1, 8, 7, 2))]:
+#     K_check = rng.standard_normal((3, 3, shape[3], 4))
+#     out_h, out_w = (shape[1] - 3) // stride + 1, (shape[2] - 3) // stride + 1
+#     dZ = rng.standard_normal((shape[0], out_h, out_w, 4))
+#     dP = (dZ.reshape(-1, 4) @ K_check.reshape(-1, 4).T).reshape(shape[0], out_h, out_w, 3, 3, shape[3])
+#     dX_col2im, dX_conv = col2im(dP, shape, stride), backward_by_convolution(dZ, K_check, stride, shape[1:3])
+#     print(f"stride {stride}, input {shape}: max |col2im - full convolution| = {np.abs(dX_col2im - dX_conv).max():.1e}")
+#     assert np.allclose(dX_col2im, dX_conv)
+
+# %% [markdown]
 # ## 5. The layer: `Conv2D`
 #
 # `Conv2D(filters, kernel_size=3, stride=1, padding="valid", use_bias=True, init="he")`. The input of one sample has
 # shape $(H, W, C)$; the weights are created on the first forward (or eagerly with `n_in=(H, W, C)`) with the
 # initialisers of chapter 04. **He initialisation** uses the fan-in of one output value, which is not $C$ but the
 # $k_h k_w C$ inputs of its window: $W \sim \mathcal N(0,\ 2/(k_h k_w C))$, drawn as a $(k_h k_w C, F)$ matrix — exactly the
-# $\tilde W$ of section 3 — and reshaped. (Glorot's fan-out is then $F$; Keras uses $k_h k_w F$. A detail.)
+# $\tilde K$ of section 3 — and reshaped. **Glorot** needs a fan-out too: the number of outputs one *input* value
+# feeds. An input value enters $k_h k_w$ window positions of each of the $F$ kernels, so the fan-out is $k_h k_w F$, as
+# in Keras and PyTorch — not $F$, the width of $\tilde K$, which would draw larger weights. `Conv2D` draws the
+# $(k_h k_w C, F)$ matrix and, for Glorot, scales it to the limit $\sqrt{6/(k_h k_w C + k_h k_w F)}$ (a uniform
+# distribution scaled is the uniform one of the new limit). A check cell after the layer compares both variances.
 #
 # The forward pass keeps the patch matrix $P$ for the weight gradient. It is the layer's largest array: for the
-# second convolution of chapter 13 at batch 128, $128\cdot14\cdot14$ rows of $3\cdot3\cdot32$ float32 values, 29 MB.
+# second convolution of experiment 08's CNN at batch 128, $128\cdot14\cdot14$ rows of $3\cdot3\cdot32$ float32 values, 29 MB. <!-- constant: 128·14·14·288·4 bytes -->
 # Stride is one integer for both axes; the kernel may be rectangular (`kernel_size=(2, 3)`).
 
 # %%
@@ -356,14 +442,19 @@ class Conv2D(Layer):
         return conv_output_size(H, kh, s, self.padding), conv_output_size(W, kw, s, self.padding)
 
     def build(self, n_in, rng=None, dtype=np.float32):
-        from diydnn._04_initialisers import get_initialiser   # chapter 04, as in Dense
+        from diydnn._04_initialisers import GlorotUniform, get_initialiser   # chapter 04, as in Dense
         self._geometry(n_in)                                   # refuses a bad shape before anything is created
         super().build(n_in)
         (kh, kw), C = self.kernel_size, self.n_in[2]
         rng = rng if rng is not None else (self.rng if self.rng is not None else np.random.default_rng())
-        # fan-in = the kh*kw*C inputs of one output value: drawn as the (kh*kw*C, filters) matrix W~, then shaped
-        W = get_initialiser(self.init)(kh * kw * C, self.filters, rng).reshape(kh, kw, C, self.filters)
-        self.params = {"W": W.astype(dtype)}
+        init = get_initialiser(self.init)
+        # fan-in = the kh*kw*C inputs of one output value: drawn as the (kh*kw*C, filters) matrix K~, then shaped
+        W = init(kh * kw * C, self.filters, rng)
+        if isinstance(init, GlorotUniform):
+            # Glorot's fan-out is what one input value feeds, kh*kw*filters (as in Keras and PyTorch), not the matrix's
+            # width: U(-l, l) scaled by l_conv / l is U(-l_conv, l_conv), from the same draws
+            W *= np.sqrt((kh * kw * C + self.filters) / (kh * kw * C + kh * kw * self.filters))
+        self.params = {"W": W.reshape(kh, kw, C, self.filters).astype(dtype)}
         if self.use_bias:
             self.params["b"] = np.zeros(self.filters, dtype=dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -423,6 +514,22 @@ class Conv2D(Layer):
             np.add.reduce(dZ, axis=0, out=self._grad_buffer("b"))
         return dZ
 
+
+# %% [markdown]
+# The variances on a large layer (3×3 kernels, 64 → 128 channels): He's $2/(k_h k_w C)$ and Glorot's
+# $2/(k_h k_w C + k_h k_w F)$, with every Glorot weight inside its limit.
+
+# %% tags=["active-ipynb"]
+# C_init, F_init = 64, 128
+# he = Conv2D(F_init, 3, n_in=(8, 8, C_init), rng=np.random.default_rng(0)).params["W"]
+# glorot = Conv2D(F_init, 3, init="glorot", n_in=(8, 8, C_init), rng=np.random.default_rng(0)).params["W"]
+# var_he, var_glorot = 2 / (9 * C_init), 2 / (9 * C_init + 9 * F_init)
+# limit = np.sqrt(6 / (9 * C_init + 9 * F_init))
+# print(f"He: variance {he.var():.3e} (formula {var_he:.3e});  Glorot: {glorot.var():.3e} (formula {var_glorot:.3e}), "
+#       f"max |W| {np.abs(glorot).max():.4f} <= limit {limit:.4f}; with fan-out F instead the variance would be "
+#       f"{2 / (9 * C_init + F_init) / var_glorot:.2f}x larger")
+# assert abs(he.var() / var_he - 1) < 0.02 and abs(glorot.var() / var_glorot - 1) < 0.02
+# assert np.abs(glorot).max() <= limit * (1 + 1e-6) and np.abs(glorot).max() > 0.99 * limit
 
 # %% [markdown]
 # ## 6. Gradient checks
@@ -525,6 +632,38 @@ class Reshape(Layer):
 # assert images_first.output_width((6, 6, 1)) == 2 and images_first.layers[0].params["W"].shape == (3, 3, 1, 4)
 
 # %% [markdown]
+# **How far does one output see? The receptive field.** An output value of a stack of convolutions depends on a window
+# of the input image, its *receptive field*. Walk back from one output value: layer $\ell$, with a window of $k_\ell$,
+# widens the region by $k_\ell - 1$ pixels of *its own input*, and one step in that input is $\prod_{j<\ell} s_j$ pixels
+# of the image (the strides of the layers below). So along each axis
+#
+# $$r = 1 + \sum_{\ell=1}^{L} (k_\ell - 1)\prod_{j<\ell} s_j ,$$
+#
+# and pooling windows (chapter 13) count as layers too. The check backpropagates a gradient that is 1 at one output
+# value and 0 elsewhere through a stack whose kernels are all ones (no cancellation, no ReLU that could switch a path
+# off) and measures the nonzero region of $dX$.
+
+# %% tags=["active-ipynb"]
+# def receptive_field(kernels, strides):
+#     """r = 1 + sum_l (k_l - 1) prod_{j<l} s_j, along one axis."""
+#     return 1 + sum((k - 1) * int(np.prod(strides[:l])) for l, k in enumerate(kernels))
+#
+#
+# kernels, strides = (3, 3, 5, 3), (1, 2, 2, 1)
+# stack = Sequential([Reshape((48, 48, 1))] + [Conv2D(1, k, stride=s, use_bias=False) for k, s in zip(kernels, strides)],
+#                    n_in=48 * 48, rng=np.random.default_rng(0))
+# for layer in stack.layers[1:]:
+#     layer.params["W"][...] = 1.0
+# out = stack.forward(np.zeros((1, 48 * 48)))
+# G = np.zeros_like(out)
+# G[0, out.shape[1] // 2, out.shape[2] // 2, 0] = 1.0                 # one output value in the middle
+# rows, cols = np.nonzero(stack.backward(G).reshape(48, 48))
+# measured = (int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
+# print(f"kernels {kernels}, strides {strides}: the formula gives r = {receptive_field(kernels, strides)}; the backward "
+#       f"pass reaches a {measured[0]}x{measured[1]} window of the 48x48 input")
+# assert measured == (receptive_field(kernels, strides),) * 2 == (21, 21)
+
+# %% [markdown]
 # ## 8. A picture: filters a network learned, and what they see
 #
 # A small all-convolutional network, no pooling yet (chapter 13): `Reshape` → `Conv2D(16, 5×5, stride 2, same)` → ReLU
@@ -615,15 +754,17 @@ class Reshape(Layer):
 # ## Summary
 #
 # * Images are batches of shape **(m, H, W, C)**, channels last: the matrix product over patches then yields the next
-#   layer's input without a transpose, and the weight gradient is one product (measured: the large convolution is
-#   fastest this way). Dense stays 2-D; `Flatten` and `Reshape` convert.
-# * "Convolution" in deep learning is **cross-correlation**, $Z_{i,r,c,f} = b_f + \sum_{u,v,d} X^p_{i,rs+u,cs+v,d}W_{u,v,d,f}$;
+#   layer's input without a transpose, and the weight gradient is one product (section 1 times the three layouts). Dense stays 2-D; `Flatten` and `Reshape` convert.
+# * "Convolution" in deep learning is **cross-correlation**, $Z_{i,r,c,f} = b_f + \sum_{u,v,d} X^p_{i,rs+u,cs+v,d}K_{u,v,d,f}$;
 #   flipping the kernel makes it a true convolution, and a learned kernel does not care.
-# * **im2col**: all windows as rows of a patch matrix $P$ (a strided view, one copy), then $\tilde Z = P\tilde W + b$,
+# * **im2col**: all windows as rows of a patch matrix $P$ (a strided view, one copy), then $\tilde Z = P\tilde K + b$,
 #   one BLAS product.
-# * **Backward**: $d\tilde W = P^\top d\tilde Z$, $db = \sum dZ$, $dP = d\tilde Z\tilde W^\top$, and $dX$ = **col2im**($dP$), the
+# * **Backward**: $d\tilde K = P^\top d\tilde Z$, $db = \sum dZ$, $dP = d\tilde Z\tilde K^\top$, and $dX$ = **col2im**($dP$), the
 #   transpose of im2col: a scatter-add over the $k_h k_w$ kernel offsets. All checked by central differences.
-# * He initialisation uses the fan-in $k_h k_w C$ of one output value.
+# * He initialisation uses the fan-in $k_h k_w C$ of one output value; Glorot also the fan-out $k_h k_w F$ of one input.
+# * The input gradient is a full convolution of $dZ$ with the kernels rotated by 180° and channels swapped (for a
+#   stride $s > 1$, of $dZ$ spread out by $s$: a transposed convolution). A stack of layers sees a window of
+#   $r = 1 + \sum_\ell (k_\ell - 1)\prod_{j<\ell} s_j$ pixels per axis (its receptive field, checked by a backward pass).
 #
 # ## Exercises
 #

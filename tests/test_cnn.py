@@ -173,6 +173,15 @@ def test_he_initialisation_uses_the_fan_in_of_a_window():
     assert abs(conv.params["W"].std() - np.sqrt(2 / (3 * 3 * 16))) < 0.01 * np.sqrt(2 / (3 * 3 * 16)) * 5
 
 
+def test_glorot_uses_the_fan_out_of_an_input_value():
+    """Keras and PyTorch: fan_out = kh*kw*filters for a kernel (one input value feeds every kernel at kh*kw offsets)."""
+    conv = dd.Conv2D(128, 3, init="glorot", n_in=(8, 8, 64), rng=np.random.default_rng(0))
+    W = conv.params["W"].astype(np.float64)
+    limit = np.sqrt(6 / (9 * 64 + 9 * 128))
+    assert np.abs(W).max() <= limit * (1 + 1e-6) and np.abs(W).max() > 0.99 * limit
+    assert abs(W.var() / (2 / (9 * 64 + 9 * 128)) - 1) < 0.02
+
+
 def test_col2im_is_the_transpose_of_im2col():
     rng = np.random.default_rng(5)
     for stride, kh, kw in [(1, 3, 3), (2, 3, 3), (2, 2, 3), (3, 2, 2)]:
