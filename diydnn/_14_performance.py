@@ -167,8 +167,8 @@ def best_seconds(fn, repeats=5):
 # operation such as `W -= step` does 1 FLOP per entry and moves 12 bytes (two reads and a write):
 # $I = 1/12$. We measure $\beta$ with a copy of a large array (8 bytes moved per float32 entry: a read and a write),
 # far larger than the caches: that is main memory's (DRAM's) bandwidth. Arrays of a few megabytes or less stay in
-# the processor's caches, which deliver more; so we also measure the fastest copy of arrays from 64 KB to 16 MB,
-# a second, steeper slanted roof for work whose arrays are cache-resident.
+# the processor's caches, which deliver more; so we also measure the fastest copy of arrays from 64 KiB to 16 MiB,
+# a second, higher slanted roof for work whose arrays are cache-resident.
 
 # %%
 def matmul_intensity(a, b, c, itemsize=4):
@@ -194,9 +194,11 @@ def matmul_intensity(a, b, c, itemsize=4):
 #     src, dst_c = np.ones(n, np.float32), np.empty(n, np.float32)
 #     cache_copy[src.nbytes] = 2 * src.nbytes / best_seconds(lambda: np.copyto(dst_c, src), repeats=3 if QUICK else 20)
 # cache_bandwidth = max(cache_copy.values())
-# print("copy GB/s by array size:", {f"{b // 1024} KB": round(r / 1e9, 1) for b, r in cache_copy.items()},
+# print("copy GB/s by array size:", {(f"{b >> 10} KiB" if b < 2 ** 20 else f"{b >> 20} MiB"): round(r / 1e9, 1)
+#                                    for b, r in cache_copy.items()},
 #       f"-> cache bandwidth {cache_bandwidth / 1e9:.1f} GB/s")
 # cache_roof = lambda I: np.minimum(peak, cache_bandwidth * np.asarray(I))
+# assert cache_bandwidth > bandwidth                                  # the caches deliver more than main memory
 # assert np.isclose(roof(ridge / 10), bandwidth * ridge / 10) and np.isclose(roof(ridge * 10), peak)   # min(P, beta I), both sides
 
 # %% [markdown]
@@ -266,7 +268,8 @@ def matmul_intensity(a, b, c, itemsize=4):
 # for label, (passes, F, Bytes) in traced_counts.items():
 #     entries = W_big.size if label.startswith("Adam") else Z_.size
 #     n_passes[label] = passes
-#     print(f"{label}: {passes} passes, {F / entries:.0f} operations and {Bytes / entries:.2f} bytes moved per entry")
+#     print(f"{label}: {passes} pass{'es' if passes > 1 else ''}, {F / entries:.0f} operation(s) and "
+#           f"{Bytes / entries:.2f} bytes moved per entry (arrays of {4 * entries / 1e6:.2f} MB)")
 #     pieces.append((label, F, Bytes, best_seconds(timed[label])))
 # assert n_passes == {"bias add": 1, "ReLU fwd": 2, "Adam W1": 12}     # the counts the text uses
 # for label, F, Bytes, s in pieces:
@@ -298,7 +301,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 # The large matrix products (layers 1 and 2) sit near the flat roof: they are limited by arithmetic, and run at
 # more than half the peak (the cell asserts it). Every element-wise piece sits far to the left of the ridge, where
 # only memory traffic limits it, and far below the peak. It sits *above* the solid slanted roof, though: its
-# arrays (256 KB for an activation, 1.6 MB for each of Adam's) stay in the processor's caches, which deliver more
+# arrays (0.26 MB for an activation, 1.61 MB for each of Adam's) stay in the processor's caches, which deliver more
 # than main memory, so its roof is the dashed one, the cache's (the table prints how much of the cache bandwidth
 # each piece reaches). In FLOPs the element-wise pieces are almost nothing; in time they are not, because each
 # pass over an array costs about as much as reading and writing it. The lesson for any framework: **the number
