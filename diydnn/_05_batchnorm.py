@@ -302,7 +302,7 @@ class BatchNorm(Layer):
         ones = np.ones(m, dtype=dY.dtype)                            # column sums as 1^T A (see forward)
         T = dY * X_hat
         np.matmul(ones, T, out=self._grad_buffer("gamma"))         # written into the layer's gradient arrays
-        np.matmul(ones, dY, out=self._grad_buffer("beta"))          # (views of the model's flat array, chapter 07)
+        np.matmul(ones, dY, out=self._grad_buffer("beta"))          # (views of the model's flat array, chapter 14)
         a = self.params["gamma"] * inv_std                           # dX_hat = gamma dY, so gamma folds into a
         if not training:
             return (dY * a).reshape(shape)                # running statistics are constants

@@ -1037,9 +1037,9 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
 # %% [markdown]
 # ## Engineering: one update for the whole model
 #
-# The ideas of this chapter are complete without this section. Chapter 07's `Sequential` keeps all its
-# parameters in one flat array (and the gradients in another); each layer holds views into them. Every
-# update above is element-wise and the same for every parameter, so it can run **once on the flat arrays**
+# The ideas of this chapter are complete without this section. A `Sequential` keeps all its
+# parameters in one flat array (and the gradients in another; chapter 14 shows why and how); each layer holds
+# views into them. Every update above is element-wise and the same for every parameter, so it can run **once on the flat arrays**
 # instead of once per parameter: the same numbers, bit for bit, with one NumPy call per operation instead of
 # one per array and operation (chapter 14 measures the difference; the `Loop` of chapter 09 uses it).
 # The slots become views into flat buffers too, so `slots`, `state_dict()` and `load_state_dict()` work
@@ -1051,7 +1051,7 @@ FLAT = "*"                # the name under which step_flat hands the flat arrays
 
 
 def _step_flat(self, flat):
-    """step() for a model packed into one array (chapter 07's FlatParams): each operation of the update runs once,
+    """step() for a model packed into one array (chapter 14's FlatParams): each operation of the update runs once,
     on the whole flat array. Same numbers as step(), bit for bit. The caller has proved the gradients finite.
 
     Returns False, changing nothing, where the update is not the same for every parameter (L2, a decay mask,
@@ -1127,7 +1127,7 @@ FLAT_OPTIMISERS = (SGD, Adam, AdamW)      # element-wise updates, the same for e
 # * Clip by the **global** norm over all parameter gradients: $g \leftarrow g\min(1, c/\lVert g\rVert)$ keeps the direction,
 #   leaves small gradients alone and shortens large ones to exactly $c$ — not `max`, not per-tensor spectral
 #   norms, never on activation gradients.
-# * Engineering: on a model packed into one flat array (chapter 07), `step_flat` runs each operation of the update
+# * Engineering: on a model packed into one flat array (chapter 14), `step_flat` runs each operation of the update
 #   once for the whole model — the same numbers bit for bit, one NumPy call per operation instead of one per array.
 #
 # ## Exercises

@@ -305,12 +305,6 @@ class Sequential(Layer):
 # *eagerly* when `n_in` is given (or the first layer was built with `n_in`, Keras's
 # `Dense(50, n_in=784)` idiom), else *lazily* on the first `forward`, in the dtype of that batch —
 # float64 for a gradient check, float32 for training.
-#
-# Last, `build` **packs** the parameters: it moves them into one flat array (and the gradients into
-# another), and each layer's `params["W"]` becomes a view into it — the same numbers, updated in place as
-# before. Why: an optimiser then updates the whole model with one NumPy call per operation instead of one
-# per array, which on a small network halves its time (chapter 14 measures it). The packing is defined
-# in the next cell; nothing else in the library needs to know about it.
 
 # %%
 @add_to_class(Sequential, "build")
@@ -328,94 +322,13 @@ def _build(self, n_in, rng=None, dtype=np.float32):
             layer.build(width, rng, dtype)
         width = layer.output_width(width)
     self.n_in = n_in
-    self.pack()                                   # one array for all parameters (next cell, chapter 14)
+    # Chapter 14 (where the time goes) moves all parameters into one flat array here, the same numbers, so that an
+    # optimiser can update the whole model in one NumPy call per operation. Imported here: chapter 14 imports this one.
+    from diydnn._14_performance import pack
+    pack(self)
 
 
 # %%
-def _aligned_zeros(n, dtype, align):
-    """np.zeros(n, dtype) starting at an address that is a multiple of `align` bytes. Alignment matters for
-    reproducibility: SIMD reductions and BLAS may add in another order when an array starts elsewhere."""
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.zeros(n * itemsize + align, dtype=np.uint8)
-    skip = -raw.ctypes.data % align
-    return raw[skip:skip + n * itemsize].view(dtype)
-
-
-class FlatParams:
-    """A model's parameters as views into one flat array `params`, its gradients as views into `grads`.
-
-    Entry i is the parameter names[i] ("dense_0/W") of the layer layers[i] (named layer_names[i]), key keys[i], at
-    params[slices[i]]; param_views[i] and grad_views[i] are the arrays that layer now holds.
-    """
-
-    ALIGN = 64    # bytes: every parameter starts on a cache line, whatever address the memory allocator returns
-
-    def __init__(self, model):
-        owned = [(layer, k, p) for layer in model.layers for k, p in layer.params.items()]
-        dtype = owned[0][2].dtype
-        step = max(1, self.ALIGN // dtype.itemsize)
-        starts = np.cumsum([0] + [-(-p.size // step) * step for _, _, p in owned])   # each size rounded up
-        self.params = _aligned_zeros(starts[-1], dtype, self.ALIGN)
-        self.grads = _aligned_zeros(starts[-1], dtype, self.ALIGN)
-        self.layers, self.layer_names, self.keys, self.names, self.slices = [], [], [], [], []
-        self.param_views, self.grad_views = [], []
-        for (layer, k, p), start in zip(owned, starts):
-            where = slice(int(start), int(start) + p.size)      # the gaps between parameters stay 0
-            W, dW = self.params[where].reshape(p.shape), self.grads[where].reshape(p.shape)
-            W[...] = p                                  # the values move into the flat array
-            g = layer.grads.get(k)
-            if isinstance(g, np.ndarray) and g.shape == p.shape:
-                dW[...] = g
-            layer.params[k], layer.grads[k] = W, dW     # from now on the layer works in the flat arrays
-            self.layers.append(layer)
-            self.layer_names.append(layer.name)
-            self.keys.append(k)
-            self.names.append(f"{layer.name}/{k}")
-            self.slices.append(where)
-            self.param_views.append(W)
-            self.grad_views.append(dW)
-
-    def intact(self):
-        """True while every layer still holds its views (one that bound a new array has left the packing), and they
-        are still views of the flat arrays (a copied model, copy.deepcopy or pickle, holds copies: packed anew)."""
-        p_owner, g_owner = self.params.base, self.grads.base     # the raw memory of _aligned_zeros
-        if p_owner is None or g_owner is None:
-            return False                                          # a copy of the flat arrays owns its memory
-        for layer, k, W, dW in zip(self.layers, self.keys, self.param_views, self.grad_views):
-            if layer.params.get(k) is not W or layer.grads.get(k) is not dW or W.base is not p_owner \
-                    or dW.base is not g_owner:
-                return False
-        return True
-
-# %%
-REPACK_LIMIT = 3     # a layer that binds new arrays at every step is left unpacked, not copied every step
-
-
-@add_to_class(Sequential, "pack")
-def _pack(self):
-    """Move every parameter and gradient into one flat array each (FlatParams); None if the model can't be packed:
-    no parameters, mixed dtypes, or a model inside the model (its `params` is gathered anew on each access)."""
-    self._flat_params = None
-    arrays = [p for layer in self.layers for p in layer.params.values()]
-    plain = all(type(layer.__dict__.get("params")) is dict for layer in self.layers)
-    if plain and arrays and len({p.dtype for p in arrays}) == 1 and arrays[0].dtype.kind == "f":
-        self._flat_params = FlatParams(self)
-    return self._flat_params
-
-
-@add_to_class(Sequential, "flat")
-def _flat(self):
-    """The model's FlatParams; packed again if a layer has bound a new array since (a few times at most), else None."""
-    flat = self.__dict__.get("_flat_params")
-    if flat is not None and flat.intact():
-        return flat
-    repacks = self.__dict__.get("_repacks", 0)
-    if not self.built or repacks >= REPACK_LIMIT:
-        return None
-    self._repacks = repacks + 1
-    return self.pack()
-
-
 @add_to_class(Sequential, "output_width")
 def _output_width(self, n_in):
     for layer in self.layers:
@@ -533,21 +446,6 @@ def _backward_params(self, dY):
 #       "  layer moved by -lr dW:", np.allclose(model.layers[0].params["W"], W_before - lr * model.layers[0].grads["W"]))
 # assert model.params["dense_0/W"] is model.layers[0].params["W"]
 # assert np.allclose(model.layers[0].params["W"], W_before - lr * model.layers[0].grads["W"])
-
-# %% [markdown]
-# And they are views into the one flat array that `build` made (section 4): writing into the flat array changes
-# the layer's `W`, and every parameter has its own place in it, in the order of `model.params`. One consequence to
-# know: an array taken from a layer *before* the layer was put into a model is not the layer's array any more —
-# take it from `model.params` (or the layer) after building.
-
-# %% tags=["active-ipynb"]
-# flat = model.flat()
-# print(f"{flat.params.size} parameters in one array; dense_0/W is", flat.param_views[0].shape, "at", flat.slices[0])
-# assert flat.params.size >= sum(p.size for p in model.params.values())     # (each parameter starts on a cache line)
-# assert all(np.shares_memory(p, flat.params) for p in model.params.values())
-# flat.params[flat.slices[0].start] += 1.0                   # the first entry of dense_0/W, through the flat array
-# assert model.layers[0].params["W"][0, 0] == flat.params[flat.slices[0].start]
-
 
 # %% [markdown]
 # ## 7. `summary()`
@@ -1169,8 +1067,6 @@ def _check_layers(layers, who):
 #   so optimisers update them in place.
 # * `summary()` counts parameters ($784\cdot50+50 = 39{,}250$ for the first Dense of an MNIST MLP).
 # * `predict` runs batch by batch in inference mode; it equals `forward` up to rounding.
-# * `build` packs every parameter into one flat array (and every gradient into another); the layers hold views,
-#   so in-place updates work as before, and an optimiser can update the whole model in one call per operation.
 # * Engineering: `get_config()`/`from_config` describe the architecture as plain JSON, built through the
 #   `LAYER_TYPES` registry only, with errors that name the entry and list what is known; `save`/`load`
 #   use one `.npz` (arrays plus the config as JSON), written atomically via a temporary file and

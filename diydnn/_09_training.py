@@ -37,6 +37,7 @@ from diydnn._01_dense import NonFiniteError
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
 from diydnn._06_optimisers import _fraction, _non_negative, _positive, clip_by_global_norm
 from diydnn._07_model import add_to_class, read_npz
+from diydnn._14_performance import flat_params
 
 
 
@@ -514,7 +515,7 @@ def _train_step(self, X, y):
         return {"loss": float("nan")}          # diverged: no update, the loop stops
     backward = getattr(model, "backward_params", model.backward)   # skips dX of the images: nobody uses it
     backward(task.loss.backward())
-    flat = model.flat() if hasattr(model, "flat") else None   # chapter 07: all parameters in one array
+    flat = flat_params(model)     # all parameters in one array (chapter 14), or None: then per array
     if flat is not None:
         named_grads = zip(flat.layer_names, flat.grad_views)
     else:

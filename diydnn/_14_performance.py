@@ -10,8 +10,10 @@
 # implementation and of the library, and see how **batch size** and **BLAS threads** change the picture.
 #
 # Timings depend on the machine and on whatever else runs on it (this chapter was executed on a
-# 2-core machine shared with other jobs). So the cells below print and plot times, and assert only
-# what does not depend on the clock: FLOP counts, equal results, memory allocated.
+# 2-core machine shared with other jobs). So the cells below print and plot times, and the text never types one.
+# Where the text compares times (faster, a smaller share), the cell that measures them asserts the comparison;
+# what does not depend on the clock — FLOP counts, passes over memory, equal results, memory allocated — is
+# asserted exactly.
 
 # %%
 """Chapter 14: where the time goes. FLOPs of a training step, the BLAS thread switch, a timing helper."""
@@ -110,10 +112,11 @@ def matmul_flops(model, m):
 #     assert counted == formula
 
 # %% [markdown]
-# The largest network does 400 MFLOP of matrix products per step. The element-wise work of the same step
-# is tiny in FLOPs: Adam does about a dozen operations per parameter (670,000 parameters: about 8 MFLOP), the
-# activations add a few per entry of $m \times 1034$ values. In *time* it is another story, as we will see:
-# an element-wise operation moves 8–12 bytes per FLOP, a large matrix product far less than one.
+# The largest network does 410.8 MFLOP of matrix products per step. The element-wise work of the same step
+# is tiny in FLOPs: Adam does twelve operations per parameter (section 3 counts them; 669,706 parameters: about
+# 8 MFLOP), the activations add a few per entry of $m \times 1034$ values. In *time* it is another story, as we
+# will see: an element-wise operation moves several bytes per FLOP (section 3 counts those too), a large matrix
+# product far less than one.
 #
 # ## 2. The machine's peak: sgemm
 #
@@ -144,6 +147,7 @@ def best_seconds(fn, repeats=5):
 # peak = max(sgemm.values())
 # print("sgemm GFLOP/s by size:", {n: round(r / 1e9, 1) for n, r in sgemm.items()}, f"-> peak {peak / 1e9:.1f} GFLOP/s")
 # assert all(np.isfinite(r) and r > 0 for r in sgemm.values())
+# assert sgemm[32] < 0.5 * peak                       # small products: far below the peak (next paragraph)
 
 # %% [markdown]
 # Small products run far below the peak: the work is too little to amortise packing the matrices into
@@ -161,7 +165,10 @@ def best_seconds(fn, repeats=5):
 # is limited by memory traffic, above it by arithmetic. For an $(a\times b)(b\times c)$ float32 product
 # that reads both inputs and writes the output once, $F = 2abc$ and $B = 4(ab + bc + ac)$. An element-wise
 # operation such as `W -= step` does 1 FLOP per entry and moves 12 bytes (two reads and a write):
-# $I = 1/12$. We measure $\beta$ with a large array copy (8 bytes moved per float32 entry: a read and a write).
+# $I = 1/12$. We measure $\beta$ with a copy of a large array (8 bytes moved per float32 entry: a read and a write),
+# far larger than the caches: that is main memory's (DRAM's) bandwidth. Arrays of a few megabytes or less stay in
+# the processor's caches, which deliver more; so we also measure the fastest copy of arrays from 64 KiB to 16 MiB,
+# a second, higher slanted roof for work whose arrays are cache-resident.
 
 # %%
 def matmul_intensity(a, b, c, itemsize=4):
@@ -182,12 +189,59 @@ def matmul_intensity(a, b, c, itemsize=4):
 # ridge = peak / bandwidth
 # print(f"memory bandwidth (copy) {bandwidth / 1e9:.1f} GB/s; ridge point P/beta = {ridge:.1f} FLOP/byte")
 # roof = lambda I: np.minimum(peak, bandwidth * np.asarray(I))
+# cache_copy = {}
+# for n in [2 ** k for k in range(14, 23, 2)]:                      # 64 KB to 16 MB of float32
+#     src, dst_c = np.ones(n, np.float32), np.empty(n, np.float32)
+#     cache_copy[src.nbytes] = 2 * src.nbytes / best_seconds(lambda: np.copyto(dst_c, src), repeats=3 if QUICK else 20)
+# cache_bandwidth = max(cache_copy.values())
+# print("copy GB/s by array size:", {(f"{b >> 10} KiB" if b < 2 ** 20 else f"{b >> 20} MiB"): round(r / 1e9, 1)
+#                                    for b, r in cache_copy.items()},
+#       f"-> cache bandwidth {cache_bandwidth / 1e9:.1f} GB/s")
+# cache_roof = lambda I: np.minimum(peak, cache_bandwidth * np.asarray(I))
+# assert cache_bandwidth > bandwidth                                  # the caches deliver more than main memory
 # assert np.isclose(roof(ridge / 10), bandwidth * ridge / 10) and np.isclose(roof(ridge * 10), peak)   # min(P, beta I), both sides
 
 # %% [markdown]
 # Now each piece of one step of 784–512–512–10 at batch 128, measured alone: the eight matrix products
-# (three per layer, minus the first layer's $dX$), and the element-wise pieces — the bias add, ReLU forward
-# and backward, and one Adam update of the largest weight matrix — each with its own FLOPs and bytes.
+# (three per layer, minus the first layer's $dX$), and three element-wise pieces — the bias add, ReLU's forward
+# and one Adam update of the largest weight matrix — each with its own FLOPs and bytes.
+#
+# The bytes of an element-wise piece are not a guess: each NumPy call (a *ufunc*: `np.add`, `*`, `>`, `np.sqrt`,
+# …) is one pass over memory that reads its array operands and writes its output. `Traced` below is an array
+# that logs every such call made with it, so running a piece on traced arrays counts its passes, the bytes they
+# move and the entries they write (one operation each). ReLU's `Z * (Z > 0)` is two passes, for instance: the
+# comparison writes a mask of one byte per entry, the product reads `Z` and the mask and writes a new array.
+
+# %% tags=["active-ipynb"]
+# class Traced(np.ndarray):
+#     """An array that logs each NumPy ufunc call made with it: (name, bytes read, bytes written, entries written).
+#     A scalar operand moves nothing; an in-place call (out=, *=) writes into an operand."""
+#     log = []
+#
+#     def __array_ufunc__(self, ufunc, method, *inputs, out=(), **kwargs):
+#         plain = lambda a: a.view(np.ndarray) if isinstance(a, Traced) else a
+#         args, outs = [plain(a) for a in inputs], tuple(plain(o) for o in out)
+#         result = getattr(ufunc, method)(*args, **kwargs, **({"out": outs} if outs else {}))
+#         written = [w for w in (outs or (result,)) if isinstance(w, np.ndarray)]
+#         Traced.log.append((ufunc.__name__, sum(a.nbytes for a in args if isinstance(a, np.ndarray)),
+#                            sum(w.nbytes for w in written), sum(w.size for w in written)))
+#         if out:
+#             return out[0]
+#         return result.view(Traced) if isinstance(result, np.ndarray) else result
+#
+#
+# def count_passes(fn, *arrays):
+#     """Run fn on traced views of `arrays` (their memory is shared: fn works as usual) and return
+#     (passes, operations, bytes moved) of that one call."""
+#     Traced.log = []
+#     fn(*[a.view(Traced) for a in arrays])
+#     return len(Traced.log), sum(n for *_, n in Traced.log), sum(r + w for _, r, w, _ in Traced.log)
+#
+#
+# Z_t = np.arange(-4.0, 4.0, dtype=np.float32)                       # 8 entries: a check by hand
+# print("Z * (Z > 0) on 8 float32 entries:", count_passes(lambda Z: Z * (Z > 0), Z_t), "= (passes, operations, bytes)",
+#       [(name, r, w) for name, r, w, _ in Traced.log])
+# assert count_passes(lambda Z: Z * (Z > 0), Z_t) == (2, 16, 8 * (4 + 1) + 8 * (4 + 1 + 4))
 
 # %% tags=["active-ipynb"]
 # m, widths = 128, (784, 512, 512, 10)
@@ -201,21 +255,37 @@ def matmul_intensity(a, b, c, itemsize=4):
 #     for label, fn, (a, b, c) in products:
 #         pieces.append((f"layer {i + 1} {label}", 2 * a * b * c, 4 * (a * b + b * c + a * c), best_seconds(fn)))
 # Z_ = rng.standard_normal((m, 512), dtype=np.float32); b_ = np.zeros(512, np.float32)
-# pieces.append(("bias add", Z_.size, 8 * Z_.size, best_seconds(lambda: np.add(Z_, b_, out=Z_))))
-# pieces.append(("ReLU fwd", Z_.size, 9 * Z_.size, best_seconds(lambda: Z_ * (Z_ > 0))))
 # W_big = np.zeros((784, 512), np.float32); g_big = rng.standard_normal(W_big.shape, dtype=np.float32)
 # adam_one = Adam(lr=1e-3)
-# pieces.append(("Adam W1", 12 * W_big.size, 4 * 20 * W_big.size,
-#                best_seconds(lambda: adam_one.step({"W": W_big}, {"W": g_big}))))
+# timed = {"bias add": lambda: np.add(Z_, b_, out=Z_),                 # as Dense's forward adds b, in place
+#          "ReLU fwd": lambda: Z_ * (Z_ > 0),                           # as ReLU.forward computes it
+#          "Adam W1": lambda: adam_one.step({"W": W_big}, {"W": g_big}, grads_finite=True)}
+# traced_counts = {"bias add": count_passes(lambda Z, b: np.add(Z, b, out=Z), Z_, b_),       # the same code, traced
+#                  "ReLU fwd": count_passes(lambda Z: Z * (Z > 0), Z_),
+#                  "Adam W1": count_passes(lambda W, g: Adam(lr=1e-3).step({"W": W}, {"W": g}, grads_finite=True),
+#                                          W_big, g_big)}
+# n_passes = {}
+# for label, (passes, F, Bytes) in traced_counts.items():
+#     entries = W_big.size if label.startswith("Adam") else Z_.size
+#     n_passes[label] = passes
+#     print(f"{label}: {passes} pass{'es' if passes > 1 else ''}, {F / entries:.0f} operation(s) and "
+#           f"{Bytes / entries:.2f} bytes moved per entry (arrays of {4 * entries / 1e6:.2f} MB)")
+#     pieces.append((label, F, Bytes, best_seconds(timed[label])))
+# assert n_passes == {"bias add": 1, "ReLU fwd": 2, "Adam W1": 12}     # the counts the text uses
 # for label, F, Bytes, s in pieces:
 #     print(f"{label:16s} {F / 1e6:8.2f} MFLOP  I = {F / Bytes:6.2f} FLOP/byte  {F / s / 1e9:6.1f} GFLOP/s "
-#           f"({100 * F / s / peak:5.1f} % of peak)  {s * 1e6:8.0f} us")
-# assert all(s > 0 for *_, s in pieces)
+#           f"({100 * F / s / peak:5.1f} % of peak)  {s * 1e6:8.0f} us  {Bytes / s / 1e9:6.1f} GB/s moved "
+#           f"({100 * Bytes / s / cache_bandwidth:3.0f} % of the cache bandwidth)")
+# products = [(F / s, label) for label, F, Bytes, s in pieces if label.startswith(("layer 1", "layer 2"))]
+# in_cache = [(F / s, Bytes / s, label) for label, F, Bytes, s in pieces if not label.startswith("layer")]
+# assert all(rate > 0.5 * peak for rate, _ in products)                   # near the flat roof
+# assert all(rate < 0.25 * peak and moved > bandwidth for rate, moved, _ in in_cache)   # far below it, above DRAM's
 
 # %% tags=["active-ipynb"]
 # fig, ax = plt.subplots(figsize=(8, 5))
 # I_axis = np.logspace(-2, 3, 200)
-# ax.loglog(I_axis, roof(I_axis) / 1e9, "k-", lw=2, label=f"roofline: min({peak / 1e9:.0f} GFLOP/s, {bandwidth / 1e9:.0f} GB/s × I)")
+# ax.loglog(I_axis, roof(I_axis) / 1e9, "k-", lw=2, label=f"roofline: min({peak / 1e9:.0f} GFLOP/s, {bandwidth / 1e9:.0f} GB/s × I) (DRAM)")
+# ax.loglog(I_axis, cache_roof(I_axis) / 1e9, "k--", lw=1, label=f"cache roof: {cache_bandwidth / 1e9:.0f} GB/s × I")
 # for j, (label, F, Bytes, s) in enumerate(pieces):
 #     is_product = "layer" in label
 #     ax.loglog(F / Bytes, F / s / 1e9, "o" if is_product else "s", color="tab:blue" if is_product else "tab:red", ms=6)
@@ -228,14 +298,15 @@ def matmul_intensity(a, b, c, itemsize=4):
 # plt.show()
 
 # %% [markdown]
-# The matrix products sit near the flat roof: they are limited by arithmetic, and run at a good
-# fraction of the peak. Every element-wise piece sits far to the left, on the slanted roof: it is
-# limited by memory traffic, and reaches a few GFLOP/s at most. (One Adam update can land above the slanted
-# roof: its arrays, 1.6 MB each, stay in the processor's caches, which are faster than the main memory the
-# copy measured.) In FLOPs they are
-# almost nothing; in time they are not, because each pass over an array costs about as much as reading
-# and writing it. The lesson for any framework: **the number of passes over memory** (and the number of
-# temporary arrays each creates) decides the cost of the element-wise part, not its FLOPs.
+# The large matrix products (layers 1 and 2) sit near the flat roof: they are limited by arithmetic, and run at
+# more than half the peak (the cell asserts it). Every element-wise piece sits far to the left of the ridge, where
+# only memory traffic limits it, and far below the peak. It sits *above* the solid slanted roof, though: its
+# arrays (0.26 MB for an activation, 1.61 MB for each of Adam's) stay in the processor's caches, which deliver more
+# than main memory, so its roof is the dashed one, the cache's (the table prints how much of the cache bandwidth
+# each piece reaches). In FLOPs the element-wise pieces are almost nothing; in time they are not, because each
+# pass over an array costs about as much as reading and writing it. The lesson for any framework: **the number
+# of passes over memory** (and the number of temporary arrays each creates) decides the cost of the element-wise
+# part, not its FLOPs.
 #
 # ## 4. Profiling one step: naive against optimised
 #
@@ -245,7 +316,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 # * `NaiveDense` allocates new gradient arrays every step, adds the bias into a second new array, and
 #   computes $dX$ for the first layer too (nobody uses it);
 # * `NaiveAdam` computes $\hat m$, $\hat v$, $\sqrt{\hat v}$, the quotient and the step as fresh temporaries
-#   (about eight parameter-sized arrays per parameter per step).
+#   (a new parameter-sized array for almost every operation, every step).
 #
 # The library's versions write into reused arrays (`out=`, `+=`), fold Adam's bias corrections into two
 # scalars, and skip the first $dX$ (`Sequential.backward_params`). Both must give the same weights.
@@ -389,27 +460,28 @@ def matmul_intensity(a, b, c, itemsize=4):
 # %% [markdown]
 # What changed: the backward of the first layer lost one of its three products (for 784–512–512–10 that is
 # $2 \cdot 128 \cdot 784 \cdot 512 = 103$ MFLOP, a quarter of the step's products); the optimiser no longer creates
-# eight temporaries per parameter (it makes about twelve passes over arrays that stay in cache, and
-# allocates nothing); gradients are written into the same arrays each step.
+# a temporary per operation (it makes twelve passes over arrays that stay in cache, and allocates nothing);
+# gradients are written into the same arrays each step.
 #
 # **The fixed cost of a step.** On a small network the arithmetic is small too, and what a library does
-# *around* it shows: on 784–50–10 at batch 64 a step is about 0.2 ms of NumPy work, and
+# *around* it shows: on 784–50–10 at batch 64 a step is a fraction of a millisecond of NumPy work, and
 # every check, every Python call and every value logged is counted in microseconds against it. The library
 # does more than a hand-written step, on purpose: it refuses NaN in the batch, checks the labels, logs the
 # loss, the batch accuracy and the gradient norms. Each of those was made cheap without dropping it:
 #
 # * **NaN/inf checks by one dot product.** $X\cdot X$ (one BLAS call, no temporary array) is NaN or inf exactly
 #   when an entry of $X$ is — unless the squares of huge entries overflow, and only then does the exact test
-#   (max and min) run. On a batch of 64 images this halves the cost of the check.
+#   (max and min) run. On a batch of 64 images this is cheaper than the max and min (the cell below times both).
 # * **No one-hot array for integer labels.** The loss picks $\log\hat y$ at each row's label and the backward
 #   subtracts 1 there: the same numbers as with the one-hot $Y$ (a sum with one term $1\cdot x$ is $x$), fewer arrays.
 # * **One pass for the label range** (labels read as unsigned integers: a negative one becomes huge), the row
-#   maxima of the logits from a transposed copy (NumPy reduces a few long rows faster than many short ones),
+#   maxima of the logits from a transposed copy (one reduction over a few long rows, not many short ones),
 #   and no per-parameter bookkeeping in the optimiser when no chapter-11 extra (schedule, L2, decay mask) is set.
 #
 # The cell below times the library's `Loop` against the same SGD step written by hand (the benchmark's
 # yardstick), on the same batches from the same weights, in CPU seconds, and checks that both end with the
-# same weights; then it times the checks and logs that remain the library's own.
+# same weights; then it times the checks and logs that remain the library's own, and puts the library's own cost
+# next to the matrix products of one step of 784–512–512–10 (section 3).
 
 # %% tags=["active-ipynb"]
 # def handwritten_sgd_step(params, X_b, y_b, lr):
@@ -432,6 +504,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 # y_small = r_small.integers(0, 10, 8192)
 # small_model = Sequential([Dense(50), ReLU(), Dense(10)], n_in=784, rng=np.random.default_rng(4))
 # by_hand = [small_model.params[k].copy() for k in ("dense_0/W", "dense_0/b", "dense_1/W", "dense_1/b")]
+# start_small = [p.copy() for p in by_hand]                # kept for the round-off experiment below
 # small_loop = Loop(small_model, TrainTask(BatchStream(X_small, y_small, batch_size=small_m, rng=np.random.default_rng(5)),
 #                                          SoftmaxCrossEntropy(), SGD(lr=small_lr), n_steps_per_checkpoint=10 ** 9),
 #                   progress=False, verbose=False)
@@ -442,7 +515,8 @@ def matmul_intensity(a, b, c, itemsize=4):
 # small_loop.run(20)                                       # speed must not change the maths: same weights after 20 steps
 # for idx in hand_batches[:20]:
 #     handwritten_sgd_step(by_hand, X_small[idx], y_small[idx], small_lr)
-# gap = max(np.abs(a - b).max() / np.abs(b).max() for a, b in zip(small_model.params.values(), by_hand))
+# rel_gap = lambda A, B: max(np.abs(a - b).max() / np.abs(b).max() for a, b in zip(A, B))
+# gap, hand_at_20 = rel_gap(small_model.params.values(), by_hand), [p.copy() for p in by_hand]
 # print(f"same weights after 20 steps from the same start: largest difference {gap:.1e} of the largest weight")
 # assert gap < 1e-5                                        # float32 round-off
 # cpu, done = {"diydnn": [], "by hand": []}, 20
@@ -459,7 +533,11 @@ def matmul_intensity(a, b, c, itemsize=4):
 # print(f"784-50-10/64, SGD: diydnn {us['diydnn']:.0f} us, by hand {us['by hand']:.0f} us per step (CPU, median of "
 #       f"{rounds} rounds): ratio {us['diydnn'] / us['by hand']:.2f}, the library's own cost {us['diydnn'] - us['by hand']:.0f} us")
 # assert small_loop.step == done and all(v > 0 for v in us.values())
-#
+
+# %% [markdown]
+# The checks and logs that remain the library's own, timed one by one on a batch of this run:
+
+# %% tags=["active-ipynb"]
 # X_b, y_b = X_small[hand_batches[0]], y_small[hand_batches[0]]
 # out_b = small_model.forward(X_b, training=True)
 # own = {"NaN check of the batch, max and min": lambda: np.isfinite(X_b.max()) and np.isfinite(X_b.min()),
@@ -467,19 +545,161 @@ def matmul_intensity(a, b, c, itemsize=4):
 #        "gradient norms (one dot product per array)": lambda: [float(np.vdot(g, g)) for g in small_model.grads.values()],
 #        "batch accuracy for the logs": lambda: np.count_nonzero(out_b.argmax(axis=1) == y_b) / len(y_b),
 #        "the loss, checks included": lambda: small_loop.task.loss(out_b, y_b)}
-# for label, fn in own.items():
-#     print(f"   {1e6 * best_seconds(fn, repeats=200):6.1f} us  {label}")
+# own_us = {label: 1e6 * best_seconds(fn, repeats=200) for label, fn in own.items()}
+# for label, t in own_us.items():
+#     print(f"   {t:6.1f} us  {label}")
+# assert own_us["NaN check of the batch, one dot product"] < own_us["NaN check of the batch, max and min"]
+# products_us = 1e6 * sum(s for label, F, Bytes, s in pieces if label.startswith("layer"))
+# print(f"the library's own cost, {us['diydnn'] - us['by hand']:.0f} us, against the {products_us:.0f} us of the matrix "
+#       f"products of one 784-512-512-10 step (section 3): {100 * (us['diydnn'] - us['by hand']) / products_us:.1f} %")
+# assert us["diydnn"] - us["by hand"] < 0.1 * products_us                  # a small share of a large step
+
+# %% [markdown]
+# Why the check above compares the weights after 20 steps, not after all the steps timed: **training amplifies
+# round-off** (a ReLU unit that flips on one side and not on the other, Adam dividing tiny gradients by their own
+# scale). The hand-written step against *itself*, started from weights changed by one part in $10^7$ (about one
+# float32 rounding) and fed the same batches, drifts away from the unchanged run as the steps go on:
+
+# %% tags=["active-ipynb"]
+# nudged = [p * np.float32(1 + 1e-7) for p in start_small]
+# for idx in hand_batches[:20]:
+#     handwritten_sgd_step(nudged, X_small[idx], y_small[idx], small_lr)
+# drift = {20: rel_gap(nudged, hand_at_20)}
+# for idx in hand_batches[20:done]:
+#     handwritten_sgd_step(nudged, X_small[idx], y_small[idx], small_lr)
+# drift[done] = rel_gap(nudged, by_hand)
+# print(f"hand-written against itself nudged by one part in 10^7: {drift[20]:.1e} of the largest weight after 20 steps, "
+#       f"{drift[done]:.1e} after {done}; diydnn against hand-written after {done}: "
+#       f"{rel_gap(small_model.params.values(), by_hand):.1e}")
+# assert drift[done] > drift[20]                           # the gap grows with training
 
 # %% [markdown]
 # **One array for all parameters.** An optimiser applies the same few element-wise operations to every
-# parameter: Adam makes a dozen passes. Called once per array, each pass is a Python call and a NumPy dispatch,
-# about a microsecond however small the array; 784–50–10 has four arrays, two of them biases of 50 and 10 numbers,
-# so Adam's 48 calls cost as much as its arithmetic. PyTorch's optimisers meet the same problem with their
-# `foreach` and `fused` variants (one call for a list of tensors). Here `Sequential.build` keeps every parameter
-# in **one flat array** and every gradient in another, the layers hold views into them (chapter 07), and
-# `Optimiser.step_flat` runs each operation once on the whole array (chapter 06); the `Loop` uses it. The
-# operations are element-wise, so the numbers are the same, bit for bit. The cell times one optimiser step both
-# ways on the model above and on 784–512–512–10 (CPU time, median of interleaved rounds).
+# parameter: Adam's update makes twelve passes (section 3 counted them). Called once per array, each pass is a
+# Python call and a NumPy dispatch, about a microsecond however small the array; 784–50–10 has four arrays, two of
+# them biases of 50 and 10 numbers, so Adam's 48 calls cost as much as its arithmetic. PyTorch's optimisers meet the
+# same problem with their `foreach` and `fused` variants (one call for a list of tensors).
+#
+# The remedy: keep every parameter in **one flat array** and every gradient in another, and let each layer hold
+# *views* into them — `layer.params["W"]` becomes a reshaped slice of the flat array, the same numbers, updated in
+# place as before. An element-wise update can then run once on the whole flat array (`Optimiser.step_flat`, in
+# chapter 06's engineering section), and because every operation is element-wise the numbers are the same, bit for
+# bit. `pack(model)` below does the moving; `Sequential.build` (chapter 07) calls it, and the `Loop` (chapter 09)
+# asks `flat_params(model)` for the flat arrays at each step and uses `step_flat` when it gets them.
+#
+# Three details. Each parameter starts on a 64-byte boundary (a cache line): SIMD reductions and BLAS may add in
+# another order when an array starts elsewhere, so without it a result could depend on where the memory allocator
+# put the buffer. A layer may bind a new array (a user assigns `layer.params["W"] = ...`, or a layer makes new
+# gradient arrays each step); the views are then no longer the layer's, and `flat_params` packs the model again —
+# a few times at most (`REPACK_LIMIT`), after which the model stays on the per-array path rather than copying
+# everything at every step. And an array taken from a layer *before* the layer was put into a model is not the
+# layer's array any more: take it from `model.params` (or the layer) after building.
+
+# %%
+def _aligned_zeros(n, dtype, align):
+    """np.zeros(n, dtype) starting at an address that is a multiple of `align` bytes. Alignment matters for
+    reproducibility: SIMD reductions and BLAS may add in another order when an array starts elsewhere."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n * itemsize + align, dtype=np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip:skip + n * itemsize].view(dtype)
+
+
+class FlatParams:
+    """A model's parameters as views into one flat array `params`, its gradients as views into `grads`.
+
+    Entry i is the parameter names[i] ("dense_0/W") of the layer layers[i] (named layer_names[i]), key keys[i], at
+    params[slices[i]]; param_views[i] and grad_views[i] are the arrays that layer now holds.
+    """
+
+    ALIGN = 64    # bytes: every parameter starts on a cache line, whatever address the memory allocator returns
+
+    def __init__(self, model):
+        owned = [(layer, k, p) for layer in model.layers for k, p in layer.params.items()]
+        dtype = owned[0][2].dtype
+        step = max(1, self.ALIGN // dtype.itemsize)
+        starts = np.cumsum([0] + [-(-p.size // step) * step for _, _, p in owned])   # each size rounded up
+        self.params = _aligned_zeros(starts[-1], dtype, self.ALIGN)
+        self.grads = _aligned_zeros(starts[-1], dtype, self.ALIGN)
+        self.layers, self.layer_names, self.keys, self.names, self.slices = [], [], [], [], []
+        self.param_views, self.grad_views = [], []
+        for (layer, k, p), start in zip(owned, starts):
+            where = slice(int(start), int(start) + p.size)      # the gaps between parameters stay 0
+            W, dW = self.params[where].reshape(p.shape), self.grads[where].reshape(p.shape)
+            W[...] = p                                  # the values move into the flat array
+            g = layer.grads.get(k)
+            if isinstance(g, np.ndarray) and g.shape == p.shape:
+                dW[...] = g
+            layer.params[k], layer.grads[k] = W, dW     # from now on the layer works in the flat arrays
+            self.layers.append(layer)
+            self.layer_names.append(layer.name)
+            self.keys.append(k)
+            self.names.append(f"{layer.name}/{k}")
+            self.slices.append(where)
+            self.param_views.append(W)
+            self.grad_views.append(dW)
+
+    def intact(self):
+        """True while every layer still holds its views (one that bound a new array has left the packing), and they
+        are still views of the flat arrays (a copied model, copy.deepcopy or pickle, holds copies: packed anew)."""
+        p_owner, g_owner = self.params.base, self.grads.base     # the raw memory of _aligned_zeros
+        if p_owner is None or g_owner is None:
+            return False                                          # a copy of the flat arrays owns its memory
+        for layer, k, W, dW in zip(self.layers, self.keys, self.param_views, self.grad_views):
+            if layer.params.get(k) is not W or layer.grads.get(k) is not dW or W.base is not p_owner \
+                    or dW.base is not g_owner:
+                return False
+        return True
+
+# %%
+REPACK_LIMIT = 3     # a layer that binds new arrays at every step is left unpacked, not copied every step
+
+
+def pack(model):
+    """Move every parameter and gradient of a Sequential into one flat array each (FlatParams), kept as
+    model._flat_params and returned; None if the model can't be packed: no parameters, mixed dtypes, or a model
+    inside the model (its `params` is gathered anew on each access). Sequential.build calls it (chapter 07)."""
+    model._flat_params = None
+    arrays = [p for layer in model.layers for p in layer.params.values()]
+    plain = all(type(layer.__dict__.get("params")) is dict for layer in model.layers)
+    if plain and arrays and len({p.dtype for p in arrays}) == 1 and arrays[0].dtype.kind == "f":
+        model._flat_params = FlatParams(model)
+    return model._flat_params
+
+
+def flat_params(model):
+    """The model's FlatParams, packed again if a layer has bound a new array since (REPACK_LIMIT times at most);
+    None for a model that is not packed (not built, can't be packed, or not a Sequential)."""
+    own = getattr(model, "__dict__", {})
+    if "_flat_params" not in own:
+        return None
+    flat = own["_flat_params"]
+    if flat is not None and flat.intact():
+        return flat
+    repacks = own.get("_repacks", 0)
+    if not model.built or repacks >= REPACK_LIMIT:
+        return None
+    model._repacks = repacks + 1
+    return pack(model)
+
+# %% [markdown]
+# The layers' arrays are now views: writing into the flat array changes the layer's `W`, and every parameter has
+# its own aligned place in it, in the order of `model.params`.
+
+# %% tags=["active-ipynb"]
+# model_v = mlp((784, 50, 10), np.random.default_rng(0))
+# flat = flat_params(model_v)
+# n_v = sum(p.size for p in model_v.params.values())
+# print(f"{n_v:,} parameters in one array of {flat.params.size:,} numbers (each parameter starts on a cache line); "
+#       f"dense_0/W is a view of shape {flat.param_views[0].shape} at {flat.slices[0]}")
+# assert all(np.shares_memory(p, flat.params) and p.ctypes.data % 64 == 0 for p in model_v.params.values())
+# flat.params[flat.slices[0].start] += 1.0                   # the first entry of dense_0/W, through the flat array
+# assert model_v.layers[0].params["W"][0, 0] == flat.params[flat.slices[0].start]
+
+# %% [markdown]
+# The cell below times one optimiser step both ways, per array (`step`) and on the flat array (`step_flat`), on
+# 784–50–10 and on 784–512–512–10 (CPU time, median of interleaved rounds), and checks that the two give the same
+# numbers, bit for bit.
 
 # %% tags=["active-ipynb"]
 # def optimiser_step_times(widths, opt_class, rounds):
@@ -488,7 +708,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 #     for k in widths[1:-1]:
 #         layers += [Dense(k), ReLU()]
 #     model = Sequential(layers + [Dense(widths[-1])], n_in=widths[0], rng=np.random.default_rng(0))
-#     flat = model.flat()
+#     flat = flat_params(model)
 #     r = np.random.default_rng(1)
 #     for g in flat.grad_views:                           # (not the zero gaps between the parameters)
 #         g[...] = r.standard_normal(g.shape).astype(np.float32) * 1e-2
@@ -512,27 +732,34 @@ def matmul_intensity(a, b, c, itemsize=4):
 #         after.append(np.concatenate([W.ravel() for W in flat.param_views]))
 #     return {k: float(np.median(v)) for k, v in times.items()}, np.array_equal(*after)
 #
+# saved = {}
 # for widths in ((784, 50, 10), (784, 512, 512, 10)):
 #     for opt_class in (SGD, Adam):
 #         us_step, same = optimiser_step_times(widths, opt_class, rounds=3 if QUICK else 7)
 #         print(f"{'-'.join(map(str, widths)):>15s} {opt_class.__name__:4s}: per array {us_step['per array']:7.1f} us, "
 #               f"one flat array {us_step['flat']:7.1f} us per step; same numbers bit for bit: {same}")
 #         assert same
+#         saved[widths, opt_class.__name__] = 1 - us_step["flat"] / us_step["per array"]
+# for name in ("SGD", "Adam"):
+#     small, large = saved[(784, 50, 10), name], saved[(784, 512, 512, 10), name]
+#     print(f"{name}: the flat array saves {100 * small:.0f} % of the step on 784-50-10, {100 * large:.0f} % on "
+#           f"784-512-512-10")
+#     assert small > 0 and small > large                   # it pays most where the arrays are small
 
 # %% [markdown]
-# On the small network the flat Adam step takes about 60 µs instead of 80 µs (measured on the quiet machine; the
-# figures above are this run's); on 784–512–512–10 the arithmetic of 670,000 parameters dominates and the two are
-# within a few per cent. Two smaller things in the same spirit: a model scans its batch for NaN once, at its
+# On the small network the flat array saves a large share of the optimiser's step; on 784–512–512–10 the
+# arithmetic of 669,706 parameters dominates and the share saved is smaller (the cell prints both and asserts
+# the order). Two smaller things in the same spirit: a model scans its batch for NaN once, at its
 # first layer (the layers after it see what the layer before computed, and the loss refuses non-finite logits),
 # and BatchNorm and Conv2D write their gradients into the layer's arrays instead of binding new ones.
 #
-# What remains of the fixed cost on 784–50–10 with SGD, measured against the hand-written step (about 215 µs):
-# about 12 µs in the layers and the loss (Python calls, their input checks, the loss in float64), about 15 µs for
-# what the library logs (the gradient norms, which also prove the gradients finite, the batch accuracy, the history)
-# and a few µs in the loop. With Adam, whose update the flat array makes cheaper than the hand-written one, the
-# library is level with hand-written NumPy; with SGD it stays about 15 % dearer on this smallest network. On the
-# larger networks of the benchmark (`benchmarks/bench_training.py`) the same fixed cost disappears behind the
-# matrix products: there the library runs within 10 % of the hand-written NumPy, and with Adam as fast as it.
+# What remains of the fixed cost on 784–50–10 is the library's own cost printed under "the fixed cost of a step"
+# above: the Python calls of the layers and the loss with their input checks, what the library logs (the gradient
+# norms, which also prove the gradients finite, the batch accuracy, the history) and the loop around them. Most of
+# it does not depend on the widths, while the matrix products grow with them: against the products of one step of
+# 784–512–512–10 it is a small share (printed and asserted there). The benchmark
+# (`benchmarks/bench_training.py`) measures whole epochs against hand-written NumPy and PyTorch, with SGD and
+# Adam; the README shows its latest table.
 #
 # ## 5. Batch size against throughput
 #
@@ -561,6 +788,10 @@ def matmul_intensity(a, b, c, itemsize=4):
 # for m_b, (sps, fps) in throughput.items():
 #     print(f"batch {m_b:5d}: {sps:10,.0f} samples per CPU second  {fps / 1e9:6.1f} GFLOP per CPU second ({100 * fps / peak:4.1f} % of peak)")
 # assert all(s > 0 for s, _ in throughput.values())
+# sps_m = [throughput[m_b][0] for m_b in batch_sizes]
+# print(f"throughput x{sps_m[2] / sps_m[0]:.1f} from batch {batch_sizes[0]} to {batch_sizes[2]}, "
+#       f"x{sps_m[-1] / sps_m[-3]:.1f} from batch {batch_sizes[-3]} to {batch_sizes[-1]}")
+# assert sps_m[-1] > sps_m[0] and sps_m[-1] / sps_m[-3] < sps_m[2] / sps_m[0]    # rises, then flattens
 #
 # fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 # ms = np.array(list(throughput)); sps = np.array([v[0] for v in throughput.values()]); fps = np.array([v[1] for v in throughput.values()])
@@ -583,8 +814,7 @@ def matmul_intensity(a, b, c, itemsize=4):
 # are more busy threads than cores. Every matrix product ends at a barrier where the calling thread waits
 # for all its helpers; if one of them has been preempted, the wait lasts until the scheduler gives it a
 # core again (milliseconds), while the spinning threads burn the time slices the others need. A training
-# step makes a dozen small products, so it pays this again and again: runs 10–30 times slower than with
-# one thread have been seen on this project's shared machine.
+# step makes a dozen small products, so it pays this again and again.
 #
 # The switch is `set_threads(n)` (below; also `diydnn.set_threads`), which caps the BLAS and OpenMP
 # threads of the running process through the small package `threadpoolctl`. The environment variables
@@ -664,13 +894,19 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 #         print(f"{procs} process(es) x {threads} BLAS thread(s): {1e3 * max(secs) / n_thread_steps:6.2f} ms per step "
 #               f"(slowest process; {os.cpu_count()} cores on this machine, shared with other jobs)")
 #     assert all(s > 0 for secs in thread_results.values() for s in secs)
+#     per_step = {key: max(secs) / n_thread_steps for key, secs in thread_results.items()}
+#     for procs in (1, 2):
+#         change = per_step[(procs, 2)] / per_step[(procs, 1)]
+#         print(f"{procs} process(es): a second BLAS thread made each step {'faster' if change < 1 else 'slower'} "
+#               f"({change:.2f}x the time with one thread)")
 
 # %% [markdown]
-# On an idle 2-core machine one process gains a little from a second thread (the large products split in
-# two), but two processes with two threads each are slower than with one each: four spinning threads
-# share two cores. On a machine shared with other jobs the second thread mostly hurts. The safe default
-# for training small networks next to other work is **one BLAS thread per process**; use more only when
-# the cores are yours and the matrices are large, and measure.
+# What to expect: one process on idle cores can gain from a second thread (the large products split in two);
+# two processes with two threads each put four spinning threads on two cores, and every other job on the
+# machine takes cores from them too. The last lines above say what a second thread did in this run, under this
+# run's load — it differs from run to run, which is the point. The safe default for training small networks
+# next to other work is **one BLAS thread per process**; use more only when the cores are yours and the
+# matrices are large, and measure.
 #
 # ## 7. Lessons that carry over to any framework
 #
@@ -690,9 +926,7 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 # * **Speed must not change the maths.** Every optimisation here was checked to give the same weights as the
 #   plain version (up to float32 round-off); the benchmark checks it against hand-written NumPy too. Compare
 #   after a few steps, not after an epoch: training amplifies round-off (ReLU units that flip, Adam dividing
-#   tiny gradients by their own scale). Measured on an epoch of MNIST with 784–256–128–10: hand-written NumPy
-#   against *itself*, with the initial weights changed by one part in $10^7$, ends 38 % of the largest weight
-#   apart with Adam (diydnn ends 36 % from it) and 1.4 % with SGD (diydnn: 0.003 %).
+#   tiny gradients by their own scale); section 4 showed the hand-written step drifting from itself.
 #
 # The benchmark in `benchmarks/bench_training.py` compares the library with the same network written by hand in
 # NumPy and with PyTorch on the CPU (same weights, batches and optimiser, interleaved rounds); the README shows
@@ -702,7 +936,9 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 #
 # * A training step of an MLP costs $F(m) = 2m(3\sum_\ell n_{\ell-1}n_\ell - n_0n_1)$ FLOPs of matrix products;
 #   `matmul_flops(model, m)` counts them.
-# * The roofline $\min(P, \beta I)$ places matrix products near the peak and element-wise work far below it.
+# * The roofline $\min(P, \beta I)$ places matrix products near the peak and element-wise work far below it, on the
+#   slanted roof of the memory that holds its arrays (the caches, for the arrays of a small step); count the
+#   passes and bytes of element-wise code rather than guess them.
 # * The library skips the first layer's input gradient, reuses gradient and optimiser buffers, and computes
 #   Adam in place; it gives the same weights as the naive version and allocates far less per step.
 # * On a small network the fixed cost of a step (checks, Python calls, logs) is what separates a library from
@@ -714,8 +950,8 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 # ## Exercises
 #
 # 1. Count the FLOPs of one *evaluation* (forward only) of 784–512–512–10 on the 10,000 test images, and time
-#    `model.predict` on them. What fraction of the peak does it reach, and why is it higher than training's?
-# 2. Adam makes about twelve passes over each parameter array. Write an SGD-with-momentum update with the fewest
+#    `model.predict` on them. What fraction of the peak does it reach, how does it compare with training's (section 5), and why?
+# 2. Adam makes twelve passes over each parameter array (section 3 counted them). Write an SGD-with-momentum update with the fewest
 #    passes you can, and check it against `SGD(lr, momentum)` for five steps.
 # 3. Profile one step with `clip_norm=1.0` in the TrainTask. What does clipping cost, and why is it cheap here?
 
@@ -738,8 +974,8 @@ def time_training_steps(threads, n_steps=200, widths=(784, 256, 128, 10), batch_
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2.
 # with hidden_output():
-#     # momentum in two passes: v <- mu v + dW (one multiply-add per entry needs two ufunc calls in NumPy),
-#     # then W <- W - lr v with a work array: np.multiply(v, lr, out=tmp); W -= tmp. Four passes, no allocation.
+#     # two multiply-adds, v <- mu v + dW and W <- W - lr v; NumPy has no fused multiply-add, so each
+#     # takes two ufunc calls: v *= mu; v += dW; np.multiply(v, lr, out=tmp); W -= tmp. Four passes, no allocation.
 #     def momentum_step(W, dW, v, tmp, lr, mu):
 #         v *= mu
 #         v += dW

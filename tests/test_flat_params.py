@@ -1,10 +1,11 @@
-"""One array for all parameters (chapter 07's FlatParams, chapter 06's step_flat): the packing must not change
+"""One array for all parameters (chapter 14's FlatParams and packing, chapter 06's step_flat): the packing must not change
 a single number, must survive what users do to layers and optimisers, and must step aside where it can't help."""
 import numpy as np
 import pytest
 
 from diydnn import (SGD, Adam, AdamW, BatchNorm, BatchStream, Conv2D, CosineDecay, DecayMask, Dense, Flatten, Loop,
                     MaxPool2D, ReLU, Reshape, Sequential, SoftmaxCrossEntropy, TrainTask)
+from diydnn._14_performance import flat_params, pack
 
 OPTIMISERS = {"sgd": lambda: SGD(lr=0.1), "momentum": lambda: SGD(lr=0.05, momentum=0.9), "adam": lambda: Adam(lr=1e-2),
               "adamw": lambda: AdamW(lr=1e-2, weight_decay=0.1)}
@@ -35,7 +36,7 @@ def unpacked(model):
 
 def test_build_packs_the_parameters_into_one_array_and_the_layers_hold_views():
     model = mlp()
-    flat = model.flat()
+    flat = flat_params(model)
     assert flat is not None and flat.params.size >= sum(p.size for p in model.params.values())
     for name, W, dW in zip(flat.names, flat.param_views, flat.grad_views):
         assert model.params[name] is W and model.grads[name] is dW
@@ -53,7 +54,7 @@ def test_build_packs_the_parameters_into_one_array_and_the_layers_hold_views():
 def test_the_flat_update_gives_the_per_array_numbers_bit_for_bit(name):
     packed, plain = loop_for(mlp(), OPTIMISERS[name]()), loop_for(unpacked(mlp()), OPTIMISERS[name]())
     h_packed, h_plain = packed.run(30), plain.run(30)
-    assert packed.model.flat() is not None and plain.model.flat() is None
+    assert flat_params(packed.model) is not None and flat_params(plain.model) is None
     assert "_flat_slots_made" in vars(packed.task.optimizer) and "_flat_slots_made" not in vars(plain.task.optimizer)
     for k, W in plain.model.params.items():
         np.testing.assert_array_equal(packed.model.params[k], W)
@@ -61,7 +62,7 @@ def test_the_flat_update_gives_the_per_array_numbers_bit_for_bit(name):
         np.testing.assert_array_equal(packed.task.optimizer.state_dict()[k], v)
     assert h_packed.get("train", "loss") == h_plain.get("train", "loss")
     assert h_packed.get("train", "grad_norm/dense_1") == h_plain.get("train", "grad_norm/dense_1")
-    flat = packed.model.flat()
+    flat = flat_params(packed.model)
     gaps = np.ones(flat.params.size, dtype=bool)
     for where in flat.slices:
         gaps[where] = False
@@ -85,7 +86,7 @@ def test_a_decay_mask_declines_the_flat_path_and_step_decides_per_name():
     opt = AdamW(lr=1e-2, weight_decay=0.5)
     opt.decays = DecayMask()                                 # biases and BatchNorm's gamma/beta are not decayed
     model = mlp()
-    assert opt.step_flat(model.flat()) is False and opt.t == 0
+    assert opt.step_flat(flat_params(model)) is False and opt.t == 0
     lp = loop_for(model, opt)
     lp.run(5)
     ref_opt = AdamW(lr=1e-2, weight_decay=0.5)
@@ -117,9 +118,9 @@ def test_resuming_from_a_saved_optimiser_state_continues_exactly(tmp_path):
 
 def test_a_layer_that_binds_new_arrays_is_repacked_and_then_left_unpacked():
     model = mlp()
-    first = model.flat()
+    first = flat_params(model)
     model.layers[0].params["W"] = model.layers[0].params["W"] * 2          # a user replaces an array
-    second = model.flat()
+    second = flat_params(model)
     assert second is not first and second.intact()
     np.testing.assert_array_equal(model.params["dense_0/W"], 2 * first.param_views[0])
 
@@ -134,7 +135,7 @@ def test_a_layer_that_binds_new_arrays_is_repacked_and_then_left_unpacked():
     a, b = loop_for(model, Adam(lr=1e-2)), loop_for(ref, Adam(lr=1e-2))
     a.run(12)
     b.run(12)
-    assert model.flat() is None                               # gave up packing: no copy of everything each step
+    assert flat_params(model) is None                               # gave up packing: no copy of everything each step
     for (ka, Wa), (kb, Wb) in zip(model.params.items(), ref.params.items()):
         np.testing.assert_array_equal(Wa, Wb)
 
@@ -143,23 +144,24 @@ def test_models_that_cannot_be_packed_are_left_alone():
     mixed = Sequential([Dense(3), Dense(2)], n_in=4, rng=np.random.default_rng(0))
     mixed.layers[1].params["W"] = mixed.layers[1].params["W"].astype(np.float64)
     mixed.layers[1].grads["W"] = mixed.layers[1].grads["W"].astype(np.float64)
-    assert mixed.pack() is None
-    assert Sequential([ReLU()], n_in=4).flat() is None        # no parameters
+    assert pack(mixed) is None
+    assert flat_params(Sequential([ReLU()], n_in=4)) is None      # no parameters
+    assert flat_params(object()) is None and flat_params(Sequential([Dense(2)])) is None   # not a Sequential; not built
     inner = Sequential([Dense(3)], n_in=4, rng=np.random.default_rng(0))
     outer = Sequential([inner, ReLU(), Dense(2)], n_in=4, rng=np.random.default_rng(1))
-    assert outer.flat() is None and inner.flat() is not None  # a model inside a model keeps its own packing
+    assert flat_params(outer) is None and flat_params(inner) is not None  # a model inside a model keeps its own packing
 
 
 def test_the_cnn_layers_write_their_gradients_into_the_flat_array():
     model = Sequential([Reshape((8, 8, 1)), Conv2D(4, 3, padding="same"), BatchNorm(), ReLU(), MaxPool2D(2), Flatten(),
                         Dense(3)], n_in=64, rng=np.random.default_rng(0))
-    flat = model.flat()
+    flat = flat_params(model)
     r = np.random.default_rng(1)
     X, y = r.standard_normal((10, 64)).astype(np.float32), r.integers(0, 3, 10)
     loss = SoftmaxCrossEntropy()
     loss(model.forward(X, training=True), y)
     model.backward_params(loss.backward())
-    assert model.flat() is flat and np.abs(flat.grads).sum() > 0       # still packed: gradients written in place
+    assert flat_params(model) is flat and np.abs(flat.grads).sum() > 0       # still packed: gradients written in place
 
 
 @pytest.mark.parametrize("how", ["deepcopy", "pickle"])
@@ -169,9 +171,9 @@ def test_a_copied_model_is_packed_anew_and_trains_its_own_arrays(how):
     model = mlp()
     loop_for(model, Adam(lr=1e-2)).run(3)
     twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
-    flat = twin.flat()
+    flat = flat_params(twin)
     assert flat is not None and all(np.shares_memory(p, flat.params) for p in twin.params.values())
-    assert not any(np.shares_memory(p, model.flat().params) for p in twin.params.values())
+    assert not any(np.shares_memory(p, flat_params(model).params) for p in twin.params.values())
     a, b = loop_for(model, SGD(lr=0.1)), loop_for(twin, SGD(lr=0.1))
     a.run(5)
     b.run(5)                                              # the copy trains: its layers' arrays move ...
