@@ -45,7 +45,7 @@ from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 from diydnn._04_initialisers import INITIALISERS
 from diydnn._05_batchnorm import BatchNorm, _is_real
 from diydnn._06_optimisers import OPTIMISERS, get_optimiser
-from diydnn._07_model import Sequential, _layer_from_config
+from diydnn._07_model import LAYER_TYPES, Sequential, _layer_from_config
 from diydnn._08_mnist import BatchStream, _process_alive, load_mnist, train_val_split
 from diydnn._09_training import (CHECKPOINT_BEST, CHECKPOINT_LAST, Callback, DivergenceGuard, EvalTask, History, Loop,
                                  TrainTask, load_checkpoint)
@@ -990,7 +990,9 @@ def _check_values(s):
                                                          for e in arch):
         raise ValueError(f"run settings {name!r}: architecture must be a non-empty list of layer dicts such as "
                          f"{{'layer': 'Dense', 'units': 50}}, got {arch!r}")
-    for i, entry in enumerate(arch):   # every layer made once (no weights): a size of 2.5, NaN or True is refused here
+    for i, entry in enumerate(arch):   # every known layer made once (no weights): a size of 2.5, NaN or True refused here
+        if entry["layer"] not in LAYER_TYPES:
+            continue                   # a layer of the caller's own, which make_model builds (run_experiment checks it)
         try:
             _layer_from_config(i, entry)
         except ValueError as e:

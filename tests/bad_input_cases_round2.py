@@ -16,22 +16,12 @@ from unittest import mock
 import numpy as np
 
 import diydnn as dd
+from bad_input_cases_core import _in_folder
 from diydnn._10_experiments import check_settings, mlp, run_experiment, run_or_load
 from diydnn._11_regularisation import schedule_for_run
 
 # -- small builders -------------------------------------------------------------------------------------------------
 NAN, INF = float("nan"), float("inf")
-
-
-def _in_folder(action):
-    """A zero-argument call that runs action(folder) in a fresh temporary folder, removed afterwards."""
-    def call():
-        folder = Path(tempfile.mkdtemp(prefix="diydnn_bad_input_"))
-        try:
-            return action(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    return call
 
 
 def _tiny_data(seed=0, n_features=12):
