@@ -36,11 +36,27 @@ import numpy as np
 # Bad input a user can cause is refused with a `ValueError` that names the layer and the
 # shapes: a batch that is not 2-D, a width that does not match a built layer, NaN or inf
 # in the batch (a `NonFiniteError`, a kind of `ValueError`, so a training loop can tell
-# divergence apart), an upstream gradient of the wrong shape, and `backward` before `forward`.
+# divergence apart), an upstream gradient of the wrong shape, and `backward` before `forward`. A size that is
+# not a count (2.5, NaN, `True`, `None`) is refused by `as_count`, which every later chapter uses for its counts.
 
 # %%
 class NonFiniteError(ValueError):
     """A batch holds NaN or inf. A ValueError, so callers may catch either."""
+
+
+def as_count(value, what, who, low=1):
+    """value as an int >= low (a layer size, a step count, a kernel size, a thread count), or a ValueError naming
+    `who`, the parameter `what`, the value and what is allowed. Every later chapter checks its counts with this.
+
+    A Python or NumPy integer, or a whole float such as 3.0, is taken. Refused: a bool (True is an int in Python,
+    but never a count), None, text, NaN, inf, and 2.5 (int() would silently make it 2, and fail on NaN with a
+    message that names no parameter).
+    """
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole or value < low:   # is_integer() is False for NaN and inf
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+        raise ValueError(f"{who}: {what} must be {kind}, got {value!r}")
+    return int(value)
 
 
 def _all_finite(X):
@@ -250,9 +266,7 @@ class Dense(Layer):
 
     def __init__(self, units, n_in=None, init="he", rng=None, name=None):
         super().__init__(name)
-        if int(units) != units or units < 1:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = as_count(units, "units", "Dense")
         self.init = init
         self.rng = rng
         if n_in is not None:
@@ -260,9 +274,10 @@ class Dense(Layer):
 
     def build(self, n_in, rng=None, dtype=np.float32):
         from diydnn._04_initialisers import get_initialiser  # chapter 04; imported late to keep chapter order
-        if np.ndim(n_in) != 0 or int(n_in) != n_in or n_in < 1:
-            hint = " (an image: put a Flatten() before a Dense, chapter 12)" if np.ndim(n_in) else ""
-            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}{hint}")
+        if np.ndim(n_in) != 0:
+            raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r} (an image: put a "
+                             f"Flatten() before a Dense, chapter 12)")
+        n_in = as_count(n_in, "input width", repr(self))
         super().build(n_in)
         rng = rng if rng is not None else (self.rng if self.rng is not None else np.random.default_rng())
         W = get_initialiser(self.init)(self.n_in, self.units, rng)
@@ -298,9 +313,15 @@ class Dense(Layer):
     def _param_grads(self, dY):
         X = self._cached()
         dZ = self._check_upstream(dY, (X.shape[0], self.units))
+        db_new = np.add.reduce(dZ, axis=0)  # db = column sums of dZ (the ufunc itself: less call overhead than np.sum)
+        # NaN or inf in dZ shows in its column sums (a small array, so no extra pass over dZ): refuse it as forward
+        # refuses a non-finite input, before any gradient changes
+        if not _all_finite(db_new) and not _all_finite(dZ):
+            raise NonFiniteError(f"{self!r}: upstream gradient of shape {dZ.shape} contains NaN or inf; grads were "
+                                 f"not changed")
         dW, db = self._grad_buffer("W"), self._grad_buffer("b")
         np.matmul(X.T, dZ, out=dW)          # sums over the samples; no 1/m here
-        np.add.reduce(dZ, axis=0, out=db)   # db = column sums of dZ (the ufunc itself: less call overhead than np.sum)
+        db[...] = db_new
 
 # %% [markdown]
 # ## 6. Gradient check

@@ -200,14 +200,28 @@ class Loss:
         return self._cache
 
 
+def _check_probability_rows(P, who, tolerance=1e-3):
+    """Predictions for CategoricalCrossEntropy must be probabilities: values in [0, 1], rows summing to 1.
+
+    Logits (a last Dense without Softmax) are the usual mistake: their loss comes out near 0 or negative and
+    training goes nowhere, without a word. The tolerance absorbs float32 rounding of a softmax's rows."""
+    lo, hi = float(P.min()), float(P.max())
+    sums = P.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1) > tolerance)
+    if lo < 0 or hi > 1 + tolerance or bad.size:
+        rows = f"; rows {bad[:5].tolist()} sum to {np.round(sums[bad[:5]], 4).tolist()}" if bad.size else ""
+        raise ValueError(f"{who}: predictions must be probabilities (values in [0, 1], each row summing to 1, as a "
+                         f"Softmax gives), got values from {lo:.3g} to {hi:.3g}{rows}. For logits (a last Dense "
+                         f"without Softmax) use SoftmaxCrossEntropy(), which applies the softmax itself, stably")
+
+
 class CategoricalCrossEntropy(Loss):
     """L = -(1/m) sum Y log(Y_hat), from probabilities Y_hat (rows summing to 1)."""
 
 
     def forward(self, Y_hat, y):
         Y_hat = _check_predictions(Y_hat, repr(self))
-        if Y_hat.min() < 0:
-            raise ValueError(f"{self!r}: probabilities must be non-negative, got minimum {Y_hat.min():.3g}")
+        _check_probability_rows(Y_hat, repr(self))   # logits here would give a loss near 0, without a word
         Y = _targets(y, Y_hat.shape, repr(self), Y_hat.dtype)
         # the loss is exact for every probability a float holds (the clip only keeps log(0) away) ...
         P = np.clip(Y_hat, np.finfo(Y_hat.dtype).tiny, 1.0)

@@ -20,7 +20,7 @@
 """Chapter 05: batch normalisation (BatchNorm), with batch statistics in training and running statistics in inference."""
 import numpy as np
 
-from diydnn._01_dense import Layer
+from diydnn._01_dense import Layer, as_count
 
 
 # %% tags=["active-ipynb"]
@@ -253,9 +253,9 @@ class BatchNorm(Layer):
             super().build(n_in)
             n = self.n_in[-1]
         else:
-            if isinstance(n_in, bool) or np.ndim(n_in) != 0 or int(n_in) != n_in or n_in < 1:
+            if np.ndim(n_in) != 0:
                 raise ValueError(f"{self!r}: input width must be a positive integer, got {n_in!r}")
-            super().build(n_in)
+            super().build(as_count(n_in, "input width", repr(self)))
             n = self.n_in
         self.params = {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}

@@ -88,7 +88,8 @@ from diydnn._01_dense import NonFiniteError
 # that is not positive, a $\beta$ or momentum outside $[0, 1)$, a negative weight decay, a
 # non-positive $\varepsilon$, and `params` and `grads` whose keys or shapes differ. A check runs
 # before anything changes, so a refused step leaves parameters, slots and `t` as they were. A gradient
-# that holds NaN or inf is refused the same way, with a `NonFiniteError` naming it (section 7).
+# that holds NaN or inf is refused the same way, with a `NonFiniteError` naming it (section 7), and so is a
+# learning-rate schedule (chapter 11) that gives a rate that is NaN, inf or negative.
 
 # %%
 def _number(value, what, who):
@@ -213,6 +214,7 @@ class Optimiser:
                                      f"the parameter has shape {W.shape}")
         if not grads_finite:
             _check_finite_gradients(grads, who)     # NaN/inf anywhere: refuse before the first parameter changes
+        rate = self._rate_now(self.t + 1)           # a schedule's NaN or negative rate: refused, nothing changed
         self.t += 1
         if self.schedule is None and not self.l2 and self.decays is None:
             # the plain step, none of chapter 11's additions: no per-parameter bookkeeping (chapter 14: on a
@@ -222,7 +224,7 @@ class Optimiser:
                 self._update(name, W, np.asarray(grads[name]))
             return
         lr, weight_decay = self.lr, getattr(self, "weight_decay", None)
-        self.current_lr = self._rate_now()
+        self.current_lr = rate
         try:
             self.lr = self.current_lr            # chapter 11: _update reads self.lr, so it sees this step's rate
             for name, W in params.items():
@@ -238,9 +240,23 @@ class Optimiser:
             if weight_decay is not None:
                 self.weight_decay = weight_decay
 
-    def _rate_now(self):
-        """This step's learning rate: lr, times chapter 11's schedule at step t when one is set."""
-        return self.lr * float(self.schedule(self.t)) if self.schedule is not None else self.lr
+    def _rate_now(self, t):
+        """The learning rate of step t: lr, times chapter 11's schedule at step t when one is set.
+
+        A schedule whose rate is NaN, inf or negative would step into NaN or uphill: a ValueError naming the
+        schedule, the step and the rate, raised before any parameter or the step count changes."""
+        if self.schedule is None:
+            return self.lr
+        factor = self.schedule(t)
+        try:
+            rate = self.lr * float(factor)
+        except (TypeError, ValueError):
+            rate = None
+        if rate is None or not (math.isfinite(rate) and rate >= 0):
+            raise ValueError(f"{type(self).__name__}.step: the schedule {self.schedule!r} gives the factor {factor!r} "
+                             f"at step {t}, so a learning rate of {rate!r}; a rate must be finite and >= 0. No "
+                             f"parameter and no optimiser state was changed.")
+        return rate
 
     def _update(self, name, W, dW):
         """Change the array W in place; dW is its gradient, t already counts this step."""
@@ -267,8 +283,9 @@ class Optimiser:
         return buf
 
     def state_dict(self):
-        """Step count and slots as a flat dict str -> array: {"t": 0-d array, "<slot>/<parameter>": array}."""
-        state = {"t": np.array(self.t, dtype=np.int64)}
+        """Step count, slots and the optimiser's name as a flat dict str -> array:
+        {"t": 0-d array, "<slot>/<parameter>": array, "optimizer": 0-d text array such as 'adam'}."""
+        state = {"t": np.array(self.t, dtype=np.int64), "optimizer": np.array(self.name)}
         for slot, buffers in self.slots.items():
             for name, buf in buffers.items():
                 state[f"{slot}/{name}"] = buf.copy()
@@ -280,12 +297,17 @@ class Optimiser:
         keys = list(state.keys())
         if "t" not in keys:
             raise ValueError(f"{who}: state has no step count 't'; keys: {sorted(map(str, keys))[:10]}")
+        saved_by = str(np.asarray(state["optimizer"])) if "optimizer" in keys else None   # (older states lack it)
+        if saved_by is not None and saved_by != self.name:
+            # e.g. an SGD state ({"t": 3}) in Adam would start Adam at t = 3 with empty moments
+            raise ValueError(f"{who}: this state was saved by the optimiser {saved_by!r}, not by {self.name!r}; "
+                             f"load it into {saved_by!r}, or start {self.name!r} afresh")
         t = np.asarray(state["t"])
         if t.shape != () or not np.issubdtype(t.dtype, np.integer) or t < 0:
             raise ValueError(f"{who}: step count 't' must be a non-negative integer 0-d array, got {t!r}")
         slots = {slot: {} for slot in self.slot_names}
         for key in keys:
-            if key == "t":
+            if key in ("t", "optimizer"):
                 continue
             slot, sep, name = str(key).partition("/")    # parameter names may hold "/" themselves
             if not sep or not name or slot not in slots:
@@ -877,6 +899,12 @@ def global_norm(grads):
     if not math.isfinite(total):
         # the squares of huge float32 entries (> 1e19) overflow: recount in float64 before calling it inf
         total = sum(float(np.vdot(g, g)) for g in (g.astype(np.float64) for g in arrays))
+    if not math.isfinite(total) and all(np.isfinite(g).all() for g in arrays):
+        # finite entries beyond 1e154 overflow even float64's squares: scale by the largest |entry| first,
+        # ||g|| = a ||g / a||. (Inf only if the norm itself exceeds the largest float, about 1.8e308.)
+        a = max((float(np.max(np.abs(g))) for g in arrays if g.size), default=0.0)
+        scaled = (g.astype(np.float64) / a for g in arrays)
+        return a * math.sqrt(sum(float(np.vdot(g, g)) for g in scaled))
     return math.sqrt(total)
 
 
@@ -895,7 +923,16 @@ def clip_by_global_norm(grads, max_norm=5.0, norm=None):
     norm = global_norm(grads) if norm is None else float(norm)
     if not math.isfinite(norm):
         bad = [name for name, g in items if not np.all(np.isfinite(g))]
-        raise NonFiniteError(f"{who}: the global gradient norm is {norm}; gradients with NaN or inf: {bad}")
+        if bad:
+            raise NonFiniteError(f"{who}: the global gradient norm is {norm}; gradients with NaN or inf: {bad}")
+        # finite gradients whose norm exceeds the largest float: shrink them by their largest |entry| first
+        a = max(float(np.max(np.abs(g))) for _, g in items if g.size)
+        for _, g in items:
+            g /= a
+        scale = max_norm / global_norm(grads)
+        for _, g in items:
+            g *= scale
+        return norm
     if norm > max_norm:
         scale = max_norm / norm
         for _, g in items:
@@ -1061,9 +1098,10 @@ def _step_flat(self, flat):
     flat_slots = self._flat_slots(flat)
     if flat_slots is None:
         return False
+    rate = self._rate_now(self.t + 1)               # refused before anything changes, as in step()
     self.t += 1
     lr = self.lr
-    self.current_lr = self._rate_now()
+    self.current_lr = rate
     try:
         self.lr = self.current_lr                   # _update reads self.lr (chapter 11's schedule)
         for slot, buf in flat_slots.items():

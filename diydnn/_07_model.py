@@ -906,6 +906,10 @@ def _load(cls, path, rng=None):
         header = json.loads(str(arrays.pop("config")))
         if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
             raise ValueError(f"it is not in the format {SAVE_FORMAT!r}")
+        bad = [key for key, value in arrays.items() if value.dtype.kind in "fc" and not np.isfinite(value).all()]
+        if bad:   # a model trained into NaN and saved: it would load and predict NaN without a word
+            raise ValueError(f"the array(s) {', '.join(map(repr, bad))} hold NaN or inf (first: "
+                             f"{np.count_nonzero(~np.isfinite(arrays[bad[0]]))} of {arrays[bad[0]].size} entries)")
         weights = [value for key, value in arrays.items() if key.startswith("params/")]
         dtype = weights[0].dtype if weights else np.float32   # a float64 model comes back float64
         model = cls.from_config(header.get("layers"), rng=rng, name=header.get("name", "sequential"), dtype=dtype)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from diydnn._00_conventions import write_atomically
+from diydnn._01_dense import as_count
 from diydnn._07_model import add_to_class
 
 
@@ -1015,9 +1016,7 @@ def _is_count(n):
 
 
 def _check_batch_size(who, batch_size):
-    if not _is_count(batch_size) or batch_size < 1:
-        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return as_count(batch_size, "batch_size", who)
 
 
 # %% tags=["active-ipynb"]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from diydnn._00_conventions import write_atomically
-from diydnn._01_dense import NonFiniteError
+from diydnn._01_dense import NonFiniteError, as_count
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
 from diydnn._06_optimisers import _fraction, _non_negative, _positive, clip_by_global_norm
 from diydnn._07_model import add_to_class, read_npz
@@ -59,7 +59,7 @@ from diydnn._14_performance import flat_params
 # # (and Loop's checkpoint methods, borrowed in section 5). So that the examples can run before we get there,
 # # we take them from the finished module now (`import diydnn` ran that section already); the section defines
 # # them again, identically.
-# from diydnn._09_training import _check_batch_data, _check_loss_and_optimizer, _iterate, _positive_int
+# from diydnn._09_training import _check_batch_data, _check_loss_and_optimizer, _iterate
 
 # %% [markdown]
 # ## 1. One training step
@@ -225,7 +225,7 @@ class TrainTask:
     """What to learn: labelled batches, a loss, an optimiser, and optionally a global clip-norm threshold."""
 
     def __init__(self, labeled_data, loss, optimizer, n_steps_per_checkpoint=100, clip_norm=None):
-        self.n_steps_per_checkpoint = _positive_int(n_steps_per_checkpoint, "n_steps_per_checkpoint", "TrainTask")
+        self.n_steps_per_checkpoint = as_count(n_steps_per_checkpoint, "n_steps_per_checkpoint", "TrainTask")
         self.clip_norm = None if clip_norm is None else _positive(clip_norm, "clip_norm (or None)", "TrainTask")
         _check_loss_and_optimizer(loss, optimizer)
         if isinstance(labeled_data, (tuple, list)):
@@ -275,8 +275,8 @@ class EvalTask:
         self.metrics = list(metrics)
         self.name = name
         self.loss = loss if loss is not None else SoftmaxCrossEntropy()
-        self.n_eval_batches = _positive_int(n_eval_batches, "n_eval_batches", who)
-        self.batch_size = _positive_int(batch_size, "batch_size", who)
+        self.n_eval_batches = as_count(n_eval_batches, "n_eval_batches", who)
+        self.batch_size = as_count(batch_size, "batch_size", who)
         if isinstance(labeled_data, tuple) and len(labeled_data) == 2:
             X, y = (np.asarray(a) for a in labeled_data)
             if len(X) != len(y) or len(X) == 0:
@@ -350,7 +350,7 @@ class EarlyStopping(Callback):
         if not isinstance(monitor, str) or "/" not in monitor:
             raise ValueError(f"EarlyStopping: monitor must name '<eval task name>/<metric>', e.g. 'val/accuracy', "
                              f"got {monitor!r}")
-        patience = _positive_int(patience, "patience", "EarlyStopping")
+        patience = as_count(patience, "patience", "EarlyStopping")
         min_delta = _non_negative(min_delta, "min_delta", "EarlyStopping")
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.higher_is_better = higher_is_better
@@ -384,7 +384,7 @@ class DivergenceGuard(Callback):
         if not _positive(factor, "factor", "DivergenceGuard") > 1:
             raise ValueError(f"DivergenceGuard: factor must be > 1, got {factor!r}")
         smoothing = _fraction(smoothing, "smoothing", "DivergenceGuard")
-        self.factor, self.warmup, self.smoothing = float(factor), _positive_int(warmup, "warmup", "DivergenceGuard"), smoothing
+        self.factor, self.warmup, self.smoothing = float(factor), as_count(warmup, "warmup", "DivergenceGuard"), smoothing
         self.mean, self.reference, self.seen = None, None, 0
 
     def on_step_end(self, loop, step, logs):
@@ -593,7 +593,7 @@ def _append_all(self, mode, step, values):
 @add_to_class(Loop, "run")
 def _run(self, n_steps):
     """Run n_steps more training steps; evaluate and checkpoint on schedule and at the end."""
-    n_steps = _positive_int(n_steps, "n_steps", "Loop.run")
+    n_steps = as_count(n_steps, "n_steps", "Loop.run")
     first = self.task.next_batch()
     self._check_first_batch(*first)
     self.stop_reason, self.diverged = None, False
@@ -985,14 +985,6 @@ def _check_first_batch(self, X, y):
                          f"outputs; the first batch holds labels from {labels.min()} to {labels.max()}")
 
 # %%
-def _positive_int(value, what, who):
-    """value as an int >= 1, or a ValueError naming `who` (a bool, a string or 2.5 is refused)."""
-    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
-    if isinstance(value, (bool, np.bool_)) or not whole or value < 1:   # is_integer() is False for nan and inf
-        raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _iterate(labeled_data, who):
     try:
         return iter(labeled_data)

@@ -26,6 +26,7 @@
 # %%
 """Chapter 10: the experiment toolkit: RUN_SETTINGS-style runs, run folders, results, interactive controls."""
 import contextlib
+import errno
 import functools
 import glob
 import html
@@ -39,11 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from diydnn._00_conventions import quick_mode, write_atomically
+from diydnn._01_dense import as_count
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 from diydnn._04_initialisers import INITIALISERS
-from diydnn._05_batchnorm import BatchNorm
+from diydnn._05_batchnorm import BatchNorm, _is_real
 from diydnn._06_optimisers import OPTIMISERS, get_optimiser
-from diydnn._07_model import Sequential
+from diydnn._07_model import LAYER_TYPES, Sequential, _layer_from_config
 from diydnn._08_mnist import BatchStream, _process_alive, load_mnist, train_val_split
 from diydnn._09_training import (CHECKPOINT_BEST, CHECKPOINT_LAST, Callback, DivergenceGuard, EvalTask, History, Loop,
                                  TrainTask, load_checkpoint)
@@ -60,7 +62,8 @@ from diydnn._09_training import (CHECKPOINT_BEST, CHECKPOINT_LAST, Callback, Div
 # # functions below call. So that the examples can run before we get there, we take them from the finished module
 # # now (`import diydnn` ran that section already); the section defines them again, identically.
 # from diydnn._10_experiments import (LivePlot, RunLock, _check_data, _check_model_fits, _check_values,
-#                                     _claim_folder, _exists_error, _swap_in, free_run_name)
+#                                     _claim_folder, _disk_full_names, _exists_error, _make_runs_dir, _read_run_file,
+#                                     _plain, _swap_in, free_run_name)
 
 # %% [markdown]
 # ## 1. Settings
@@ -110,7 +113,7 @@ def check_settings(settings):
     unknown = sorted(set(settings) - set(SETTINGS_DEFAULTS), key=str)
     if unknown:
         raise ValueError(f"run settings: unknown key(s) {unknown}; known: {sorted(SETTINGS_DEFAULTS)}")
-    s = {**SETTINGS_DEFAULTS, **settings}
+    s = _plain({**SETTINGS_DEFAULTS, **settings})   # a deep copy with NumPy scalars as Python numbers
     _check_values(s)          # every value of the right kind and range (Engineering section)
     return s
 
@@ -120,13 +123,13 @@ def mlp(hidden=(50,), batchnorm=False, n_classes=10, dropout=0.0):
     Dense(n_classes). dropout: the probability of dropping a hidden unit (chapter 11); 0 adds no Dropout layer."""
     layers = []
     for units in hidden:
-        layers.append({"layer": "Dense", "units": int(units)})
+        layers.append({"layer": "Dense", "units": as_count(units, "hidden width", "mlp")})   # 2.5 is not 2
         if batchnorm:
             layers.append({"layer": "BatchNorm"})
         layers.append({"layer": "ReLU"})
         if dropout:
             layers.append({"layer": "Dropout", "rate": float(dropout)})
-    return layers + [{"layer": "Dense", "units": int(n_classes)}]
+    return layers + [{"layer": "Dense", "units": as_count(n_classes, "n_classes", "mlp")}]
 
 
 def describe_mlp(architecture):
@@ -151,9 +154,10 @@ def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=Fal
     if dropout > 0), Dense(n_classes)."""
     if pooling not in POOLINGS:
         raise ValueError(f"cnn: pooling must be one of {POOLINGS}, got {pooling!r}")
-    layers = [{"layer": "Reshape", "shape": [int(d) for d in image_shape]}]
+    layers = [{"layer": "Reshape", "shape": [as_count(d, "image_shape", "cnn") for d in image_shape]}]
     for f in filters:
-        layers.append({"layer": "Conv2D", "filters": int(f), "kernel_size": int(kernel_size), "padding": "same",
+        layers.append({"layer": "Conv2D", "filters": as_count(f, "filters", "cnn"),
+                       "kernel_size": as_count(kernel_size, "kernel_size", "cnn"), "padding": "same",
                        **({"stride": 2} if pooling == "stride" else {})})
         if batchnorm:
             layers.append({"layer": "BatchNorm"})
@@ -162,10 +166,10 @@ def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=Fal
             layers.append({"layer": "MaxPool2D" if pooling == "max" else "AvgPool2D", "pool_size": 2})
     layers.append({"layer": "Flatten"})
     if dense:
-        layers += [{"layer": "Dense", "units": int(dense)}, {"layer": "ReLU"}]
+        layers += [{"layer": "Dense", "units": as_count(dense, "dense (or 0)", "cnn")}, {"layer": "ReLU"}]
     if dropout:                                  # before the classifier, where the CNN's parameters are
         layers.append({"layer": "Dropout", "rate": float(dropout)})
-    return layers + [{"layer": "Dense", "units": int(n_classes)}]
+    return layers + [{"layer": "Dense", "units": as_count(n_classes, "n_classes", "cnn")}]
 
 
 def describe_cnn(architecture):
@@ -402,8 +406,8 @@ def run_experiment(settings, runs_dir=None, data=None, callbacks=(), progress=Tr
     guard = [DivergenceGuard()] if s["stop_on_divergence"] else []
 
     # -- from here on the disk: one lock per run name, the run built in a temporary folder beside its place
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(runs_dir, s["model_name"]):
+    _make_runs_dir(runs_dir)
+    with _disk_full_names(runs_dir, s["model_name"]), RunLock(runs_dir, s["model_name"]):
         tmp = _claim_folder(runs_dir, folder, s["model_name"], overwrite)
         try:
             tmp.mkdir()
@@ -451,13 +455,9 @@ def load_runs(runs_dir=None):
     runs = []
     # hidden folders (.NAME.new-PID) are runs still being written, or left by a killed one: not results
     for folder in sorted(p for p in runs_dir.glob("*") if not p.name.startswith(".") and (p / "result.json").exists()):
-        try:
-            run = json.loads((folder / "result.json").read_text())
-            run["settings"] = json.loads((folder / "settings.json").read_text())
-            run["history"] = History.load(folder / "history.json")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"load_runs: the run folder {folder} is damaged ({type(e).__name__}: {e}); "
-                             f"move it out of {runs_dir} to read the other runs") from None
+        run = _read_run_file(folder / "result.json", "load_runs")     # a damaged file: a ValueError naming it
+        run["settings"] = _read_run_file(folder / "settings.json", "load_runs")
+        run["history"] = _read_run_file(folder / "history.json", "load_runs")
         run["folder"] = str(folder)
         runs.append(run)
     return runs
@@ -507,7 +507,9 @@ def to_csv(rows):
 #
 # `run_or_load(settings)` trains a run, or — outside quick mode — loads the stored run of that name when its
 # folder is complete and its `settings.json` equals the checked settings exactly; any other stored run of that
-# name is replaced (atomically, as with `overwrite=True`). In quick mode (the tests) it always trains.
+# name is replaced (atomically, as with `overwrite=True`). In quick mode (the tests) it always trains. It is public
+# (`diydnn.run_or_load`): the experiment notebooks use it so that Run All on a stored run takes seconds. A damaged
+# file in the stored folder (a truncated `result.json`, say) is an error naming that file (Engineering section).
 
 # %%
 # Student's t, 97.5 % quantile, by degrees of freedom (n - 1): enough for 2 to 6 runs without SciPy
@@ -536,16 +538,16 @@ def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
     stored, timing_file = folder / "settings.json", folder / "timing.json"
     if (not quick_mode() and (folder / "result.json").exists() and (folder / CHECKPOINT_LAST).exists()
-            and stored.exists() and json.loads(stored.read_text()) == json.loads(json.dumps(s))):
-        result = json.loads((folder / "result.json").read_text())
+            and stored.exists() and _read_run_file(stored, "run_or_load") == json.loads(json.dumps(s))):
+        result = _read_run_file(folder / "result.json", "run_or_load")
         arrays, meta = load_checkpoint(folder / CHECKPOINT_LAST)
         if make_model is not None:
             model = make_model(s, np.random.default_rng(s["seed"]))
         else:
             model = Sequential.from_config(meta["config"]["model"], n_in=meta["n_in"])
         model.load_state_dict(_model_arrays(arrays))
-        timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-        return {**result, **timing, "settings": s, "history": History.load(folder / "history.json"),
+        timing = _read_run_file(timing_file, "run_or_load") if timing_file.exists() else {}
+        return {**result, **timing, "settings": s, "history": _read_run_file(folder / "history.json", "run_or_load"),
                 "folder": str(folder), "model": model, "loaded": True}
     cpu = time.process_time()
     result = run_experiment(s, runs_dir=runs_dir, make_model=make_model, overwrite=True,
@@ -786,7 +788,8 @@ def _make_controls(s, untouched):
                                                _schedule_choice(s["schedule"])}),
                                value=_schedule_choice(s["schedule"]), description="lr schedule", style=style,
                                layout=layout),
-        "max_shift": w.IntSlider(value=(s["augment"] or {}).get("max_shift", 0), min=0, max=4,
+        # the range always includes the notebook's value (an IntSlider would silently clip a shift of 6 to its max)
+        "max_shift": w.IntSlider(value=untouched["max_shift"], min=0, max=max(4, untouched["max_shift"]),
                                  description="random shift (px)", style=style, layout=layout),
     }
     knobs = describe_cnn(s["architecture"])
@@ -944,14 +947,14 @@ def _train(panel, _=None):
 # learning rate) and stored as plain Python numbers, so that `settings.json` can hold them.
 
 # %%
-def _is_int(value):
-    """An integer (Python or NumPy), not a bool (True is an int in Python, but never a count)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value):
-    """A real number (Python or NumPy int/float), not a bool."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+def _plain(value):
+    """A copy of nested dicts and lists with every NumPy scalar as the Python number it holds (np.int64(64) -> 64),
+    so that every key takes what its Python equivalent takes, and settings.json can hold it."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _check_values(s):
@@ -960,17 +963,11 @@ def _check_values(s):
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name) or name[0] == ".":
         raise ValueError(f"run settings: model_name must be a folder-safe name (letters, digits, - _ ., not "
                          f"starting with .), got {name!r}")
+    who = f"run settings {name!r}"
     for key in ("num_epochs", "batch_size", "seed", "n_val", "evals_per_epoch"):
-        low = 0 if key == "seed" else 1
-        if not _is_int(s[key]) or s[key] < low:
-            kind = "a non-negative integer" if key == "seed" else "a positive integer"
-            raise ValueError(f"run settings {name!r}: {key} must be {kind}, got {s[key]!r}")
-        s[key] = int(s[key])
-    n = s["train_abs_samples"]
-    if n is not None:
-        if not _is_int(n) or n < 1:
-            raise ValueError(f"run settings {name!r}: train_abs_samples must be a positive integer or None, got {n!r}")
-        s["train_abs_samples"] = int(n)
+        s[key] = as_count(s[key], key, who, low=0 if key == "seed" else 1)
+    if s["train_abs_samples"] is not None:
+        s["train_abs_samples"] = as_count(s["train_abs_samples"], "train_abs_samples (or None)", who)
     if not _is_real(s["lr"]) or not np.isfinite(s["lr"]) or not s["lr"] > 0:
         raise ValueError(f"run settings {name!r}: lr must be positive and finite (a number, e.g. 1e-3), got {s['lr']!r}")
     s["lr"] = float(s["lr"])
@@ -993,6 +990,13 @@ def _check_values(s):
                                                          for e in arch):
         raise ValueError(f"run settings {name!r}: architecture must be a non-empty list of layer dicts such as "
                          f"{{'layer': 'Dense', 'units': 50}}, got {arch!r}")
+    for i, entry in enumerate(arch):   # every known layer made once (no weights): a size of 2.5, NaN or True refused here
+        if entry["layer"] not in LAYER_TYPES:
+            continue                   # a layer of the caller's own, which make_model builds (run_experiment checks it)
+        try:
+            _layer_from_config(i, entry)
+        except ValueError as e:
+            raise ValueError(f"run settings {name!r}: architecture {str(e).removeprefix('Sequential.from_config: ')}") from None
     _check_regularisation(s)
 
 # %%
@@ -1007,8 +1011,9 @@ def _check_regularisation(s):
             except ValueError as e:
                 raise ValueError(f"run settings {name!r}: architecture entry {i}: {e}") from None
     wd = s["weight_decay"]
-    if wd is not None and (isinstance(wd, bool) or not isinstance(wd, (int, float)) or not 0 <= wd < float("inf")):
+    if wd is not None and (not _is_real(wd) or not 0 <= wd < float("inf")):
         raise ValueError(f"run settings {name!r}: weight_decay must be a non-negative number or None, got {wd!r}")
+    s["weight_decay"] = None if wd is None else float(wd)
     try:
         DecayMask(s["decay_exclude"])
         if s["schedule"] not in RUN_SCHEDULES:
@@ -1053,6 +1058,60 @@ def _check_regularisation(s):
 #
 # A new name for each press of a *Train* button comes from `free_run_name(name)`: `name`, else `name-2`,
 # `name-3`, ... (a name being written counts as taken).
+
+
+# %% [markdown]
+# A damaged file in a run folder (a truncated `result.json` after a full disk, a hand edit that broke the JSON)
+# is a `ValueError` naming the file and what to do, never a bare `JSONDecodeError`; the other runs are not touched.
+# A runs folder that is a file, and a disk that fills up during a run, are named the same way.
+
+# %%
+RUN_FILE_ADVICE = ("The other runs are untouched. Restore the file from a copy, or move the folder {folder} out of "
+                   "the runs folder (run_or_load then trains the run afresh)")
+
+
+def _read_run_file(path, who):
+    """The JSON object of a run folder's file (settings, result, timing: a dict; history.json: a History),
+    or a ValueError naming the file, what is wrong with it and what to do."""
+    path = Path(path)
+    advice = RUN_FILE_ADVICE.format(folder=path.parent)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{who}: {path} is missing from its run folder. {advice}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:        # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{who}: {path} is damaged (truncated or not JSON: {e}). {advice}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{who}: {path} must hold a JSON object {{...}}, got {type(data).__name__}. {advice}")
+    if path.name != "history.json":
+        return data
+    try:
+        return History.from_dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{who}: {path} is not a training history ({type(e).__name__}: {e}). {advice}") from None
+
+
+def _make_runs_dir(runs_dir):
+    """Create the runs folder (and its parents); a ValueError naming it when it, or a folder above it, is a file."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"run_experiment: the runs folder {runs_dir} cannot be made: it, or a folder above it, is "
+                         f"a file. Move that file away, or pass another runs_dir") from None
+
+
+@contextlib.contextmanager
+def _disk_full_names(runs_dir, name):
+    """Turn 'No space left on device' into an error that names the runs folder, the run and what to do."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise OSError(errno.ENOSPC, f"run_experiment: the disk of the runs folder {runs_dir} is full (no space left "
+                                    f"on device) while writing the run {name!r}; nothing of this run was kept and "
+                                    f"the other runs are intact. Free some space, or pass another runs_dir, and "
+                                    f"run it again") from None
 
 
 # %%
@@ -1457,7 +1516,7 @@ class LivePlot(Callback):
 #   writes, never replaces a run unless asked (`overwrite=True`, atomically), and refuses a second run of a
 #   name in progress (a lock file with the PID); `free_run_name` proposes a new name.
 # * `load_runs`, `results_table`, `to_markdown` and `to_csv` read the folders back; `load_model` restores a
-#   checkpoint.
+#   checkpoint; `run_or_load` loads a stored run when its settings match exactly, and trains it otherwise.
 # * `experiment_controls` gives every experiment the same sliders and Train button, with live curves; its
 #   controls start at exactly the notebook's values, each Train writes a new run folder, and a failed redraw
 #   never ends a run (`LivePlot` draws without pyplot and without mathtext, one redraw at a time).

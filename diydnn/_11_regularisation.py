@@ -29,10 +29,12 @@
 """Chapter 11: overfitting and regularisation: Dropout, weight decay, learning-rate schedules, data augmentation."""
 import json
 import math
+import warnings
 
 import numpy as np
 
-from diydnn._01_dense import Layer
+from diydnn._01_dense import Layer, as_count
+from diydnn._05_batchnorm import _is_real
 from diydnn._07_model import register_layer
 
 # %% tags=["active-ipynb"]
@@ -548,12 +550,9 @@ class Schedule:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-def _count(value, what, who):
-    """A positive integer, or a ValueError naming `who`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or int(value) != value or value < 1:
-        raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
-    return int(value)
+def _step(schedule, t):
+    """t as an int >= 1: a schedule is defined for the steps 1, 2, ... only (step 0 or -3 gave nonsense factors)."""
+    return as_count(t, "the step t (1, 2, ...)", repr(schedule))
 
 
 class Constant(Schedule):
@@ -562,6 +561,7 @@ class Constant(Schedule):
     name = "constant"
 
     def __call__(self, t):
+        _step(self, t)
         return 1.0
 
 
@@ -571,12 +571,13 @@ class StepDecay(Schedule):
     name = "step"
 
     def __init__(self, step_size, gamma=0.1):
-        self.step_size = _count(step_size, "step_size", "StepDecay")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
+        self.step_size = as_count(step_size, "step_size", "StepDecay")
+        if not _is_real(gamma) or not 0 < gamma <= 1:
             raise ValueError(f"StepDecay: gamma must lie in (0, 1], got {gamma!r}")
         self.gamma = float(gamma)
 
     def __call__(self, t):
+        t = _step(self, t)
         return self.gamma ** ((t - 1) // self.step_size)
 
 
@@ -588,12 +589,13 @@ class CosineDecay(Schedule):
     name = "cosine"
 
     def __init__(self, total_steps, final=0.0):
-        self.total_steps = _count(total_steps, "total_steps", "CosineDecay")
-        if isinstance(final, bool) or not isinstance(final, (int, float)) or not 0 <= final <= 1:
+        self.total_steps = as_count(total_steps, "total_steps", "CosineDecay")
+        if not _is_real(final) or not 0 <= final <= 1:
             raise ValueError(f"CosineDecay: final must lie in [0, 1], got {final!r}")
         self.final = float(final)
 
     def __call__(self, t):
+        t = _step(self, t)
         progress = min(t - 1, self.total_steps) / self.total_steps
         return self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -605,10 +607,11 @@ class LinearWarmup(Schedule):
     name = "warmup"
 
     def __init__(self, warmup_steps, then=None):
-        self.warmup_steps = _count(warmup_steps, "warmup_steps", "LinearWarmup")
+        self.warmup_steps = as_count(warmup_steps, "warmup_steps", "LinearWarmup")
         self.then = get_schedule(then if then is not None else "constant")
 
     def __call__(self, t):
+        t = _step(self, t)
         if t <= self.warmup_steps:
             return t / self.warmup_steps
         return self.then(t - self.warmup_steps)
@@ -653,7 +656,7 @@ def schedule_for_run(spec, n_steps, steps_per_epoch):
     if spec == "warmup_cosine":
         warmup = max(1, min(steps_per_epoch, n_steps // 2))
         return LinearWarmup(warmup, CosineDecay(max(1, n_steps - warmup)))
-    return get_schedule(spec)
+    return _fits_the_run(get_schedule(spec), n_steps)
 
 
 # %% [markdown]
@@ -731,13 +734,16 @@ class Augment:
     drawn per image from the generator given at each call; images are rows of X, shape (m, height*width)."""
 
     def __init__(self, max_shift=2, max_degrees=0.0, shape=(28, 28)):
-        if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
-            raise ValueError(f"Augment: max_shift must be a non-negative integer (pixels), got {max_shift!r}")
-        if isinstance(max_degrees, bool) or not isinstance(max_degrees, (int, float)) or not 0 <= max_degrees <= 45:
-            raise ValueError(f"Augment: max_degrees must lie in [0, 45], got {max_degrees!r}")
-        if len(shape) != 2 or not all(isinstance(n, (int, np.integer)) and n > 0 for n in shape):
+        if np.ndim(shape) != 1 or len(shape) != 2:
             raise ValueError(f"Augment: shape must be (height, width), got {shape!r}")
-        self.max_shift, self.max_degrees, self.shape = int(max_shift), float(max_degrees), tuple(int(n) for n in shape)
+        shape = tuple(as_count(n, "shape (height, width)", "Augment") for n in shape)
+        max_shift = as_count(max_shift, "max_shift (pixels)", "Augment", low=0)
+        if max_shift > min(shape) // 2:   # a shift as large as the image blanks it; half the side keeps a centred digit
+            raise ValueError(f"Augment: max_shift={max_shift} can move a digit entirely out of a {shape[0]}x{shape[1]} "
+                             f"image; it must be at most {min(shape) // 2} pixels (half the smaller side)")
+        if not _is_real(max_degrees) or not 0 <= max_degrees <= 45:
+            raise ValueError(f"Augment: max_degrees must lie in [0, 45], got {max_degrees!r}")
+        self.max_shift, self.max_degrees, self.shape = max_shift, float(max_degrees), shape
 
     def __repr__(self):
         return f"Augment(max_shift={self.max_shift}, max_degrees={self.max_degrees}, shape={self.shape})"
@@ -1048,6 +1054,29 @@ class AugmentedStream:
 #
 # and the experiment panels have a slider or box for each (the dropout rate applies to every hidden layer).
 
+# %% [markdown]
+# A schedule given as a config must fit the run it is used in: a warm-up as long as the run (or longer) would end the
+# run still warming up, at a fraction of the rate, without a word, so `schedule_for_run` refuses it; a decay longer
+# than the run (it stops before reaching its final factor) is allowed but warned about at the start.
+
+# %%
+def _fits_the_run(schedule, n_steps):
+    """schedule, if its warm-up ends before the run does (else a ValueError); a warning if a decay outlasts the run."""
+    offset, part = 0, schedule
+    while isinstance(part, LinearWarmup):
+        offset += part.warmup_steps
+        if offset >= n_steps:
+            raise ValueError(f"schedule_for_run: {schedule!r} warms up for {offset} steps, but the run has only "
+                             f"{n_steps}: the run would end still warming up, at {schedule(n_steps):.3g} x lr. Choose "
+                             f"warmup_steps < {n_steps} (or 'warmup_cosine', which warms up for one epoch)")
+        part = part.then
+    length = {CosineDecay: "total_steps", StepDecay: "step_size"}.get(type(part))
+    if length and offset + getattr(part, length) >= n_steps:
+        warnings.warn(f"schedule_for_run: {schedule!r}: {type(part).__name__}'s {length}={getattr(part, length)} "
+                      f"(after {offset} warm-up steps) does not fit in the run's {n_steps} steps: the run ends at "
+                      f"{schedule(n_steps):.3g} x lr, before the decay is complete", stacklevel=3)
+    return schedule
+
 # %% tags=["active-ipynb"]
 # net = Sequential.from_config(mlp([32, 16], dropout=0.25), n_in=784, rng=np.random.default_rng(0))
 # net.summary()
@@ -1254,7 +1283,7 @@ class AugmentedStream:
 #         def __init__(self, rate, every):
 #             if not 0 < rate <= 1:
 #                 raise ValueError(f"ExponentialDecay: rate must lie in (0, 1], got {rate!r}")
-#             self.rate, self.every = float(rate), _count(every, "every", "ExponentialDecay")
+#             self.rate, self.every = float(rate), as_count(every, "every", "ExponentialDecay")
 #         def __call__(self, t):
 #             return self.rate ** ((t - 1) / self.every)
 #

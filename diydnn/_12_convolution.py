@@ -25,7 +25,7 @@ Flatten and Reshape to move between images and rows of features."""
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from diydnn._01_dense import Layer
+from diydnn._01_dense import Layer, as_count
 from diydnn._07_model import register_layer
 
 
@@ -387,18 +387,12 @@ def col2im(dcols, padded_shape, stride):
 # Stride is one integer for both axes; the kernel may be rectangular (`kernel_size=(2, 3)`).
 
 # %%
-def _positive_int(value, what, who):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _pair(value, what, who):
     """(a, b) from an int a (a square window) or a pair [a, b] of positive integers."""
     pair = (value, value) if np.ndim(value) == 0 else tuple(value)
     if len(pair) != 2:
         raise ValueError(f"{who}: {what} must be an int or a pair of ints, got {value!r}")
-    return tuple(_positive_int(v, what, who) for v in pair)
+    return tuple(as_count(v, what, who) for v in pair)
 
 
 def _image_shape(layer, n_in):
@@ -423,9 +417,9 @@ class Conv2D(Layer):
                  n_in=None, rng=None, name=None):
         super().__init__(name)
         who = f"Conv2D({self.name!r})"
-        self.filters = _positive_int(filters, "filters", who)
+        self.filters = as_count(filters, "filters", who)
         self.kernel_size = _pair(kernel_size, "kernel_size", who)
-        self.stride = _positive_int(stride, "stride", who)
+        self.stride = as_count(stride, "stride", who)
         if padding not in PADDINGS:
             raise ValueError(f"{who}: padding must be one of {PADDINGS}, got {padding!r}")
         self.padding, self.use_bias, self.init, self.rng = padding, bool(use_bias), init, rng
@@ -590,7 +584,7 @@ class Reshape(Layer):
     def __init__(self, shape, name=None):
         super().__init__(name)
         dims = (shape,) if np.ndim(shape) == 0 else tuple(shape)
-        self.shape = tuple(_positive_int(d, "shape", f"Reshape({self.name!r})") for d in dims)
+        self.shape = tuple(as_count(d, "shape", f"Reshape({self.name!r})") for d in dims)
 
     def output_width(self, n_in):
         if int(np.prod(n_in)) != int(np.prod(self.shape)):

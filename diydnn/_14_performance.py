@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from diydnn._01_dense import Dense
+from diydnn._01_dense import Dense, as_count
 from diydnn._02_activations import ReLU
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
 from diydnn._06_optimisers import Adam
@@ -832,13 +832,12 @@ def set_threads(n=None):
     (in requirements.txt; the library itself does not depend on it).
     """
     if n is None:
-        n = os.environ.get("DIYDNN_THREADS", "1")
-    try:
-        n_threads = int(n)
-    except (TypeError, ValueError):
-        n_threads = None
-    if n_threads is None or n_threads != float(n) or n_threads < 1:
-        raise ValueError(f"set_threads: the number of threads must be a positive integer, got {n!r}")
+        text = os.environ.get("DIYDNN_THREADS", "1")
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ValueError(f"set_threads: the environment variable DIYDNN_THREADS must be a positive integer "
+                             f"(the number of threads), got {text!r}; set it to e.g. 1, or unset it")
+        n = int(text)
+    n_threads = as_count(n, "the number of threads n", "set_threads")
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

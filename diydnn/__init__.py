@@ -20,7 +20,8 @@ from diydnn._08_mnist import (BatchStream, MNISTChecksumError, MNISTDownloadErro
 from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalTask, History, Loop, TrainTask,
                                  WandbLogger, load_checkpoint, save_checkpoint)
 from diydnn._10_experiments import (RunExistsError, RunLockedError, check_settings, cnn, experiment_controls,
-                                    free_run_name, load_model, load_runs, mlp, results_table, run_experiment)
+                                    free_run_name, load_model, load_runs, mlp, results_table, run_experiment,
+                                    run_or_load)
 from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
                                        LinearWarmup, Schedule, StepDecay, get_schedule)
 from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col

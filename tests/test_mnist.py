@@ -468,7 +468,7 @@ def test_batches_multidim_X_and_onehot_y():
     (np.zeros((5, 2)), np.zeros(4), 2, "(4,)"),
     (np.zeros((0, 2)), np.zeros(0), 2, "(0, 2)"),
     (np.zeros((5, 2)), np.zeros(5), 0, "batch_size"),
-    (np.zeros((5, 2)), np.zeros(5), 2.0, "batch_size"),
+    (np.zeros((5, 2)), np.zeros(5), 2.5, "batch_size"),
     (np.zeros((5, 2)), np.zeros(5), -3, "-3"),
 ])
 def test_batches_validate_at_call_time(X, y, B, words):

@@ -224,7 +224,7 @@ def test_slots_are_lazy_zero_and_per_name():
     assert opt.t == 1
     sgd = SGD(lr=0.1)
     sgd.step({"a": np.zeros(2)}, {"a": np.ones(2)})
-    assert sgd.state_dict().keys() == {"t"}
+    assert sgd.state_dict().keys() == {"t", "optimizer"} and str(sgd.state_dict()["optimizer"]) == "sgd"
 
 
 def test_refused_step_changes_nothing():
@@ -271,7 +271,7 @@ def test_state_dict_is_a_copy_and_names_keep_slashes():
     opt = Adam(lr=0.1)
     opt.step({"block/dense_0/W": np.zeros(2)}, {"block/dense_0/W": np.ones(2)})
     state = opt.state_dict()
-    assert set(state) == {"t", "m/block/dense_0/W", "v/block/dense_0/W"}
+    assert set(state) == {"t", "optimizer", "m/block/dense_0/W", "v/block/dense_0/W"}
     state["m/block/dense_0/W"][:] = 99
     assert not np.any(opt.slots["m"]["block/dense_0/W"] == 99)
     fresh = Adam(lr=0.1)
