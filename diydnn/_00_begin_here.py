@@ -159,6 +159,7 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # | 08 | [MNIST](08_mnist.ipynb) | the data: file format, download, validation split, batches |
 # | 09 | [training](09_training.ipynb) | the training loop, checkpoints, callbacks; the first MNIST result |
 # | 10 | [experiment toolkit](10_experiments.ipynb) | settings, run folders, tables, sliders |
+# | 15 | [diagnosing and tuning](15_diagnosing.ipynb) | health signals while training; the learning-rate range test; random vs grid search (then [experiment 10](experiments/10_tuning.ipynb)) |
 #
 # Then the **experiments** (`experiments/`) rerun the original's studies with the correct library:
 # [clip-norm](experiments/01_clip_norm.ipynb), [full data](experiments/02_full_data.ipynb),
