@@ -166,3 +166,41 @@ def test_trial_settings_put_dropout_into_the_architecture():
                                                                 "batch_size": 64}, "t_00")
     assert s["lr"] == 0.01 and s["batch_size"] == 64 and s["model_name"] == "t_00"
     assert {"layer": "Dropout", "rate": 0.25} in s["architecture"]
+
+
+def test_dead_units_counts_over_the_window_not_the_last_batch():
+    """A unit that fired in any batch of the window is alive; only units silent in every batch count as dead."""
+    from types import SimpleNamespace
+    from diydnn._09_training import History
+    relu = ReLU(name="relu_0")
+    loop = SimpleNamespace(model=SimpleNamespace(layers=[relu]), history=History(), callbacks=[])
+    dead = DeadUnits(every=2)
+    for step, fires in ((1, [True, False, False]), (2, [False, True, False]), (3, [False, False, False]),
+                        (4, [False, False, False])):
+        relu._cache = np.array([fires, [False] * 3])          # two samples; the second never fires
+        dead.on_step_end(loop, step, {})
+    assert loop.history.get("health", "dead/relu_0") == [(2, pytest.approx(1 / 3)), (4, 1.0)]
+
+
+def test_health_values_also_go_to_a_running_wandb_logger():
+    """record_health sends the values to W&B (as health/<name>, at the step) when the loop has a running WandbLogger;
+    a stand-in run records the calls, so no wandb is needed."""
+    from diydnn._09_training import WandbLogger
+
+    class FakeRun:
+        def __init__(self):
+            self.logged = []
+
+        def log(self, values, step):
+            self.logged.append((step, dict(values)))
+
+    logger = WandbLogger()
+    logger.on_train_begin = lambda loop: None          # keep the fake run: no wandb.init
+    logger.on_train_end = lambda loop: None
+    logger.run = FakeRun()
+    model, (X, y) = tiny(), data()
+    loop = loop_for(model, X, y, SGD(lr=0.1), [UpdateRatio(every=2), logger])
+    loop.run(4)
+    health = [(step, v) for step, v in logger.run.logged if any(k.startswith("health/") for k in v)]
+    assert [step for step, _ in health] == [2, 4]
+    assert health[0][1]["health/update_ratio/dense_0"] == loop.history.get("health", "update_ratio/dense_0")[0][1]
