@@ -723,15 +723,21 @@ def trial_settings(base, params, name):
 def run_search(base, trials, prefix, runs_dir=None, data=None, wandb_group=None, callbacks=()):
     """Train (or load, chapter 10's run_or_load) one run folder per trial, named <prefix>_<number>; returns the
     results in order, each with its "params". wandb_group: also log each trial to W&B in this group."""
-    results = []
-    for i, params in enumerate(trials):
-        settings = trial_settings(base, params, f"{prefix}_{i:02d}")
-        extra = list(callbacks)
-        if wandb_group is not None:
-            os.environ["WANDB_RUN_GROUP"] = wandb_group       # wandb.init reads the group from here
-            extra.append(WandbLogger(name=settings["model_name"], config={"search": prefix, **params}))
-        result = run_or_load(settings, runs_dir=runs_dir, data=data, callbacks=extra)
-        results.append({**result, "params": dict(params)})
+    results, group_before = [], os.environ.get("WANDB_RUN_GROUP")
+    try:
+        for i, params in enumerate(trials):
+            settings = trial_settings(base, params, f"{prefix}_{i:02d}")
+            extra = list(callbacks)
+            if wandb_group is not None:
+                os.environ["WANDB_RUN_GROUP"] = wandb_group       # wandb.init reads the group from here
+                extra.append(WandbLogger(name=settings["model_name"], config={"search": prefix, **params}))
+            result = run_or_load(settings, runs_dir=runs_dir, data=data, callbacks=extra)
+            results.append({**result, "params": dict(params)})
+    finally:       # later W&B runs of this process are not put in the search's group
+        if wandb_group is not None and group_before is None:
+            os.environ.pop("WANDB_RUN_GROUP", None)
+        elif wandb_group is not None:
+            os.environ["WANDB_RUN_GROUP"] = group_before
     return results
 
 

@@ -1,5 +1,7 @@
 """Chapter 15: the health callbacks against hand computations, their passivity (trained weights bit for bit the
 same with and without them), the range test's ramp and pick, and the search helpers."""
+import os
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,20 @@ def test_health_values_also_go_to_a_running_wandb_logger():
     health = [(step, v) for step, v in logger.run.logged if any(k.startswith("health/") for k in v)]
     assert [step for step, _ in health] == [2, 4]
     assert health[0][1]["health/update_ratio/dense_0"] == loop.history.get("health", "update_ratio/dense_0")[0][1]
+
+
+def test_run_search_sets_the_wandb_group_only_while_it_runs(tmp_path, monkeypatch):
+    """With wandb_group, each trial gets a WandbLogger and WANDB_RUN_GROUP is set during the search, then restored."""
+    import diydnn._15_diagnosing as diagnosing
+    seen = []
+
+    def fake_run_or_load(settings, runs_dir=None, data=None, callbacks=()):
+        seen.append((os.environ.get("WANDB_RUN_GROUP"), [type(c).__name__ for c in callbacks]))
+        return {"model_name": settings["model_name"], "best_val_accuracy": 0.5}
+
+    monkeypatch.setattr(diagnosing, "run_or_load", fake_run_or_load)
+    monkeypatch.delenv("WANDB_RUN_GROUP", raising=False)
+    trials = random_trials(2, np.random.default_rng(0))
+    results = diagnosing.run_search({"hidden": [4]}, trials, "s", runs_dir=tmp_path, wandb_group="g")
+    assert seen == [("g", ["WandbLogger"])] * 2 and "WANDB_RUN_GROUP" not in os.environ
+    assert [r["params"] for r in results] == trials
