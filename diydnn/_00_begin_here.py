@@ -163,14 +163,16 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # | 12 | [convolution](12_convolution.ipynb) | images as (m, H, W, C); convolution as one matrix product over patches (im2col) and its backward |
 # | 13 | [pooling](13_pooling.ipynb) | max and average pooling, BatchNorm on feature maps, a first CNN |
 # | 14 | [where the time goes](14_performance.ipynb) | FLOPs of a step, the machine's peak, profiling, batch size and threads |
+# | 15 | [diagnosing and tuning](15_diagnosing.ipynb) | health signals while training; the learning-rate range test; random vs grid search |
 #
 # Then the **experiments** (`experiments/`) rerun the original's studies with the correct library:
 # [clip-norm](experiments/01_clip_norm.ipynb), [full data](experiments/02_full_data.ipynb),
 # [BatchNorm](experiments/03_batchnorm.ipynb), [architectures](experiments/04_architectures.ipynb),
 # [evaluation](experiments/05_evaluation.ipynb), [the original's bug](experiments/06_original_bug.ipynb),
 # [regularisation](experiments/07_regularisation.ipynb) (chapter 11's remedies on the full data),
-# a [CNN](experiments/08_cnn.ipynb) (chapters 12–13), and the [bug zoo](experiments/09_bug_zoo.ipynb): each
-# of the original's bugs as a switch, with the symptoms it leaves, and a "diagnose blind" exercise. The
+# a [CNN](experiments/08_cnn.ipynb) (chapters 12–13), the [bug zoo](experiments/09_bug_zoo.ipynb) (each
+# of the original's bugs as a switch, with the symptoms it leaves, and a "diagnose blind" exercise), and
+# [tuning](experiments/10_tuning.ipynb) (chapter 15's search against the hand-tuned recipe). The
 # [README](../README.md) has the results. (A test checks that this map names every notebook of the course.)
 #
 # ## 4. What you need before you start

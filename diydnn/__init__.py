@@ -27,5 +27,8 @@ from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, Cosin
 from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col
 from diydnn._13_pooling import AvgPool2D, GlobalAveragePool, MaxPool2D
 from diydnn._14_performance import matmul_flops, set_threads
+from diydnn._15_diagnosing import (ActivationStats, DeadUnits, ExponentialRamp, UpdateRatio, grid_trials, health_callbacks,
+                                   importance, lr_range_test, parallel_coordinates, pick_lr, random_trials, run_search,
+                                   search_runs)
 
 __version__ = "0.1.0"
