@@ -53,9 +53,8 @@ def _no_browser(reason):
     pytest.skip(f"no browser for the learner test: {reason}")
 
 
-@pytest.fixture(scope="module")
-def learner(tmp_path_factory):
-    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
+def _chromium_and_playwright():
+    """The Chromium executable and playwright's sync_playwright; else a skip (a failure under CI) that says why."""
     chromium = learner_lab.find_chromium()
     if chromium is None:
         _no_browser("no chromium executable (apt-get install chromium)")
@@ -63,6 +62,25 @@ def learner(tmp_path_factory):
         from playwright.sync_api import sync_playwright
     except ImportError:
         _no_browser("the Python package playwright is not installed (pip install -r requirements.txt)")
+    return chromium, sync_playwright
+
+
+def _watch(page):
+    """A list that collects the page's console errors, page errors, HTTP errors and failed requests."""
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+    # ERR_ABORTED: a request still in flight when the test navigates to the next page (not an error)
+    page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
+            and problems.append(f"request failed: {r.url} ({r.failure})"))
+    return problems
+
+
+@pytest.fixture(scope="module")
+def learner(tmp_path_factory):
+    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
+    chromium, sync_playwright = _chromium_and_playwright()
     work = tmp_path_factory.mktemp("learner")
     repo = learner_lab.scratch_copy(work / "repo")
     env = {"DIYDNN_QUICK": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -72,13 +90,7 @@ def learner(tmp_path_factory):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
-            problems = []
-            page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-            # ERR_ABORTED: a request still in flight when the test navigates to the next notebook (not an error)
-            page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
-                    and problems.append(f"request failed: {r.url} ({r.failure})"))
+            problems = _watch(page)
             page.on("dialog", lambda d: d.accept())
             yield Learner(page, lab, repo, problems)
         finally:
@@ -316,13 +328,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site_page(course_site):
     """Chromium on the built website, served from 127.0.0.1; any request elsewhere is blocked and reported."""
-    chromium = learner_lab.find_chromium()
-    if chromium is None:
-        _no_browser("no chromium executable (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _no_browser("the Python package playwright is not installed (pip install -r requirements.txt)")
+    chromium, sync_playwright = _chromium_and_playwright()
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(course_site.html)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -333,13 +339,7 @@ def site_page(course_site):
             try:
                 page = browser.new_page(viewport={"width": 1300, "height": 900})
                 page.set_default_timeout(30_000)
-                problems = []
-                page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-                page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-                # ERR_ABORTED: a request still in flight when the test moves to the next page (not an error)
-                page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
-                        and problems.append(f"request failed: {r.url} ({r.failure})"))
+                problems = _watch(page)
 
                 def local_only(route):
                     if urlsplit(route.request.url).hostname != "127.0.0.1":
