@@ -38,8 +38,8 @@ nb_ipywidgets_js = {}                    # widgets are replaced by course_pages;
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
-# Math: MathJax 3 from the sphinx-mathjax-offline package, copied into _static/mathjax (no CDN).
-mathjax_path = "mathjax/tex-chtml.js"
+# Math: the sphinx-mathjax-offline extension sets mathjax_path to its own MathJax 3, copied into _static/mathjax
+# (no CDN; tests/test_site.py checks that pages load it from there).
 
 html_theme = "sphinx_book_theme"
 html_title = "diydnn — a neural network from scratch"

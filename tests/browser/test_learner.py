@@ -360,7 +360,11 @@ def site_page(course_site):
 def _rendered_math(page):
     """(number of formulas in the page, number MathJax typeset), once MathJax has typeset all of them."""
     n_math = page.locator(".math").count()
-    page.wait_for_function("n => document.querySelectorAll('mjx-container').length >= n", arg=n_math)
+    try:
+        page.wait_for_function("n => document.querySelectorAll('mjx-container').length >= n", arg=n_math)
+    except Exception as e:
+        raise AssertionError(f"{page.url}: MathJax typeset {page.locator('mjx-container').count()} of {n_math} "
+                             f"formulas ({type(e).__name__}); browser problems: {page.problems[:5]}") from None
     return n_math, page.locator("mjx-container").count()
 
 
