@@ -4,7 +4,6 @@ Used by tests/test_site.py (the checks, and that each one can fail) and by the b
 built site). Every check takes the built site and returns a list of problems, empty when all is well.
 """
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,8 +21,9 @@ import course_pages  # noqa: E402
 # Warnings the build may emit today, each caused by a known slip in a notebook, not by the website; a fix of the
 # notebook makes the entry unnecessary (the count is an upper bound). Anything else is a failure.
 KNOWN_WARNINGS = {
-    # chapter 09, markdown cells 49 and 56: a stray '#' line (an empty H1) and '# Add `WandbLogger`...' written
-    # as an H1 heading instead of a paragraph; each H1 makes the next '###' heading skip a level.
+    # chapter 09: the cell "### Input checks" has a stray line '#' under its heading (an empty H1), and the cell
+    # after "### Tracking with Weights & Biases" starts '# Add `WandbLogger` ...', a paragraph written as an H1
+    # (it shows as a heading in JupyterLab too); each H1 makes the next '###' heading skip a level.
     ("notebooks/09_training.ipynb", "Non-consecutive header level increase; H1 to H3 [myst.header]"): 2,
 }
 WIDGET_REPR = re.compile(r"\b(?:[A-Z][A-Za-z]*(?:Box|Slider|Button|Checkbox|Dropdown|Progress|Output|Text|HTML|Tab|"

@@ -70,7 +70,7 @@ def _markdown_cell(text, cell_id):
 
 def _run_it_block(notebook_name, commands):
     return ("\n\n````{admonition} Run this notebook\n:class: tip run-locally\n\n"
-            f"{{download}}`Download this notebook <{notebook_name}>` — it is one chapter of the course and imports "
+            f"{{download}}`Download this notebook <{notebook_name}>` — it is part of the course and imports "
             "the `diydnn` library, so run it from a copy of the repository. From the repository's root:\n\n"
             f"```bash\n{commands}\n```\n````\n\n")
 

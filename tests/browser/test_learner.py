@@ -78,23 +78,33 @@ def _watch(page):
 
 
 @pytest.fixture(scope="module")
-def learner(tmp_path_factory):
-    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
+def browser():
+    """One Chromium for the module's tests (playwright's sync API allows one running instance at a time)."""
     chromium, sync_playwright = _chromium_and_playwright()
+    with sync_playwright() as p:
+        chrome = p.chromium.launch(executable_path=chromium, args=learner_lab.CHROMIUM_ARGS)
+        try:
+            yield chrome
+        finally:
+            chrome.close()
+
+
+@pytest.fixture(scope="module")
+def learner(browser, tmp_path_factory):
+    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
     work = tmp_path_factory.mktemp("learner")
     repo = learner_lab.scratch_copy(work / "repo")
     env = {"DIYDNN_QUICK": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with learner_lab.running_lab(repo, work / "state", env) as lab, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=learner_lab.CHROMIUM_ARGS)
+    with learner_lab.running_lab(repo, work / "state", env) as lab:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
             problems = _watch(page)
             page.on("dialog", lambda d: d.accept())
             yield Learner(page, lab, repo, problems)
         finally:
-            browser.close()
+            page.close()
     (ARTIFACTS / "jupyterlab.log").write_text(lab.log_text())
 
 
@@ -325,34 +335,29 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site_page(course_site):
-    """Chromium on the built website, served from 127.0.0.1; any request elsewhere is blocked and reported."""
-    chromium, sync_playwright = _chromium_and_playwright()
+@pytest.fixture
+def site_page(browser, course_site):
+    """A Chromium page on the built website, served from 127.0.0.1; a request elsewhere is blocked and reported."""
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(course_site.html)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=learner_lab.CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1300, "height": 900})
-                page.set_default_timeout(30_000)
-                problems = _watch(page)
+        page.set_default_timeout(30_000)
+        problems = _watch(page)
 
-                def local_only(route):
-                    if urlsplit(route.request.url).hostname != "127.0.0.1":
-                        problems.append(f"the page asked the network for {route.request.url}")
-                        return route.abort()
-                    return route.continue_()
-                page.route("**/*", local_only)
-                page.base = f"http://127.0.0.1:{server.server_address[1]}"
-                page.problems = problems
-                yield page
-            finally:
-                browser.close()
+        def local_only(route):
+            if urlsplit(route.request.url).hostname != "127.0.0.1":
+                problems.append(f"the page asked the network for {route.request.url}")
+                return route.abort()
+            return route.continue_()
+        page.route("**/*", local_only)
+        page.base = f"http://127.0.0.1:{server.server_address[1]}"
+        page.problems = problems
+        yield page
     finally:
+        page.close()
         server.shutdown()
         server.server_close()
 
