@@ -2,7 +2,7 @@
 
 Build from the repository's root (the source folder is the repository itself; this folder holds only the config):
 
-    .venv/bin/sphinx-build -c website . _site
+    .venv/bin/sphinx-build -c website . _site/html      (myst-nb also writes _site/jupyter_execute/)
 
 The notebooks are read as committed, executed; nothing runs at build time (nb_execution_mode = "off").
 course_pages.py changes pages in memory on their way in (solutions, widgets, the run-it block, the toctree).
