@@ -39,6 +39,7 @@ class Site:
     returncode: int
     warnings: list       # lines of the build's warning log and Python warnings on stderr
     seconds: float
+    stderr: str = ""     # the build's stderr (says why a build failed)
     parsed: dict = field(default_factory=dict, repr=False)
 
     def pages(self):
@@ -66,7 +67,7 @@ def build(src, out):
     lines = [ln for ln in (log.read_text() if log.exists() else "").splitlines() if ln.strip()]
     lines += [ln for ln in done.stderr.splitlines() if re.search(r"\w+Warning\b|WARNING|ERROR|Traceback", ln)
               and ln not in lines]
-    return Site(src, out / "html", done.returncode, lines, seconds)
+    return Site(src, out / "html", done.returncode, lines, seconds, done.stderr)
 
 
 def notebooks(src):
@@ -76,7 +77,8 @@ def notebooks(src):
 
 def unexpected_warnings(site):
     """Warnings and errors of the build, less the known ones (KNOWN_WARNINGS), plus a failed build."""
-    problems = [] if site.returncode == 0 else [f"the build exited with {site.returncode}"]
+    why = [ln for ln in site.stderr.splitlines() if re.search(r"[Ee]rror|exception", ln)][:6]
+    problems = [] if site.returncode == 0 else [f"the build exited with {site.returncode}: " + "\n".join(why)]
     budget = dict(KNOWN_WARNINGS)
     for line in site.warnings:
         key = next((k for k in budget if budget[k] > 0 and line.startswith(str(site.src / k[0])) and k[1] in line),
@@ -149,9 +151,20 @@ def _solution_cells(src, doc):
     return [c for c in cells if "solution" in c["metadata"].get("tags", [])]
 
 
+def _phrase(markdown):
+    """Six plain words in a row from a markdown solution (no markup, math or code), to find it on the page."""
+    text = re.sub(r"<[^>]+>|\*\*Solution\s+\d+\.?\*\*|Solution\s+\d+\s*\(click to open\)", " ", markdown)
+    run = []
+    for word in re.sub(r"\*", "", text).split():
+        run = run + [word] if re.fullmatch(r"[A-Za-z][A-Za-z,.;:-]*", word) else []     # (quotes become curly)
+        if len(run) == 6:
+            return " ".join(run)
+    return None
+
+
 def open_solutions(site):
     """Every worked solution is inside a closed drop-down: each code cell tagged `solution` (myst-nb marks it
-    `tag_solution`) and the first words of each markdown solution; at least one drop-down per page that has any."""
+    `tag_solution`) and six words of each markdown solution; at least one drop-down per page that has any."""
     problems = []
     for doc in notebooks(site.src):
         page = site.html / f"{doc}.html"
@@ -169,12 +182,12 @@ def open_solutions(site):
                             f"{sum(c['cell_type'] == 'code' for c in cells)} in the notebook")
         problems += [f"{doc}: a solution code cell outside a closed drop-down" for el in code
                      if not any(d in closed for d in el.find_parents("details"))]
+        closed_text = " ".join(" ".join(d.get_text(" ").split()) for d in closed)
+        page_text = " ".join(soup.select_one("main, body").get_text(" ").split())
         for cell in cells:
-            if cell["cell_type"] == "markdown":
-                words = " ".join(re.sub(r"[*_`$\\]", "", "".join(cell["source"])).split()[:4])
-                where = [t for t in soup.find_all(string=lambda s: s and words.split()[0] in s)]
-                if not any(d in closed for t in where for d in t.find_parents("details")):
-                    problems.append(f"{doc}: the solution text {words!r} is not inside a closed drop-down")
+            phrase = _phrase("".join(cell["source"])) if cell["cell_type"] == "markdown" else None
+            if phrase and (phrase not in closed_text or page_text.count(phrase) > closed_text.count(phrase)):
+                problems.append(f"{doc}: the solution text {phrase!r} is not inside a closed drop-down")
     return problems
 
 

@@ -78,6 +78,24 @@ def test_each_solution_becomes_one_closed_drop_down():
                    "---"]
 
 
+def test_a_notebooks_own_details_are_unwrapped_into_one_drop_down():
+    """Solutions written as closed <details> (text) and hidden_output() (an output in a closed <details>)."""
+    output = {"output_type": "display_data", "metadata": {}, "data": {
+        "text/html": "<details><summary>Output of the solution (click to open)</summary><pre>42</pre></details>",
+        "text/plain": "42"}}
+    cells = [_cell("markdown", "<details><summary><b>Solution 1</b> (click to open)</summary>\n\nThe answer.\n\n"
+                               "</details>", ["solution"]),
+             _cell("code", "# Solution 1.\nwith hidden_output():\n    print(42)", ["solution"], [output]),
+             _cell("markdown", "<details><summary><b>Solution 2</b> (click to open)</summary>\n\nMore.\n</details>",
+                   ["solution"])]
+    out = course_pages.wrap_solutions(cells)
+    assert [c["source"].strip() for c in out] == [
+        '<details class="solution">\n<summary>Solution 1</summary>', "The answer.",
+        "# Solution 1.\nwith hidden_output():\n    print(42)", "</details>",
+        '<details class="solution">\n<summary>Solution 2</summary>', "More.", "</details>"]
+    assert out[2]["outputs"][0]["data"]["text/html"] == "<pre>42</pre>"
+
+
 def _widget_output(text, model_id="m1"):
     return {"output_type": "display_data", "metadata": {},
             "data": {course_pages.WIDGET_VIEW: {"model_id": model_id}, "text/plain": text}}
@@ -148,7 +166,8 @@ PLANTED = {
     "tracebacks_and_widget_reprs": ["a traceback in an output", "a widget's text repr in an output: 'VBox(children="],
     "open_solutions": ["notebooks/00_conventions: 6 solution cells but no closed solution drop-down",
                        "notebooks/00_conventions: a solution code cell outside a closed drop-down",
-                       "notebooks/00_conventions: the solution text 'Solution 1. The forward' is not inside"],
+                       "notebooks/00_conventions: the solution text 'The forward difference has a first-order' is not "
+                       "inside"],
     "raw_math": ["raw TeX", "$$x^2"],
     "run_it_blocks": ["notebooks/01_dense: no working 'Download this notebook' link",
                       "notebooks/01_dense: the command '.venv/bin/python -m pytest' is not on the page"],

@@ -26,6 +26,7 @@ PANEL_LINE = ("*A still image of this panel after a Train: a widget needs a runn
 OTHER_WIDGET_LINE = ("*An interactive widget is shown here when the notebook runs in JupyterLab (Run All); a web "
                      "page has no kernel to run it.*")
 SOLUTION_START = re.compile(r"^[\s#*]*Solution\s+\d+", re.IGNORECASE)
+AUTHOR_DETAILS = re.compile(r"^\s*<details[^>]*>\s*<summary>.*?</summary>(.*)</details>\s*$", re.S)
 
 
 def course_docnames(srcdir):
@@ -89,24 +90,44 @@ def add_run_it_block(cells, notebook_name, commands):
     raise ValueError(f"{notebook_name}: no title (a markdown line starting with '# ') to put the run block under")
 
 
+def _solution_label(cell):
+    """'Solution N' when the cell's first line names it ('**Solution 1.**', '# Solution 1:', or an HTML summary)."""
+    first = re.sub(r"<[^>]+>", "", _source(cell).lstrip().split("\n", 1)[0])
+    match = SOLUTION_START.match(first)
+    return re.sub(r"[#*\s]+", " ", match.group(0)).strip() if match else None
+
+
+def _unwrap_details(text):
+    """The body of a notebook's own closed <details> element (its summary dropped), or None if it is not one."""
+    match = AUTHOR_DETAILS.match(text)
+    return match.group(1) if match else None
+
+
 def wrap_solutions(cells):
-    """Each worked solution (consecutive `solution` cells; a new one starts at 'Solution N') in a closed <details>."""
-    out, open_group = [], False
+    """Each worked solution (consecutive `solution` cells; a new one starts at another 'Solution N') in one closed
+    <details>: its text, its code and the code's output. A notebook's own <details> around a solution's text or
+    output (closed in JupyterLab too) is unwrapped, so that one click opens the whole solution."""
+    out, label = [], None            # label: the open group's 'Solution N' ('' for an unnamed one), None: no group
     for cell in cells:
         is_solution = "solution" in cell.get("metadata", {}).get("tags", [])
-        first_line = _source(cell).lstrip().split("\n", 1)[0]
-        starts_new = is_solution and (not open_group or SOLUTION_START.match(first_line))
-        if open_group and (not is_solution or starts_new):
+        named = _solution_label(cell) if is_solution else None
+        starts_new = is_solution and (label is None or (named is not None and named != label))
+        if label is not None and (not is_solution or starts_new):
             out.append(_markdown_cell("</details>", f"site-solution-end-{len(out)}"))
-            open_group = False
+            label = None
         if starts_new:
-            label = SOLUTION_START.match(first_line)
-            label = re.sub(r"[#*\s]+", " ", label.group(0)).strip() if label else "Worked solution"
-            out.append(_markdown_cell(f'<details class="solution">\n<summary>{html.escape(label)}</summary>',
-                                      f"site-solution-{len(out)}"))
-            open_group = True
+            label = named or ""
+            out.append(_markdown_cell(f'<details class="solution">\n<summary>{html.escape(named or "Worked solution")}'
+                                      f'</summary>', f"site-solution-{len(out)}"))
+        if is_solution and cell["cell_type"] == "markdown" and _unwrap_details(_source(cell)) is not None:
+            cell = {**cell, "source": _unwrap_details(_source(cell))}
+        if is_solution and cell["cell_type"] == "code":
+            for output in cell.get("outputs", []):
+                body = _unwrap_details(_source({"source": output.get("data", {}).get("text/html", "")}))
+                if body is not None:
+                    output["data"]["text/html"] = body
         out.append(cell)
-    if open_group:
+    if label is not None:
         out.append(_markdown_cell("</details>", f"site-solution-end-{len(out)}"))
     return out
 
