@@ -14,17 +14,26 @@ and --allow-root as root); Debian's `chromium` is driven by the Python `playwrig
    the curves, ends with the test accuracy, and leaves every stored run untouched, byte for byte;
 5. no browser console error and no HTTP error, anywhere.
 
+The course website (test_course_website_in_the_browser; `-k site` runs it alone, in well under a minute) is the
+site tests/test_site.py builds, served from 127.0.0.1 with every other address blocked: the home page and three
+chapters typeset every formula (MathJax from the site itself) and leave no raw TeX, every figure loads, a solution
+drop-down opens, next/previous lead through the course, search finds a chapter, and the browser logs no error.
+
 Runs in quick mode (DIYDNN_QUICK=1) and trains tiny runs (1 epoch on 5,000 images). Skips, with the reason,
 only where no browser can be had; under CI (CI=true) a missing browser or playwright is a failure.
 """
 import difflib
+import functools
 import hashlib
+import http.server
 import json
 import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -44,9 +53,8 @@ def _no_browser(reason):
     pytest.skip(f"no browser for the learner test: {reason}")
 
 
-@pytest.fixture(scope="module")
-def learner(tmp_path_factory):
-    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
+def _chromium_and_playwright():
+    """The Chromium executable and playwright's sync_playwright; else a skip (a failure under CI) that says why."""
     chromium = learner_lab.find_chromium()
     if chromium is None:
         _no_browser("no chromium executable (apt-get install chromium)")
@@ -54,26 +62,49 @@ def learner(tmp_path_factory):
         from playwright.sync_api import sync_playwright
     except ImportError:
         _no_browser("the Python package playwright is not installed (pip install -r requirements.txt)")
+    return chromium, sync_playwright
+
+
+def _watch(page):
+    """A list that collects the page's console errors, page errors, HTTP errors and failed requests."""
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+    # ERR_ABORTED: a request still in flight when the test navigates to the next page (not an error)
+    page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
+            and problems.append(f"request failed: {r.url} ({r.failure})"))
+    return problems
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module's tests (playwright's sync API allows one running instance at a time)."""
+    chromium, sync_playwright = _chromium_and_playwright()
+    with sync_playwright() as p:
+        chrome = p.chromium.launch(executable_path=chromium, args=learner_lab.CHROMIUM_ARGS)
+        try:
+            yield chrome
+        finally:
+            chrome.close()
+
+
+@pytest.fixture(scope="module")
+def learner(browser, tmp_path_factory):
+    """A running JupyterLab on a scratch copy, and a Chromium page on it; everything stopped at the end."""
     work = tmp_path_factory.mktemp("learner")
     repo = learner_lab.scratch_copy(work / "repo")
     env = {"DIYDNN_QUICK": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with learner_lab.running_lab(repo, work / "state", env) as lab, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=learner_lab.CHROMIUM_ARGS)
+    with learner_lab.running_lab(repo, work / "state", env) as lab:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
-            problems = []
-            page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-            # ERR_ABORTED: a request still in flight when the test navigates to the next notebook (not an error)
-            page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
-                    and problems.append(f"request failed: {r.url} ({r.failure})"))
+            problems = _watch(page)
             page.on("dialog", lambda d: d.accept())
             yield Learner(page, lab, repo, problems)
         finally:
-            browser.close()
+            page.close()
     (ARTIFACTS / "jupyterlab.log").write_text(lab.log_text())
 
 
@@ -330,3 +361,100 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
 def test_enough_trains_and_no_browser_problems(learner):
     assert learner.trains >= 20, f"only {learner.trains} Train clicks: a 1-in-10 crash could pass unseen"
     assert not learner.take_problems()
+
+
+# --- the course website ----------------------------------------------------------------------------------------
+SITE_PAGES = ["index.html", "notebooks/00_conventions.html", "notebooks/05_batchnorm.html",
+              "notebooks/experiments/06_original_bug.html"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site_page(browser, course_site):
+    """A Chromium page on the built website, served from 127.0.0.1; a request elsewhere is blocked and reported."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(course_site.html)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        page.set_default_timeout(30_000)
+        problems = _watch(page)
+
+        def local_only(route):
+            if urlsplit(route.request.url).hostname != "127.0.0.1":
+                problems.append(f"the page asked the network for {route.request.url}")
+                return route.abort()
+            return route.continue_()
+        page.route("**/*", local_only)
+        page.base = f"http://127.0.0.1:{server.server_address[1]}"
+        page.problems = problems
+        yield page
+    finally:
+        page.close()
+        server.shutdown()
+        server.server_close()
+
+
+def _rendered_math(page):
+    """(number of formulas in the page, number MathJax typeset), once MathJax has typeset all of them."""
+    n_math = page.locator(".math").count()
+    try:
+        page.wait_for_function("n => document.querySelectorAll('mjx-container').length >= n", arg=n_math)
+    except Exception as e:
+        raise AssertionError(f"{page.url}: MathJax typeset {page.locator('mjx-container').count()} of {n_math} "
+                             f"formulas ({type(e).__name__}); browser problems: {page.problems[:5]}") from None
+    return n_math, page.locator("mjx-container").count()
+
+
+def test_course_website_in_the_browser(site_page):
+    page = site_page
+    for rel in SITE_PAGES:
+        page.goto(f"{page.base}/{rel}", wait_until="load")          # "load": every image has arrived (or failed)
+        n_math, typeset = _rendered_math(page)
+        assert n_math >= (5 if "notebooks/" in rel else 1) and typeset >= n_math, f"{rel}: {typeset}/{n_math} typeset"
+        assert page.locator("mjx-merror, [data-mjx-error]").count() == 0, f"{rel}: MathJax reported errors"
+        leftover = page.eval_on_selector("main", """el => { const c = el.cloneNode(true);
+            c.querySelectorAll('mjx-container, code, pre, script, .cell_output').forEach(x => x.remove());
+            return c.textContent; }""")
+        raw = re.findall(r".{0,30}(?:\$\$|\\frac|\\sum|\\mathbf).{0,30}", leftover)
+        assert not raw, f"{rel}: raw TeX left on the page: {raw[:3]}"
+        broken = page.eval_on_selector_all("img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
+                                                  ".map(i => i.getAttribute('src'))")
+        assert not broken, f"{rel}: figures that did not load: {broken}"
+        assert page.locator("img").count() >= (1 if "notebooks/" in rel else 0)
+        print(f"{rel}: {typeset} formulas typeset, {page.locator('img').count()} figures")
+        if rel == "notebooks/05_batchnorm.html":
+            page.screenshot(path=str(ARTIFACTS / "site_chapter.png"))
+
+    # a worked solution: closed, then opened by a click, showing its code, output and formulas
+    page.goto(f"{page.base}/notebooks/00_conventions.html", wait_until="load")
+    _rendered_math(page)
+    solution = page.locator("details.solution").first
+    assert solution.get_attribute("open") is None and not solution.locator(".cell").first.is_visible()
+    solution.locator("summary").click()
+    assert solution.get_attribute("open") is not None
+    assert solution.locator(".cell .highlight").first.is_visible() and solution.locator(".cell_output").first.is_visible()
+    assert solution.locator("mjx-container").count() >= 1, "the solution's formulas are not typeset"
+    solution.locator("summary").scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, -90)")
+    page.screenshot(path=str(ARTIFACTS / "site_solution.png"))
+
+    # next / previous through the course
+    page.goto(f"{page.base}/notebooks/05_batchnorm.html", wait_until="load")
+    page.locator("a.right-next").click()
+    page.wait_for_url("**/notebooks/06_optimisers.html")
+    page.locator("a.left-prev").click()
+    page.wait_for_url("**/notebooks/05_batchnorm.html")
+    page.goto(f"{page.base}/index.html", wait_until="load")
+    page.locator("a.right-next").click()
+    page.wait_for_url("**/notebooks/00_begin_here.html")
+
+    # full-text search (the theme's search page, the site's own index)
+    page.goto(f"{page.base}/search.html?q=im2col", wait_until="load")
+    page.wait_for_selector("#search-results li a[href*='12_convolution']")
+    assert not page.problems, "\n".join(page.problems)
