@@ -20,9 +20,9 @@ from pathlib import Path
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PANEL_IMAGE = "media/panel_after_train.png"
-PANEL_LINE = ("*A still image of this panel after a Train: a widget needs a running Python kernel, which a web page "
-              "does not have. To use it live, run the two commands at the top of this page, open this notebook in "
-              "JupyterLab and Run All.*")
+PANEL_LINE = ("*A still image of an experiment panel (experiment 01's) after a Train: a widget needs a running Python "
+              "kernel, which a web page does not have. To use this notebook's panel live, run the two commands at the "
+              "top of this page, open this notebook in JupyterLab and Run All.*")
 OTHER_WIDGET_LINE = ("*An interactive widget is shown here when the notebook runs in JupyterLab (Run All); a web "
                      "page has no kernel to run it.*")
 SOLUTION_START = re.compile(r"^[\s#*]*Solution\s+\d+", re.IGNORECASE)
