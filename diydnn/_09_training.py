@@ -775,7 +775,7 @@ def _run(self, n_steps):
 # exactly, refuses bad input with a clear message, and logs to Weights & Biases.
 #
 # ### Checkpoints
-# #
+#
 # A checkpoint holds everything needed to continue exactly: the model's weights and state (BatchNorm
 # running statistics), the optimiser's slots and step count, the training stream's position and random
 # generator, the history, and the step. Arrays go into one `.npz` (read back with `allow_pickle=False`:
@@ -957,7 +957,7 @@ def _check_same_config(path, what, recorded, given):
 
 # %% [markdown]
 # ### Input checks
-# #
+#
 # The classes above refuse bad input where it enters, with a message that names the task, the step or the
 # file, and what to do. The checks are plumbing, collected here: whole numbers where counts belong, a
 # loss and an optimiser that are objects, data that is real numbers (a complex or string array would
@@ -1098,7 +1098,7 @@ class WandbLogger(Callback):
             self.run = None
 
 # %% [markdown]
-# # Add `WandbLogger` to the callbacks. Without an account it writes an offline run under `wandb/`
+# Add `WandbLogger` to the callbacks. Without an account it writes an offline run under `wandb/`
 # (`wandb sync` uploads it later); with `WANDB_MODE=disabled` (as in the tests) it does nothing.
 # Here it runs offline into the scratch folder for a few steps, and we check that the run files exist.
 
