@@ -25,11 +25,13 @@
 
 # %%
 """Chapter 10: the experiment toolkit: RUN_SETTINGS-style runs, run folders, results, interactive controls."""
+import base64
 import contextlib
 import functools
 import glob
 import html
 import json
+import math
 import os
 import shutil
 import threading
@@ -291,13 +293,25 @@ def load_model(folder, which=CHECKPOINT_BEST):
 
 
 def _checkpoint_accuracy(model, path, task):
-    """Accuracy of the weights stored in a checkpoint, evaluated in `model`, whose own weights are put back after."""
+    """(accuracy, correct) of the weights stored in a checkpoint, evaluated in `model`, whose own weights are put
+    back after; correct holds one bool per evaluation sample (was it classified right?)."""
     own = model.state_dict()
     model.load_state_dict(_model_arrays(load_checkpoint(path)[0]))
     try:
-        return task.evaluate(model)["accuracy"]
+        correct = np.concatenate([model.forward(X, training=False).argmax(axis=1) == y for X, y in task.batches()])
+        return task.evaluate(model)["accuracy"], correct
     finally:
         model.load_state_dict(own)
+
+
+def pack_bits(correct):
+    """A bool array as a short text: np.packbits, then base64 (10,000 test images: 1,668 characters)."""
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
+
+
+def unpack_bits(text, n):
+    """The n bools that pack_bits(correct) packed."""
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8), count=n).astype(bool)
 
 # %%
 def _regularise(s, optimizer, stream, n_steps, rng):
@@ -358,7 +372,7 @@ def _result(s, loop, model, history, n_train, wall, test, tmp, folder):
     final_finite = all(np.isfinite(p).all() for p in model.params.values())
     test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
     has_best = (tmp / CHECKPOINT_BEST).exists()
-    test_best = _checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test) if has_best else float("nan")
+    test_best, correct = _checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test) if has_best else (float("nan"), [])
     val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
     return {
         "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,
@@ -374,6 +388,9 @@ def _result(s, loop, model, history, n_train, wall, test, tmp, folder):
         "test_accuracy": test_best, "test_accuracy_final": test_final,
         "diverged": loop.diverged,
         "stop_reason": loop.stop_reason.replace(str(tmp), str(folder)) if loop.stop_reason else None,
+        # which test images the validation-chosen checkpoint gets right: two recipes can then be compared on the
+        # same images (paired_comparison), without their weights
+        "test_correct": {"n": len(correct), "bits": pack_bits(correct)},
     }
 
 # %%
@@ -505,9 +522,31 @@ def to_csv(rows):
 # $s$, $\bar a \pm t_{0.975,\,n-1}\, s/\sqrt n$ (Student's t; $t_{0.975,\,2} = 4.303$ for three runs, so the
 # interval is wide). Two recipes whose intervals overlap are not shown to differ.
 #
-# `run_or_load(settings)` trains a run, or — outside quick mode — loads the stored run of that name when its
-# folder is complete and its `settings.json` equals the checked settings exactly; any other stored run of that
-# name is replaced (atomically, as with `overwrite=True`). In quick mode (the tests) it always trains.
+# `run_or_load(settings)` trains a run, or reads what an earlier run of exactly these settings recorded.
+#
+# **Run records.** A run folder holds weights (megabytes) and is not in git; what a notebook *shows* of a run —
+# its settings, its history, its result and what it cost — fits in a few kilobytes. So when `run_or_load` trains a
+# run in full mode it also writes a **run record**, `records/<model_name>.json` beside the notebook, which is
+# committed. On a fresh clone, Run All then reads the records and trains nothing that is recorded. A record holds:
+#
+# * the checked settings, and the record's format version (`RECORD_VERSION`);
+# * the history: every validation evaluation, and the training metrics of the first `RECORD_FIRST_STEPS` steps
+#   in full, then of about `RECORD_POINTS` evenly spaced steps (enough to draw the curves);
+# * the result (accuracies, steps, timings) and what the run cost (CPU seconds, peak memory);
+# * for a run evaluated on the test set, **which** test images its validation-chosen checkpoint classifies right,
+#   one bit per image packed into text (`pack_bits`): two recipes can then be compared on the same images
+#   (section "Paired comparison" below) without their weights.
+#
+# A record is only honest while the code that wrote it would write it again. Training is deterministic, so the test
+# suite (`tests/test_records.py`) retrains the first steps of every committed record's settings and requires
+# them to equal the recorded history bit for bit; a record whose settings the library refuses, or whose version
+# is not `RECORD_VERSION`, fails with the command that regenerates it. To retrain every record, run the notebooks
+# with the environment variable `DIYDNN_RETRAIN=1` (README, "Run records").
+#
+# Order of look-up: a record with exactly these settings (unless `DIYDNN_RETRAIN=1`), else a complete run folder
+# with exactly these settings (outside quick mode), else a new training. A run read from a record has no weights
+# (`"model": None`) unless its folder is also there; `model_of(run)` gives the weights, retraining when it must.
+# Quick mode (the tests) reads records too but never writes one: its shrunk runs are not the notebook's results.
 
 # %%
 # Student's t, 97.5 % quantile, by degrees of freedom (n - 1): enough for 2 to 6 runs without SciPy
@@ -523,20 +562,162 @@ def interval95(values):
     half = T_975[len(values) - 1] * values.std(ddof=1) / np.sqrt(len(values))
     return float(values.mean() - half), float(values.mean() + half)
 
+# %% [markdown]
+# ### Paired comparison: the same test images
+#
+# Two recipes' intervals can overlap while one recipe is still better on nearly every image where they disagree.
+# Comparing a median with another recipe's interval throws away that both were tested on the **same** 10,000 images.
+# A paired comparison keeps it. For one seed of each recipe, let $n_{10}$ count the test images recipe A gets right
+# and B wrong, and $n_{01}$ the reverse. If the two checkpoints were equally good, each disagreement would go either
+# way with probability ½, so $n_{10} \sim \mathrm{Binomial}(n_{10}+n_{01}, ½)$: **McNemar's exact test** gives the
+# two-sided p-value $p = \min\bigl(1,\; 2\,P[X \le \min(n_{10}, n_{01})]\bigr)$. That is the test set's noise. The
+# seed's noise is the spread of the per-seed differences $a_A(s) - a_B(s)$: their 95 % interval (Student's t, as above).
+#
+# `paired_comparison(runs_a, runs_b)` does both, from the per-image correctness that every run records, and calls the
+# difference **shown** only when both agree: the interval of the per-seed differences excludes 0 *and* McNemar's
+# test on the disagreements of all seeds together gives $p < 0.05$, in the same direction.
 
-def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
-    """run_experiment(settings, ...), or the stored run of that name if it was trained with exactly these settings.
+# %%
+def mcnemar_exact(n10, n01):
+    """Two-sided exact McNemar p-value for n10 discordant pairs one way and n01 the other (a binomial test at 1/2)."""
+    n10, n01 = int(n10), int(n01)
+    if n10 < 0 or n01 < 0:
+        raise ValueError(f"mcnemar_exact: counts must be >= 0, got {n10}, {n01}")
+    n, k = n10 + n01, min(n10, n01)
+    tail = sum(math.comb(n, i) for i in range(k + 1))       # exact integers: no overflow for 10,000 images
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def correct_of(run):
+    """The per-test-image correctness (bool array) that a run recorded."""
+    bits = run.get("test_correct")
+    if not bits or not bits.get("n"):
+        raise ValueError(f"run {run.get('model_name')!r} has no per-image test correctness (trained before records "
+                         f"kept it?); regenerate it with DIYDNN_RETRAIN=1")
+    return unpack_bits(bits["bits"], bits["n"])
+
+
+def paired_comparison(runs_a, runs_b, alpha=0.05):
+    """Recipe A against recipe B on the same test images, seed by seed (runs_a[i] pairs with runs_b[i]).
+
+    Returns {"seeds": [{"diff", "n10", "n01", "p"} per pair], "diff_median", "interval" (of the per-seed
+    differences), "n10", "n01", "p" (McNemar on all pairs' disagreements), "verdict": "A better", "B better" or
+    "not shown"}."""
+    if len(runs_a) != len(runs_b) or len(runs_a) < 2:
+        raise ValueError(f"paired_comparison: needs two equally long lists of at least 2 runs, got {len(runs_a)} and "
+                         f"{len(runs_b)}")
+    seeds = []
+    for a, b in zip(runs_a, runs_b):
+        ca, cb = correct_of(a), correct_of(b)
+        if ca.shape != cb.shape:
+            raise ValueError(f"paired_comparison: {a['model_name']!r} and {b['model_name']!r} were tested on "
+                             f"{len(ca)} and {len(cb)} images: not the same test set")
+        n10, n01 = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))
+        seeds.append({"diff": (n10 - n01) / len(ca), "n10": n10, "n01": n01, "p": mcnemar_exact(n10, n01)})
+    diffs = [s["diff"] for s in seeds]
+    lo, hi = interval95(diffs)
+    n10, n01 = sum(s["n10"] for s in seeds), sum(s["n01"] for s in seeds)
+    p = mcnemar_exact(n10, n01)
+    verdict = "not shown"
+    if p < alpha and lo > 0 and n10 > n01:
+        verdict = "A better"
+    elif p < alpha and hi < 0 and n01 > n10:
+        verdict = "B better"
+    return {"seeds": seeds, "diff_median": float(np.median(diffs)), "interval": (lo, hi), "n10": n10, "n01": n01,
+            "p": p, "verdict": verdict}
+
+
+# %%
+RECORD_VERSION = 1          # raise it when a record's format or the numbers a training produces change
+RECORD_FIRST_STEPS = 20     # training metrics of the first steps kept in full: the test retrains them
+RECORD_POINTS = 100         # then about this many evenly spaced steps
+
+
+def default_records_dir():
+    """records/ beside the current notebook: the committed run records."""
+    return Path.cwd() / "records"
+
+
+def retrain_requested():
+    """True when DIYDNN_RETRAIN=1: run_or_load then trains every run again and rewrites its record."""
+    return os.environ.get("DIYDNN_RETRAIN", "") not in ("", "0")
+
+
+def _thinned(history, n_steps):
+    """The history as a dict, with the training metrics of the first steps in full and then about RECORD_POINTS."""
+    every = max(1, n_steps // RECORD_POINTS)
+    d = history.to_dict()
+    if "train" in d:
+        d["train"] = {m: [p for p in pairs if p[0] <= RECORD_FIRST_STEPS or p[0] % every == 0 or p[0] == n_steps]
+                      for m, pairs in d["train"].items()}
+    return d
+
+
+def make_record(run):
+    """The run record of a run_experiment / run_or_load result: JSON-ready, a few kilobytes, no weights."""
+    result = {k: v for k, v in run.items() if k not in ("settings", "history", "folder", "model", "loaded")}
+    return {"record_version": RECORD_VERSION, "settings": json.loads(json.dumps(run["settings"])),
+            "history": _thinned(run["history"], run["steps"]), "result": result}
+
+
+def regenerate_hint(path):
+    """How to write the record at path again: the command, for the message of every record error."""
+    path = Path(path)
+    return (f"regenerate it: in {path.parent.parent} run the experiment notebook that trains {path.stem!r} with "
+            f"DIYDNN_RETRAIN=1 (DIYDNN_RETRAIN=1 jupyter nbconvert --to notebook --execute --inplace NN_name.ipynb), "
+            f"or delete {path.name} and run that notebook")
+
+
+def read_record(path):
+    """The run record at path, checked: its version, its keys, and settings that the library accepts."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        version, settings = record["record_version"], record["settings"]
+        record["history"], record["result"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"run record {path} is damaged ({type(e).__name__}: {e}); {regenerate_hint(path)}") from None
+    if version != RECORD_VERSION:
+        raise ValueError(f"run record {path} has version {version!r}, this library writes version {RECORD_VERSION}: "
+                         f"its numbers may not be what the code gives now; {regenerate_hint(path)}")
+    try:
+        checked = check_settings(settings)
+    except ValueError as e:
+        raise ValueError(f"run record {path}: the library refuses its settings ({e}); {regenerate_hint(path)}") from None
+    if json.loads(json.dumps(checked)) != settings:
+        raise ValueError(f"run record {path}: its settings are not what check_settings makes of them today (a new "
+                         f"setting or default); {regenerate_hint(path)}")
+    return record
+
+
+def _from_record(record, folder, path):
+    run = {**record["result"], "settings": record["settings"], "history": History.from_dict(record["history"]),
+           "folder": str(folder), "model": None, "loaded": True, "record": str(path)}
+    stored = folder / "settings.json"
+    if (folder / CHECKPOINT_LAST).exists() and stored.exists() and json.loads(stored.read_text()) == record["settings"]:
+        run["model"] = load_model(folder, CHECKPOINT_LAST)       # the weights too, where the folder is here
+    return run
+
+
+def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, **kwargs):
+    """run_experiment(settings, ...), or what a run of exactly these settings recorded (its record or its folder).
 
     A loaded run has the same keys as a trained one plus "loaded": True; its "model" holds the final weights
-    (the last checkpoint), built by make_model(settings, rng) when given (a layer LAYER_TYPES does not know).
-    A trained run also records what it cost in timing.json beside result.json: the CPU seconds of this process
-    and its peak memory (resident set size); a loaded run returns them as they were recorded.
+    (the last checkpoint) when the run folder is here, else None (model_of gives them). A trained run also records
+    what it cost: the CPU seconds of this process during the run and the peak memory (resident set size) of the
+    process so far; in full mode it writes its run record to records_dir (default: records/ beside the notebook).
     """
     s = check_settings(settings)
+    canonical = json.loads(json.dumps(s))
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
+    record_path = Path(records_dir if records_dir is not None else default_records_dir()) / f"{s['model_name']}.json"
+    if record_path.exists() and not retrain_requested():
+        record = read_record(record_path)
+        if record["settings"] == canonical:
+            return _from_record(record, folder, record_path)
     stored, timing_file = folder / "settings.json", folder / "timing.json"
-    if (not quick_mode() and (folder / "result.json").exists() and (folder / CHECKPOINT_LAST).exists()
-            and stored.exists() and json.loads(stored.read_text()) == json.loads(json.dumps(s))):
+    if (not quick_mode() and not retrain_requested() and (folder / "result.json").exists()
+            and (folder / CHECKPOINT_LAST).exists() and stored.exists() and json.loads(stored.read_text()) == canonical):
         result = json.loads((folder / "result.json").read_text())
         arrays, meta = load_checkpoint(folder / CHECKPOINT_LAST)
         if make_model is not None:
@@ -552,7 +733,60 @@ def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
                             **{"progress": False, "verbose": False, **kwargs})
     timing = {"cpu_seconds": time.process_time() - cpu, "peak_rss_mb": _peak_rss_mb()}
     write_atomically(timing_file, lambda f: f.write(json.dumps(timing).encode()))
-    return {**result, **timing, "loaded": False}
+    run = {**result, **timing, "loaded": False}
+    if not quick_mode():
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        record = make_record(run)
+        write_atomically(record_path, lambda f: f.write(json.dumps(record, separators=(",", ":")).encode()))
+    return run
+
+
+def model_of(run, make_model=None, **kwargs):
+    """The final weights of a run from run_or_load: its model, or (read from a record, no folder here) the same
+    run trained again into its folder — deterministic, so the same weights the record describes."""
+    if run.get("model") is not None:
+        return run["model"]
+    again = run_experiment(run["settings"], runs_dir=Path(run["folder"]).parent, make_model=make_model, overwrite=True,
+                           **{"progress": False, "verbose": False, **kwargs})
+    run["model"] = again["model"]
+    return run["model"]
+
+
+# %% [markdown]
+# **A record checks itself.** `check_record(path)` trains the first steps of the record's settings again — the same
+# model, batches and optimiser as `run_experiment` builds, without evaluations or files, which change no number —
+# and requires the training metrics of those steps to equal the recorded ones bit for bit (the time a step took
+# aside). Any difference is a record that describes other code: regenerate it.
+
+# %%
+def replay_first_steps(settings, n_steps, data=None, make_model=None, loss=None):
+    """The History of the first n_steps of run_experiment(settings): same model, batches and optimiser, no
+    evaluations, no files."""
+    s = check_settings(settings)
+    rng = np.random.default_rng(s["seed"])
+    model, task, _, _, _, _ = _prepare_run(s, data, make_model, loss, rng)
+    loop = Loop(model, task, eval_tasks=[], progress=False, verbose=False)
+    return loop.run(n_steps)
+
+
+def check_record(path, n_steps=5, data=None, make_model=None, loss=None):
+    """Raise ValueError (with the command that regenerates it) unless the record at path is readable, of this
+    version, with settings the library accepts, and its first n_steps train exactly as recorded."""
+    record = read_record(path)
+    recorded = History.from_dict(record["history"])
+    n_steps = min(n_steps, RECORD_FIRST_STEPS, record["result"]["steps"])
+    replayed = replay_first_steps(record["settings"], n_steps, data=data, make_model=make_model, loss=loss)
+    for metric in replayed.metrics("train"):
+        if metric == "seconds":                     # the time a step took: the one number that is not reproducible
+            continue
+        want = [p for p in recorded.get("train", metric) if p[0] <= n_steps]
+        got = replayed.get("train", metric)
+        if want != got:
+            step = next((a[0] for a, b in zip(want, got) if a != b), min(len(want), len(got)))
+            raise ValueError(f"run record {path}: training these settings again gives other numbers (train {metric} "
+                             f"at step {step}: recorded {dict(want).get(step)}, now {dict(got).get(step)}); the code "
+                             f"changed since the record was written; {regenerate_hint(path)}")
+    return record
 
 
 def _peak_rss_mb():
