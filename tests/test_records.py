@@ -179,3 +179,26 @@ def test_paired_comparison_by_hand():
         paired_comparison(a, [_run("x", base[:500])] * 3)
     with pytest.raises(ValueError, match="per-image"):
         paired_comparison(a, [{"model_name": "old"}] * 3)
+
+
+def test_extras_are_kept_in_the_record_and_added_to_an_older_record(tmp_path, full_mode):
+    data = tiny_data()
+    seen = []
+
+    def extras(run):
+        seen.append(run["model"] is not None)
+        steps, loss = run["history"].steps_values("train", "loss")
+        return {"n_loss_points": len(steps), "w_sum": float(np.abs(run["model"].state_dict()["params/dense_0/W"]).sum())}
+    dirs = {"runs_dir": tmp_path / "runs", "records_dir": tmp_path / "records", "data": data}
+    trained = run_or_load(TINY, extras=extras, **dirs)
+    assert trained["extras"]["n_loss_points"] == trained["steps"]             # the full history, not the thinned one
+    loaded = run_or_load(TINY, runs_dir=tmp_path / "nowhere", records_dir=tmp_path / "records", data=data,
+                         extras=extras)
+    assert loaded["extras"] == trained["extras"] and len(seen) == 1           # read, not computed again
+    # a record written before the notebook asked for extras: computed once (from the folder here) and kept
+    path = tmp_path / "records" / "tiny.json"
+    record = json.loads(path.read_text())
+    del record["extras"]
+    path.write_text(json.dumps(record))
+    again = run_or_load(TINY, extras=extras, **dirs)
+    assert again["extras"] == trained["extras"] and "extras" in json.loads(path.read_text())
