@@ -19,15 +19,7 @@ RECORDS = sorted((ROOT / "notebooks" / "experiments" / "records").glob("*.json")
 NOTEBOOK_06 = ROOT / "notebooks" / "experiments" / "06_original_bug.py"
 
 
-def tiny_data(seed=0):
-    """A 3-class problem with 20 features, split train/val/test like mnist_splits."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((3, 20)) * 2
-
-    def draw(m):
-        y = rng.integers(0, 3, m)
-        return (centres[y] + rng.standard_normal((m, 20))).astype(np.float32), y
-    return draw(300), draw(100), draw(100)
+from test_experiments import tiny_data  # noqa: E402  (one toy problem for the toolkit's tests)
 
 
 TINY = {"model_name": "tiny", "architecture": mlp([8]), "num_epochs": 2, "batch_size": 32, "lr": 1e-2,
