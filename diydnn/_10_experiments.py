@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 11 — regularisation →](11_regularisation.ipynb)
+# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 10a — panels →](10a_panels.ipynb)
 #
 # # 10 — Running experiments: settings, run folders, results, and controls
 #
@@ -1332,4 +1332,4 @@ def __getattr__(name):
 
 # %% [markdown]
 # ---
-# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 11 — regularisation →](11_regularisation.ipynb)
+# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 10a — panels →](10a_panels.ipynb)
