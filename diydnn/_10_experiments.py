@@ -662,6 +662,7 @@ def make_record(run):
     return record
 
 
+# %%
 def regenerate_hint(path):
     """How to write the record at path again: the command, for the message of every record error."""
     path = Path(path)
@@ -692,6 +693,7 @@ def read_record(path):
     return record
 
 
+# %%
 def _from_record(record, folder, path):
     run = {**record["result"], "settings": record["settings"], "history": History.from_dict(record["history"]),
            "folder": str(folder), "model": None, "loaded": True, "record": str(path), "extras": record.get("extras")}
@@ -703,6 +705,7 @@ def _from_record(record, folder, path):
     return run
 
 
+# %%
 def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extras=None, **kwargs):
     """run_experiment(settings, ...), or what a run of exactly these settings recorded (its record or its folder).
 
@@ -760,6 +763,7 @@ def _folder_matches(folder, settings):
             and json.loads(stored.read_text()) == json.loads(json.dumps(settings)))
 
 
+# %%
 def recorded_run(name, records_dir=None):
     """The run that records/<name>.json describes, as run_or_load returns it (no weights): to compare with the runs
     of another notebook without knowing or rebuilding its settings."""

@@ -193,9 +193,10 @@ FILTER_CHOICES = (4, 8, 16, 24, 32, 48, 64)
 DROPOUT_CHOICES = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 DECAY_CHOICES = (1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 SAMPLE_CHOICES = (100, 1000, 5000, 20000)
-SEED_CHOICES = tuple(range(10))
+SEED_CHOICES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 
 
+# %%
 def _make_controls(s, untouched):
     """The panel's controls, name -> widget, each starting at exactly the settings' value (sliders: no typed box)."""
     import ipywidgets as w
@@ -246,6 +247,7 @@ def _make_controls(s, untouched):
     return controls
 
 
+# %%
 def _with_readout(control):
     """A slider and a label beside it that shows its value (set from Python: what the label says is what trains)."""
     import ipywidgets as w
@@ -415,6 +417,7 @@ def _duration(seconds):
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
+# %%
 def _show_changes(panel, _=None):
     """The line under the button: the folder Train writes, what differs from the notebook's settings, the cost."""
     try:
@@ -589,15 +592,6 @@ class StopOnRequest(Callback):
 
 
 # %% [markdown]
-# ## Summary
-#
-# * A panel's controls hold exactly the notebook's values; the values shown are the values trained.
-# * *Train* runs on a thread of its own; *Stop* ends the run at the next step and keeps a valid, marked folder; one
-#   Train per panel at a time.
-# * After a Train the panel compares with the notebook's reference runs: same seed, and the three-seed interval.
-# * Before a Train it estimates the cost from the reference run's time and the FLOPs; *preview* trains a tenth of the
-#   data for one epoch.
-#
 # ## Engineering: curves from any thread
 #
 # ### A redraw can never end a run
@@ -778,6 +772,51 @@ def _shown_path(folder):
         return folder.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return folder.name
+
+# %% [markdown]
+# ## Summary
+#
+# * A panel's controls hold exactly the notebook's values; the values shown are the values trained.
+# * *Train* runs on a thread of its own; *Stop* ends the run at the next step and keeps a valid, marked folder; one
+#   Train per panel at a time.
+# * After a Train the panel compares with the notebook's reference runs: same seed, and the three-seed interval.
+# * Before a Train it estimates the cost from the reference run's time and the FLOPs; *preview* trains a tenth of the
+#   data for one epoch.
+#
+# ## Exercises
+#
+# 1. **The cost of width.** By how much does `estimate_seconds` scale the time of a 784–50–10 run when the hidden
+#    layer has 100 units? Derive the ratio from chapter 14's FLOPs formula $2m(3\sum_\ell n_{\ell-1}n_\ell - n_0n_1)$
+#    and check it.
+# 2. **Seed noise.** Press *Train* twice with only the seed changed (here: call `compare_with_reference` on two
+#    runs of the stored example with seeds 0 and 1). Why does the panel not set a seed-only change against the
+#    interval?
+#
+# The worked solutions follow, in collapsed cells (click to open); the tests run them, so they stay true.
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 1.** Per sample, the first layer's products cost $2(2 n_0 n_1)$ (no $dX$) and the second's
+# $2(3 n_1 n_2)$: $4\cdot784\cdot n_1 + 6\cdot n_1\cdot10 = 3196\,n_1$, linear in $n_1$ — so 100 units cost exactly twice
+# 50 units, and the estimate doubles.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
+# narrow = check_settings({"architecture": mlp([50]), "train_abs_samples": 1000, "num_epochs": 1})
+# wide = dict(narrow, architecture=mlp([100]))
+# ratio = estimate_seconds(wide, {"seconds": 1.0, "settings": narrow})
+# print(f"estimate for 100 hidden units / 50 hidden units: {ratio:.4f}")
+# assert ratio == (4 * 784 * 100 + 6 * 100 * 10) / (4 * 784 * 50 + 6 * 50 * 10) == 2.0
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution 2.** The interval describes how the recipe's runs scatter over seeds; a run that differs only in its seed
+# *is* one more draw of that scatter, so whatever it scores, the difference is seed noise by construction — comparing it
+# with the interval would only test whether three seeds estimated the scatter well.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
+# seed1 = run_experiment(dict(stored["settings"], model_name="panel_example_seed1", seed=1), runs_dir=scratch,
+#                        progress=False, verbose=False)
+# line = compare_with_reference(seed1, stored["settings"], [stored])
+# print(line)
+# assert "only the seed changed: the difference is seed noise" in line
 
 # %% [markdown]
 # ---
