@@ -32,8 +32,8 @@ import matplotlib.pyplot as plt
 
 from diydnn._00_conventions import quick_mode, save_figure
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
-from diydnn._10_experiments import (build_model, check_settings, experiment_controls, interval95, mlp, mnist_splits,
-                                    run_or_load)
+from diydnn._10_experiments import build_model, check_settings, interval95, mlp, mnist_splits, model_of, run_or_load
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -44,9 +44,10 @@ t_notebook = time.perf_counter()
 # ## 1. The runs
 #
 # In the original's style, a `RUN_SETTINGS` list: one dict per setting; each is run with seeds 0, 1 and 2
-# (`bn_he_adam_with_bn_seed1`, …). Validation twice per epoch. The 18 runs take several minutes, so they are
-# stored in `runs/` (git-ignored) and `run_or_load` (chapter 10) loads a stored run whose settings equal these
-# exactly instead of training it again. In the test suite's quick mode there are two seeds and every run uses only
+# (`bn_he_adam_with_bn_seed1`, …). Validation twice per epoch. The 18 runs take several minutes, so what this
+# notebook shows of each is committed as a **run record** (`records/`: settings, history, result, timing; no weights)
+# and `run_or_load` (chapter 10) reads a record whose settings equal these exactly instead of training again; to
+# train every run again, run the notebook with `DIYDNN_RETRAIN=1`. In the test suite's quick mode there are two seeds and every run uses only
 # the first 4,000 training images and fewer epochs; the main effects below are asserted in both modes.
 
 # %%
@@ -88,7 +89,8 @@ for s in map(check_settings, RUN_SETTINGS):
 
 # %%
 DEFAULTS = with_seed(RUN_SETTINGS[-1], 0)
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 # %% [markdown]
 # The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam, seed 0.
@@ -115,7 +117,8 @@ for s in RUN_SETTINGS:
     for seed in SEEDS:
         if with_seed(s, seed)["model_name"] not in results:
             results[with_seed(s, seed)["model_name"]] = run_or_load(with_seed(s, seed))
-print("stored runs loaded:", sum(r.get("loaded", False) for r in results.values()), "of", len(results))
+print("runs read from their records:", sum(r.get("loaded", False) for r in results.values()), "of", len(results))
+panel.set_reference([results[with_seed(RUN_SETTINGS[-1], seed)["model_name"]] for seed in SEEDS])
 
 
 def run_of(recipe, bn, seed=0):
@@ -335,7 +338,9 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 # # Solution 3. Rarely: after training, the running statistics are close to those of any batch of 32, so the logits
 # # differ a little and the predicted classes almost never. (Training mode also updates the running statistics;
 # # the model's state is put back afterwards.)
-# trained = default_run["model"]
+# # (a short run of the same network, 2 epochs: its record is committed, and model_of trains it again on a fresh clone
+# # in a few seconds, since a record holds no weights)
+# trained = model_of(run_or_load(dict(DEFAULTS, model_name="bn_solution3", num_epochs=2)))
 # saved = trained.state_dict()
 # X_test32 = mnist_splits()[2][0][:32]
 # infer = trained.predict(X_test32)
