@@ -725,9 +725,12 @@ def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extr
         if record["settings"] == canonical:
             run = _from_record(record, folder, record_path)
             if extras is not None and "extras" not in record and not quick_mode():   # a record from before: add them
-                model_of(run, make_model=make_model, **{k: v for k, v in kwargs.items() if k == "data"})
+                thinned = run["history"]
+                model_of(run, make_model=make_model, **{k: v for k, v in kwargs.items() if k in ("data", "loss")})
                 record["extras"] = run["extras"] = extras(run)
                 write_atomically(record_path, lambda f: f.write(json.dumps(record, separators=(",", ":")).encode()))
+                run["history"] = thinned                 # the rest of the notebook sees what a fresh clone sees
+                run.pop("history_full", None)
             return run
     stored, timing_file = folder / "settings.json", folder / "timing.json"
     if (not quick_mode() and not retrain_requested() and (folder / "result.json").exists()

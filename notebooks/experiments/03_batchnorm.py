@@ -96,7 +96,21 @@ panel
 # The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam, seed 0.
 
 # %%
-default_run = run_or_load(DEFAULTS)
+def last_epoch_loss(run):
+    """Mean training loss over the last epoch (single batches are too noisy to compare): computed from every step
+    when the run is trained, and kept in its record (run["extras"]), whose history keeps only some of the steps."""
+    if run.get("extras"):
+        return run["extras"]["last_epoch_loss"]
+    steps, loss = run["history"].steps_values("train", "loss")
+    per_epoch = int(round(run["steps"] / run["epochs"]))
+    return float(loss[-per_epoch:].mean())
+
+
+def extras(run):
+    return {"last_epoch_loss": last_epoch_loss(dict(run, extras=None))}
+
+
+default_run = run_or_load(DEFAULTS, extras=extras)
 bn_test = default_run["test_accuracy"]
 print(f"Dense 50 + BatchNorm, seed 0: best validation accuracy {default_run['best_val_accuracy']:.4f}, "
       f"test accuracy {bn_test:.4f} (last weights {default_run['test_accuracy_final']:.4f}; {default_run['steps']} steps)")
@@ -116,7 +130,7 @@ results = {DEFAULTS["model_name"]: default_run}
 for s in RUN_SETTINGS:
     for seed in SEEDS:
         if with_seed(s, seed)["model_name"] not in results:
-            results[with_seed(s, seed)["model_name"]] = run_or_load(with_seed(s, seed))
+            results[with_seed(s, seed)["model_name"]] = run_or_load(with_seed(s, seed), extras=extras)
 print("runs read from their records:", sum(r.get("loaded", False) for r in results.values()), "of", len(results))
 panel.set_reference([results[with_seed(RUN_SETTINGS[-1], seed)["model_name"]] for seed in SEEDS])
 
@@ -127,13 +141,6 @@ def run_of(recipe, bn, seed=0):
 
 def over_seeds(recipe, bn, value=lambda r: r["test_accuracy"]):
     return np.array([value(run_of(recipe, bn, seed)) for seed in SEEDS])
-
-
-def last_epoch_loss(run):
-    """Mean training loss over the last epoch (single batches are too noisy to compare)."""
-    steps, loss = run["history"].steps_values("train", "loss")
-    per_epoch = int(round(run["steps"] / run["epochs"]))
-    return float(loss[-per_epoch:].mean())
 
 
 def first_eval(run):
@@ -175,7 +182,7 @@ for row, recipe in zip(axes, RECIPES):
         label = "with BatchNorm" if bn else "without BatchNorm"
         per_epoch = r["steps"] / r["epochs"]
         steps, loss = r["history"].steps_values("train", "loss")
-        window = max(1, int(per_epoch) // 10)
+        window = max(1, min(int(per_epoch), len(loss)) // 10)     # a record keeps about 120 of the steps
         row[0].plot(steps / per_epoch, loss, color=colour, alpha=0.15, lw=0.6)
         row[0].plot(steps[window - 1:] / per_epoch, np.convolve(loss, np.ones(window) / window, mode="valid"),
                     color=colour, label=f"{label} (running mean)")
