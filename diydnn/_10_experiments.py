@@ -545,7 +545,8 @@ def to_csv(rows):
 # Order of look-up: a record with exactly these settings (unless `DIYDNN_RETRAIN=1`), else a complete run folder
 # with exactly these settings (outside quick mode), else a new training. A run read from a record has no weights
 # (`"model": None`) unless its folder is also there; `model_of(run)` gives the weights, retraining when it must.
-# Quick mode (the tests) reads records too but never writes one: its shrunk runs are not the notebook's results.
+# Quick mode (the tests) neither reads nor writes records: its shrunk runs are trained every time, so that they test
+# the code, and they are not the notebook's results. `run_or_load(..., runs_dir=d)` keeps its records in `d/_records`.
 
 # %%
 # Student's t, 97.5 % quantile, by degrees of freedom (n - 1): enough for 2 to 6 runs without SciPy
@@ -712,15 +713,18 @@ def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extr
     A loaded run has the same keys as a trained one plus "loaded": True; its "model" holds the final weights
     (the last checkpoint) when the run folder is here, else None (model_of gives them). A trained run also records
     what it cost: the CPU seconds of this process during the run and the peak memory (resident set size) of the
-    process so far; in full mode it writes its run record to records_dir (default: records/ beside the notebook).
+    process so far; in full mode it writes its run record to records_dir (default: records/ beside the notebook, or
+    runs_dir/_records when runs_dir is given). Quick mode neither reads nor writes records.
     extras(run) -> dict of JSON values: what a notebook needs of a run's weights or full history (a dead-unit
     fraction, the test predictions), computed once while they are at hand and kept in the record (run["extras"]).
     """
     s = check_settings(settings)
     canonical = json.loads(json.dumps(s))
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
-    record_path = Path(records_dir if records_dir is not None else default_records_dir()) / f"{s['model_name']}.json"
-    if record_path.exists() and not retrain_requested():
+    if records_dir is None:                  # beside the notebook; with runs_dir given (a test), inside it
+        records_dir = default_records_dir() if runs_dir is None else Path(runs_dir) / "_records"
+    record_path = Path(records_dir) / f"{s['model_name']}.json"
+    if record_path.exists() and not retrain_requested() and not quick_mode():
         record = read_record(record_path)
         if record["settings"] == canonical:
             run = _from_record(record, folder, record_path)

@@ -249,7 +249,8 @@ def _make_controls(s, untouched):
 
 # %%
 def _with_readout(control):
-    """A slider and a label beside it that shows its value (set from Python: what the label says is what trains)."""
+    """A slider and a label beside it that shows its value (set from Python: what the label says is what trains).
+    The box answers .description and .value as its slider does, so code that reads a panel's children still works."""
     import ipywidgets as w
     if not isinstance(control, (w.SelectionSlider, w.IntSlider)):
         return control
@@ -260,7 +261,25 @@ def _with_readout(control):
         label.value = control.label if isinstance(control, w.SelectionSlider) else str(control.value)
     control.observe(show, names="value")
     show()
-    return w.HBox([control, label])
+    return _slider_box_class()([control, label])
+
+
+@functools.lru_cache(maxsize=1)
+def _slider_box_class():
+    import ipywidgets as w
+
+    class SliderWithReadout(w.HBox):
+        """HBox([slider, label]) that reads as its slider: .description and .value."""
+
+        @property
+        def description(self):
+            return self.children[0].description
+
+        @property
+        def value(self):
+            return self.children[0].value
+
+    return SliderWithReadout
 
 # %% [markdown]
 # ## 3. Set against the reference

@@ -10,7 +10,7 @@ import pytest
 
 from diydnn._02_activations import Softmax
 from diydnn._03_cross_entropy import CategoricalCrossEntropy
-from diydnn._07_model import LAYER_TYPES, Sequential
+from diydnn._07_model import Sequential
 from diydnn._10_experiments import (RECORD_VERSION, build_model, check_record, mcnemar_exact, mlp, mnist_splits,
                                     model_of, pack_bits, paired_comparison, read_record, run_or_load, unpack_bits)
 
@@ -46,7 +46,7 @@ def _builder(settings):
     """(make_model, loss) for a record: None, None for the library's layers; experiment 06's own Softmax classes
     (and its loss on probabilities) for its records."""
     last = settings["architecture"][-1]["layer"]
-    if last in LAYER_TYPES:
+    if not last.endswith("Softmax"):                # the library's own layers, trained with SoftmaxCrossEntropy
         return None, None
     softmax = _notebook_softmax(last) if last != "Softmax" else Softmax
     body = dict(settings, architecture=settings["architecture"][:-1])
@@ -105,10 +105,21 @@ def test_record_written_read_back_and_retrained_on_request(tmp_path, full_mode, 
     assert not again["loaded"] and path.stat().st_mtime_ns != before
 
 
-def test_quick_mode_reads_records_but_never_writes_them(tmp_path, monkeypatch):
+def test_quick_mode_neither_reads_nor_writes_records(tmp_path, full_mode, monkeypatch):
+    dirs = {"runs_dir": tmp_path / "runs", "records_dir": tmp_path / "records", "data": tiny_data()}
+    run_or_load(TINY, **dirs)
+    before = (tmp_path / "records" / "tiny.json").read_bytes()
     monkeypatch.setenv("DIYDNN_QUICK", "1")
-    run_or_load(TINY, runs_dir=tmp_path / "runs", records_dir=tmp_path / "records", data=tiny_data())
-    assert not (tmp_path / "records").exists()
+    assert not run_or_load(TINY, **dirs)["loaded"]                      # the tests always train
+    assert (tmp_path / "records" / "tiny.json").read_bytes() == before
+    assert not run_or_load(dict(TINY, model_name="other"), **dirs)["loaded"]
+    assert not (tmp_path / "records" / "other.json").exists()
+
+
+def test_records_of_a_given_runs_dir_stay_inside_it(tmp_path, full_mode):
+    run_or_load(TINY, runs_dir=tmp_path / "runs", data=tiny_data())
+    assert (tmp_path / "runs" / "_records" / "tiny.json").exists()
+    assert run_or_load(TINY, runs_dir=tmp_path / "runs", data=tiny_data())["loaded"]
 
 
 @pytest.mark.parametrize("tamper, message", [
