@@ -517,7 +517,7 @@ plt.show()
 # earlier ones ruled out — then the reveal. Three patients show nothing in training: for them the list names the three
 # candidates, and the bookkeeping (two seeds, the test looks) decides. The cell checks the list for every bug.
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"source_hidden": true}
 def diagnose(c):
     """The bug, or the set of bugs it can be, from its symptom card alone (what a run and the checks show)."""
     if c["gradient check rel. error"] < 1e-8:

@@ -232,6 +232,11 @@ def readout(panel, description):
     return box.locator(".diydnn-panel-readout").inner_text()
 
 
+def readout_element(panel, description):
+    box = panel.locator(".widget-hbox", has=panel.page.locator(".widget-slider", has_text=description))
+    return box.locator(".diydnn-panel-readout").element_handle()
+
+
 def wait_for_result(page, panel, heading_before, timeout=180_000):
     """Done when the heading names a new folder, the result line has its final text and Train is enabled again."""
     page.wait_for_function("""([el, before]) => {
@@ -283,8 +288,12 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
     panel.locator(".widget-dropdown", has_text="training samples").locator("select").select_option(label="5,000")
     lr_slider = panel.locator(".widget-slider", has_text="learning rate")
     for i in range(TRAINS_PER_NOTEBOOK):
+        label_before = readout(panel, "learning rate")
         lr_slider.locator(".noUi-handle").focus()
         page.keyboard.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+        # the label beside the slider is set by the kernel: wait for it to show the moved value
+        page.wait_for_function("([e, before]) => e.textContent !== before",
+                               arg=[readout_element(panel, "learning rate"), label_before])
         page.wait_for_function("e => e.textContent.includes('changed')", arg=changes.element_handle())
         lr_shown = float(readout(panel, "learning rate"))
         image_before = panel.locator("img").get_attribute("src") if panel.locator("img").count() else None
@@ -326,7 +335,8 @@ def stop_a_full_train(learner, panel, rel):
     epochs = panel.locator(".widget-slider", has_text="epochs")
     epochs.locator(".noUi-handle").focus()
     page.keyboard.press("End")                                          # many epochs: it would run for minutes
-    panel.locator(".widget-dropdown", has_text="training samples").locator("select").select_option(index=-1)
+    samples = panel.locator(".widget-dropdown", has_text="training samples").locator("select")
+    samples.select_option(label=samples.locator("option").all_inner_texts()[-1])      # all the training samples
     heading_before = panel.locator(".diydnn-panel-heading").inner_text()
     panel.locator(".widget-button", has_text="Train").click()
     page.wait_for_function("e => e.textContent.includes('training')",
