@@ -158,7 +158,8 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # | 07 | [model](07_model.ipynb) | `Sequential`: forward through a list, backward in reverse; save and load |
 # | 08 | [MNIST](08_mnist.ipynb) | the data: file format, download, validation split, batches |
 # | 09 | [training](09_training.ipynb) | the training loop, checkpoints, callbacks; the first MNIST result |
-# | 10 | [experiment toolkit](10_experiments.ipynb) | settings, run folders, tables, sliders |
+# | 10 | [experiment toolkit](10_experiments.ipynb) | settings, run folders, run records, tables, paired comparisons |
+# | 10a | [panels](10a_panels.ipynb) | sliders, Train in the background with Stop, set against the reference run |
 # | 11 | [regularisation](11_regularisation.ipynb) | dropout, L2 and decoupled weight decay, learning-rate schedules, shifted images |
 # | 12 | [convolution](12_convolution.ipynb) | images as (m, H, W, C); convolution as one matrix product over patches (im2col) and its backward |
 # | 13 | [pooling](13_pooling.ipynb) | max and average pooling, BatchNorm on feature maps, a first CNN |
@@ -204,15 +205,20 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # * **Sliders and *Train* buttons need a live kernel.** The experiment notebooks have panels with
 #   sliders; on a code host or in a static view they are inert. Their defaults reproduce the stored
 #   figures.
-# * **A full *Train* blocks the kernel for about a minute** (an MNIST run of several epochs on two
-#   CPU cores). Wait for the curves to finish before running other cells.
+# * **Run All trains nothing that is recorded.** The experiments' reference runs are committed as small *run
+#   records* (`experiments/records/`), so Run All reads them instead of training; `DIYDNN_RETRAIN=1` trains
+#   every one again (chapter 10).
+# * **A *Train* runs in the background.** The button returns at once, the curves update while it trains, other
+#   cells still run, and *Stop* ends it at the next step (chapter 10a). A full MNIST run takes a minute or more on
+#   a laptop's CPU; the line under the button estimates it before you press.
 # * **Quick mode.** The test suite runs every notebook with `DIYDNN_QUICK=1`, which shrinks long runs
 #   (each shrunk run still asserts that it learned). Unset, the notebooks run in full.
 # * **Editing.** The code cells of the chapters *are* the package: start JupyterLab from the
 #   repository root (see the README) so that saving a chapter rewrites its module in `diydnn/`.
 #   Cells tagged `active-ipynb` only teach; they are commented out in the module.
 # * **Exercises** end every chapter. The worked solutions are in collapsed cells below them (click
-#   the bar to open); the tests run them too, so they stay true.
+#   the bar to open), and what a solution prints stays in a closed box ("Output of the solution") until
+#   you open it, even after Run All; the tests run them too, so they stay true.
 
 # %% [markdown]
 # ## Summary

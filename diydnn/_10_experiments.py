@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 11 — regularisation →](11_regularisation.ipynb)
+# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 10a — panels →](10a_panels.ipynb)
 #
 # # 10 — Running experiments: settings, run folders, results, and controls
 #
@@ -13,8 +13,9 @@
 # * `run_experiment` trains one run on MNIST and writes its **run folder**: settings, history, best and
 #   last checkpoints, and a result summary;
 # * `load_runs` and `results_table` read the folders back, for the evaluation notebook;
-# * `experiment_controls` builds the sliders and the *Train* button of the experiment notebooks, with a
-#   progress bar and curves that update while the model trains.
+# * `run_or_load` reads a run from its committed **run record** instead of training it again, and
+#   `paired_comparison` compares two recipes on the same test images;
+# * the sliders and the *Train* button of the experiment notebooks are [chapter 10a](10a_panels.ipynb).
 #
 # The idea of a run fits in a dozen lines (section 3): settings → model, batches, optimiser → `Loop` →
 # test accuracy. Everything that makes runs safe to keep — validating every value before a byte is
@@ -25,15 +26,15 @@
 
 # %%
 """Chapter 10: the experiment toolkit: RUN_SETTINGS-style runs, run folders, results, interactive controls."""
+import base64
 import contextlib
 import errno
 import functools
 import glob
-import html
 import json
+import math
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ from diydnn._09_training import (CHECKPOINT_BEST, CHECKPOINT_LAST, Callback, Div
 # # The Engineering section at the end of this chapter defines the checks and the run-folder machinery that the
 # # functions below call. So that the examples can run before we get there, we take them from the finished module
 # # now (`import diydnn` ran that section already); the section defines them again, identically.
-# from diydnn._10_experiments import (LivePlot, RunLock, _check_data, _check_model_fits, _check_values,
+# from diydnn._10_experiments import (RunLock, _check_data, _check_model_fits, _check_values,
 #                                     _claim_folder, _disk_full_names, _exists_error, _make_runs_dir, _read_run_file,
 #                                     _plain, _swap_in, free_run_name)
 
@@ -295,13 +296,25 @@ def load_model(folder, which=CHECKPOINT_BEST):
 
 
 def _checkpoint_accuracy(model, path, task):
-    """Accuracy of the weights stored in a checkpoint, evaluated in `model`, whose own weights are put back after."""
+    """(accuracy, correct) of the weights stored in a checkpoint, evaluated in `model`, whose own weights are put
+    back after; correct holds one bool per evaluation sample (was it classified right?)."""
     own = model.state_dict()
     model.load_state_dict(_model_arrays(load_checkpoint(path)[0]))
     try:
-        return task.evaluate(model)["accuracy"]
+        correct = np.concatenate([model.forward(X, training=False).argmax(axis=1) == y for X, y in task.batches()])
+        return task.evaluate(model)["accuracy"], correct
     finally:
         model.load_state_dict(own)
+
+
+def pack_bits(correct):
+    """A bool array as a short text: np.packbits, then base64 (10,000 test images: 1,668 characters)."""
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
+
+
+def unpack_bits(text, n):
+    """The n bools that pack_bits(correct) packed."""
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8), count=n).astype(bool)
 
 # %%
 def _regularise(s, optimizer, stream, n_steps, rng):
@@ -362,7 +375,7 @@ def _result(s, loop, model, history, n_train, wall, test, tmp, folder):
     final_finite = all(np.isfinite(p).all() for p in model.params.values())
     test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
     has_best = (tmp / CHECKPOINT_BEST).exists()
-    test_best = _checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test) if has_best else float("nan")
+    test_best, correct = _checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test) if has_best else (float("nan"), [])
     val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
     return {
         "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,
@@ -378,6 +391,9 @@ def _result(s, loop, model, history, n_train, wall, test, tmp, folder):
         "test_accuracy": test_best, "test_accuracy_final": test_final,
         "diverged": loop.diverged,
         "stop_reason": loop.stop_reason.replace(str(tmp), str(folder)) if loop.stop_reason else None,
+        # which test images the validation-chosen checkpoint gets right: two recipes can then be compared on the
+        # same images (paired_comparison), without their weights
+        "test_correct": {"n": len(correct), "bits": pack_bits(correct)},
     }
 
 # %%
@@ -505,11 +521,34 @@ def to_csv(rows):
 # $s$, $\bar a \pm t_{0.975,\,n-1}\, s/\sqrt n$ (Student's t; $t_{0.975,\,2} = 4.303$ for three runs, so the
 # interval is wide). Two recipes whose intervals overlap are not shown to differ.
 #
-# `run_or_load(settings)` trains a run, or — outside quick mode — loads the stored run of that name when its
-# folder is complete and its `settings.json` equals the checked settings exactly; any other stored run of that
-# name is replaced (atomically, as with `overwrite=True`). In quick mode (the tests) it always trains. It is public
-# (`diydnn.run_or_load`): the experiment notebooks use it so that Run All on a stored run takes seconds. A damaged
-# file in the stored folder (a truncated `result.json`, say) is an error naming that file (Engineering section).
+# `run_or_load(settings)` trains a run, or reads what an earlier run of exactly these settings recorded. It is public
+# (`diydnn.run_or_load`); a damaged file in a stored run folder (a truncated `result.json`, say) is an error naming
+# that file and what to do (Engineering section).
+#
+# **Run records.** A run folder holds weights (megabytes) and is not in git; what a notebook *shows* of a run —
+# its settings, its history, its result and what it cost — fits in a few kilobytes. So when `run_or_load` trains a
+# run in full mode it also writes a **run record**, `records/<model_name>.json` beside the notebook, which is
+# committed. On a fresh clone, Run All then reads the records and trains nothing that is recorded. A record holds:
+#
+# * the checked settings, and the record's format version (`RECORD_VERSION`);
+# * the history: every validation evaluation, and the training metrics of the first `RECORD_FIRST_STEPS` steps
+#   in full, then of about `RECORD_POINTS` evenly spaced steps (enough to draw the curves);
+# * the result (accuracies, steps, timings) and what the run cost (CPU seconds, peak memory);
+# * for a run evaluated on the test set, **which** test images its validation-chosen checkpoint classifies right,
+#   one bit per image packed into text (`pack_bits`): two recipes can then be compared on the same images
+#   (section "Paired comparison" below) without their weights.
+#
+# A record is only honest while the code that wrote it would write it again. Training is deterministic, so the test
+# suite (`tests/test_records.py`) retrains the first steps of every committed record's settings and requires
+# them to equal the recorded history bit for bit; a record whose settings the library refuses, or whose version
+# is not `RECORD_VERSION`, fails with the command that regenerates it. To retrain every record, run the notebooks
+# with the environment variable `DIYDNN_RETRAIN=1` (README, "Run records").
+#
+# Order of look-up: a record with exactly these settings (unless `DIYDNN_RETRAIN=1`), else a complete run folder
+# with exactly these settings (outside quick mode), else a new training. A run read from a record has no weights
+# (`"model": None`) unless its folder is also there; `model_of(run)` gives the weights, retraining when it must.
+# Quick mode (the tests) neither reads nor writes records: its shrunk runs are trained every time, so that they test
+# the code, and they are not the notebook's results. `run_or_load(..., runs_dir=d)` keeps its records in `d/_records`.
 
 # %%
 # Student's t, 97.5 % quantile, by degrees of freedom (n - 1): enough for 2 to 6 runs without SciPy
@@ -525,20 +564,183 @@ def interval95(values):
     half = T_975[len(values) - 1] * values.std(ddof=1) / np.sqrt(len(values))
     return float(values.mean() - half), float(values.mean() + half)
 
+# %% [markdown]
+# ### Paired comparison: the same test images
+#
+# Two recipes' intervals can overlap while one recipe is still better on nearly every image where they disagree.
+# Comparing a median with another recipe's interval throws away that both were tested on the **same** 10,000 images.
+# A paired comparison keeps it. For one seed of each recipe, let $n_{10}$ count the test images recipe A gets right
+# and B wrong, and $n_{01}$ the reverse. If the two checkpoints were equally good, each disagreement would go either
+# way with probability ½, so $n_{10} \sim \mathrm{Binomial}(n_{10}+n_{01}, ½)$: **McNemar's exact test** gives the
+# two-sided p-value $p = \min\bigl(1,\; 2\,P[X \le \min(n_{10}, n_{01})]\bigr)$. That is the test set's noise. The
+# seed's noise is the spread of the per-seed differences $a_A(s) - a_B(s)$: their 95 % interval (Student's t, as above).
+#
+# `paired_comparison(runs_a, runs_b)` does both, from the per-image correctness that every run records, and calls the
+# difference **shown** only when both agree: the interval of the per-seed differences excludes 0 *and* McNemar's
+# test on the disagreements of all seeds together gives $p < 0.05$, in the same direction.
 
-def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
-    """run_experiment(settings, ...), or the stored run of that name if it was trained with exactly these settings.
+# %%
+def mcnemar_exact(n10, n01):
+    """Two-sided exact McNemar p-value for n10 discordant pairs one way and n01 the other (a binomial test at 1/2)."""
+    n10, n01 = int(n10), int(n01)
+    if n10 < 0 or n01 < 0:
+        raise ValueError(f"mcnemar_exact: counts must be >= 0, got {n10}, {n01}")
+    n, k = n10 + n01, min(n10, n01)
+    tail = sum(math.comb(n, i) for i in range(k + 1))       # exact integers: no overflow for 10,000 images
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def correct_of(run):
+    """The per-test-image correctness (bool array) that a run recorded."""
+    bits = run.get("test_correct")
+    if not bits or not bits.get("n"):
+        raise ValueError(f"run {run.get('model_name')!r} has no per-image test correctness (trained before records "
+                         f"kept it?); regenerate it with DIYDNN_RETRAIN=1")
+    return unpack_bits(bits["bits"], bits["n"])
+
+
+def paired_comparison(runs_a, runs_b, alpha=0.05):
+    """Recipe A against recipe B on the same test images, seed by seed (runs_a[i] pairs with runs_b[i]).
+
+    Returns {"seeds": [{"diff", "n10", "n01", "p"} per pair], "diff_median", "interval" (of the per-seed
+    differences), "n10", "n01", "p" (McNemar on all pairs' disagreements), "verdict": "A better", "B better" or
+    "not shown"}."""
+    if len(runs_a) != len(runs_b) or len(runs_a) < 2:
+        raise ValueError(f"paired_comparison: needs two equally long lists of at least 2 runs, got {len(runs_a)} and "
+                         f"{len(runs_b)}")
+    seeds = []
+    for a, b in zip(runs_a, runs_b):
+        ca, cb = correct_of(a), correct_of(b)
+        if ca.shape != cb.shape:
+            raise ValueError(f"paired_comparison: {a['model_name']!r} and {b['model_name']!r} were tested on "
+                             f"{len(ca)} and {len(cb)} images: not the same test set")
+        n10, n01 = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))
+        seeds.append({"diff": (n10 - n01) / len(ca), "n10": n10, "n01": n01, "p": mcnemar_exact(n10, n01)})
+    diffs = [s["diff"] for s in seeds]
+    lo, hi = interval95(diffs)
+    n10, n01 = sum(s["n10"] for s in seeds), sum(s["n01"] for s in seeds)
+    p = mcnemar_exact(n10, n01)
+    verdict = "not shown"
+    if p < alpha and lo > 0 and n10 > n01:
+        verdict = "A better"
+    elif p < alpha and hi < 0 and n01 > n10:
+        verdict = "B better"
+    return {"seeds": seeds, "diff_median": float(np.median(diffs)), "interval": (lo, hi), "n10": n10, "n01": n01,
+            "p": p, "verdict": verdict}
+
+
+# %%
+RECORD_VERSION = 1          # raise it when a record's format or the numbers a training produces change
+RECORD_FIRST_STEPS = 20     # training metrics of the first steps kept in full: the test retrains them
+RECORD_POINTS = 100         # then about this many evenly spaced steps
+
+
+def default_records_dir():
+    """records/ beside the current notebook: the committed run records."""
+    return Path.cwd() / "records"
+
+
+def retrain_requested():
+    """True when DIYDNN_RETRAIN=1: run_or_load then trains every run again and rewrites its record."""
+    return os.environ.get("DIYDNN_RETRAIN", "") not in ("", "0")
+
+
+def _thinned(history, n_steps):
+    """The history as a dict, with the training metrics of the first steps in full and then about RECORD_POINTS."""
+    every = max(1, n_steps // RECORD_POINTS)
+    d = history.to_dict()
+    if "train" in d:
+        d["train"] = {m: [p for p in pairs if p[0] <= RECORD_FIRST_STEPS or p[0] % every == 0 or p[0] == n_steps]
+                      for m, pairs in d["train"].items()}
+    return d
+
+
+def make_record(run):
+    """The run record of a run_experiment / run_or_load result: JSON-ready, a few kilobytes, no weights."""
+    result = {k: v for k, v in run.items() if k not in ("settings", "history", "folder", "model", "loaded", "extras")}
+    record = {"record_version": RECORD_VERSION, "settings": json.loads(json.dumps(run["settings"])),
+              "history": _thinned(run["history"], run["steps"]), "result": result}
+    if run.get("extras") is not None:
+        record["extras"] = run["extras"]
+    return record
+
+
+# %%
+def regenerate_hint(path):
+    """How to write the record at path again: the command, for the message of every record error."""
+    path = Path(path)
+    return (f"regenerate it: in {path.parent.parent} run the experiment notebook that trains {path.stem!r} with "
+            f"DIYDNN_RETRAIN=1 (DIYDNN_RETRAIN=1 jupyter nbconvert --to notebook --execute --inplace NN_name.ipynb), "
+            f"or delete {path.name} and run that notebook")
+
+
+def read_record(path):
+    """The run record at path, checked: its version, its keys, and settings that the library accepts."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        version, settings = record["record_version"], record["settings"]
+        record["history"], record["result"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"run record {path} is damaged ({type(e).__name__}: {e}); {regenerate_hint(path)}") from None
+    if version != RECORD_VERSION:
+        raise ValueError(f"run record {path} has version {version!r}, this library writes version {RECORD_VERSION}: "
+                         f"its numbers may not be what the code gives now; {regenerate_hint(path)}")
+    try:
+        checked = check_settings(settings)
+    except ValueError as e:
+        raise ValueError(f"run record {path}: the library refuses its settings ({e}); {regenerate_hint(path)}") from None
+    if json.loads(json.dumps(checked)) != settings:
+        raise ValueError(f"run record {path}: its settings are not what check_settings makes of them today (a new "
+                         f"setting or default); {regenerate_hint(path)}")
+    return record
+
+
+# %%
+def _from_record(record, folder, path):
+    run = {**record["result"], "settings": record["settings"], "history": History.from_dict(record["history"]),
+           "folder": str(folder), "model": None, "loaded": True, "record": str(path), "extras": record.get("extras")}
+    if _folder_matches(folder, record["settings"]):
+        try:
+            run["model"] = load_model(folder, CHECKPOINT_LAST)       # the weights too, where the folder is here
+        except (KeyError, ValueError):                             # a layer only its notebook knows: model_of
+            pass
+    return run
+
+
+# %%
+def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extras=None, **kwargs):
+    """run_experiment(settings, ...), or what a run of exactly these settings recorded (its record or its folder).
 
     A loaded run has the same keys as a trained one plus "loaded": True; its "model" holds the final weights
-    (the last checkpoint), built by make_model(settings, rng) when given (a layer LAYER_TYPES does not know).
-    A trained run also records what it cost in timing.json beside result.json: the CPU seconds of this process
-    and its peak memory (resident set size); a loaded run returns them as they were recorded.
+    (the last checkpoint) when the run folder is here, else None (model_of gives them). A trained run also records
+    what it cost: the CPU seconds of this process during the run and the peak memory (resident set size) of the
+    process so far; in full mode it writes its run record to records_dir (default: records/ beside the notebook, or
+    runs_dir/_records when runs_dir is given). Quick mode neither reads nor writes records.
+    extras(run) -> dict of JSON values: what a notebook needs of a run's weights or full history (a dead-unit
+    fraction, the test predictions), computed once while they are at hand and kept in the record (run["extras"]).
     """
     s = check_settings(settings)
+    canonical = json.loads(json.dumps(s))
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
+    if records_dir is None:                  # beside the notebook; with runs_dir given (a test), inside it
+        records_dir = default_records_dir() if runs_dir is None else Path(runs_dir) / "_records"
+    record_path = Path(records_dir) / f"{s['model_name']}.json"
+    if record_path.exists() and not retrain_requested() and not quick_mode():
+        record = read_record(record_path)
+        if record["settings"] == canonical:
+            run = _from_record(record, folder, record_path)
+            if extras is not None and "extras" not in record and not quick_mode():   # a record from before: add them
+                thinned = run["history"]
+                model_of(run, make_model=make_model, **{k: v for k, v in kwargs.items() if k in ("data", "loss")})
+                record["extras"] = run["extras"] = extras(run)
+                write_atomically(record_path, lambda f: f.write(json.dumps(record, separators=(",", ":")).encode()))
+                run["history"] = thinned                 # the rest of the notebook sees what a fresh clone sees
+                run.pop("history_full", None)
+            return run
     stored, timing_file = folder / "settings.json", folder / "timing.json"
-    if (not quick_mode() and (folder / "result.json").exists() and (folder / CHECKPOINT_LAST).exists()
-            and stored.exists() and _read_run_file(stored, "run_or_load") == json.loads(json.dumps(s))):
+    if (not quick_mode() and not retrain_requested() and (folder / "result.json").exists() and stored.exists()
+            and (folder / CHECKPOINT_LAST).exists() and _read_run_file(stored, "run_or_load") == canonical):
         result = _read_run_file(folder / "result.json", "run_or_load")
         arrays, meta = load_checkpoint(folder / CHECKPOINT_LAST)
         if make_model is not None:
@@ -547,14 +749,96 @@ def run_or_load(settings, runs_dir=None, make_model=None, **kwargs):
             model = Sequential.from_config(meta["config"]["model"], n_in=meta["n_in"])
         model.load_state_dict(_model_arrays(arrays))
         timing = _read_run_file(timing_file, "run_or_load") if timing_file.exists() else {}
-        return {**result, **timing, "settings": s, "history": _read_run_file(folder / "history.json", "run_or_load"),
-                "folder": str(folder), "model": model, "loaded": True}
+        history = _read_run_file(folder / "history.json", "run_or_load")
+        return {**result, **timing, "settings": s, "history": history, "folder": str(folder), "model": model,
+                "loaded": True}
     cpu = time.process_time()
     result = run_experiment(s, runs_dir=runs_dir, make_model=make_model, overwrite=True,
                             **{"progress": False, "verbose": False, **kwargs})
     timing = {"cpu_seconds": time.process_time() - cpu, "peak_rss_mb": _peak_rss_mb()}
     write_atomically(timing_file, lambda f: f.write(json.dumps(timing).encode()))
-    return {**result, **timing, "loaded": False}
+    run = {**result, **timing, "loaded": False}
+    if extras is not None:
+        run["extras"] = extras(run)
+    if not quick_mode():
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        record = make_record(run)
+        write_atomically(record_path, lambda f: f.write(json.dumps(record, separators=(",", ":")).encode()))
+    return run
+
+
+# %%
+def _folder_matches(folder, settings):
+    stored = Path(folder) / "settings.json"
+    return ((Path(folder) / CHECKPOINT_LAST).exists() and (Path(folder) / "history.json").exists() and stored.exists()
+            and _read_run_file(stored, "run_or_load") == json.loads(json.dumps(settings)))
+
+
+# %%
+def recorded_run(name, records_dir=None):
+    """The run that records/<name>.json describes, as run_or_load returns it (no weights): to compare with the runs
+    of another notebook without knowing or rebuilding its settings."""
+    path = Path(records_dir if records_dir is not None else default_records_dir()) / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no run record {path}: run the experiment notebook that trains {name!r} first (in full "
+                                f"mode; its records are committed)")
+    record = read_record(path)
+    return _from_record(record, Path(default_runs_dir()) / name, path)
+
+
+def model_of(run, make_model=None, **kwargs):
+    """The final weights of a run from run_or_load: its model, from its folder when it is here, or else the same run
+    trained again into its folder — deterministic, so the weights the record describes. The run's history becomes
+    the folder's full one (a record keeps a thinned history)."""
+    if run.get("model") is not None and run.get("history_full", not run.get("record")):
+        return run["model"]
+    s = run["settings"]
+    if not _folder_matches(run["folder"], s):
+        run_experiment(s, runs_dir=Path(run["folder"]).parent, make_model=make_model, overwrite=True,
+                       **{"progress": False, "verbose": False, **kwargs})
+    arrays, meta = load_checkpoint(Path(run["folder"]) / CHECKPOINT_LAST)
+    model = (make_model(s, np.random.default_rng(s["seed"])) if make_model is not None
+             else Sequential.from_config(meta["config"]["model"], n_in=meta["n_in"]))
+    model.load_state_dict(_model_arrays(arrays))
+    run["model"], run["history"], run["history_full"] = model, History.load(Path(run["folder"]) / "history.json"), True
+    return model
+
+
+# %% [markdown]
+# **A record checks itself.** `check_record(path)` trains the first steps of the record's settings again — the same
+# model, batches and optimiser as `run_experiment` builds, without evaluations or files, which change no number —
+# and requires the training metrics of those steps to equal the recorded ones bit for bit (the time a step took
+# aside). Any difference is a record that describes other code: regenerate it.
+
+# %%
+def replay_first_steps(settings, n_steps, data=None, make_model=None, loss=None):
+    """The History of the first n_steps of run_experiment(settings): same model, batches and optimiser, no
+    evaluations, no files."""
+    s = check_settings(settings)
+    rng = np.random.default_rng(s["seed"])
+    model, task, _, _, _, _ = _prepare_run(s, data, make_model, loss, rng)
+    loop = Loop(model, task, eval_tasks=[], progress=False, verbose=False)
+    return loop.run(n_steps)
+
+
+def check_record(path, n_steps=5, data=None, make_model=None, loss=None):
+    """Raise ValueError (with the command that regenerates it) unless the record at path is readable, of this
+    version, with settings the library accepts, and its first n_steps train exactly as recorded."""
+    record = read_record(path)
+    recorded = History.from_dict(record["history"])
+    n_steps = min(n_steps, RECORD_FIRST_STEPS, record["result"]["steps"])
+    replayed = replay_first_steps(record["settings"], n_steps, data=data, make_model=make_model, loss=loss)
+    for metric in replayed.metrics("train"):
+        if metric == "seconds":                     # the time a step took: the one number that is not reproducible
+            continue
+        want = [p for p in recorded.get("train", metric) if p[0] <= n_steps]
+        got = replayed.get("train", metric)
+        if want != got:
+            step = next((a[0] for a, b in zip(want, got) if a != b), min(len(want), len(got)))
+            raise ValueError(f"run record {path}: training these settings again gives other numbers (train {metric} "
+                             f"at step {step}: recorded {dict(want).get(step)}, now {dict(got).get(step)}); the code "
+                             f"changed since the record was written; {regenerate_hint(path)}")
+    return record
 
 
 def _peak_rss_mb():
@@ -574,364 +858,10 @@ def _peak_rss_mb():
 # assert np.isclose(hi - 0.98, 4.302652729911275 * 0.005 / np.sqrt(3)) and np.isclose(lo + hi, 2 * 0.98)
 
 # %% [markdown]
-# ## 6. Controls: sliders and a Train button
+# ## 6. Panels
 #
-# `experiment_controls(defaults, run)` shows the knobs of a run — learning rate, batch size, hidden units,
-# number of training samples, epochs, clip threshold (with an on/off box), BatchNorm on/off, initialiser and
-# optimiser — and a *Train* button. Pressing it builds the settings from the controls
-# (`settings_from_controls`) and calls `run(settings, callbacks)`, by default `run_experiment`, with a
-# `LivePlot` callback that redraws the loss, accuracy and gradient-norm curves while it trains.
-# Three promises, each checked below and, in a real browser, by `tests/browser/test_learner.py`:
-#
-# * **Every control starts at exactly the notebook's value.** A continuous log slider snaps its value to its
-#   grid as soon as a browser shows it (`FloatLogSlider(step=0.25)` turns $\alpha = 3$ into
-#   $10^{0.5} = 3.162$). So the numeric knobs are `SelectionSlider`s over a list of round values **plus the
-#   default itself**: the browser only ever sends an index, and the value is the exact Python number. The line
-#   under the button says whether the controls still hold the notebook's settings, and lists what changed.
-# * **Train never replaces a stored run.** Each press trains into a new run folder named after the run and
-#   what was changed (`clip_random_sgd-lr0.3-ep1`), with `-2`, `-3`, … when that name is taken; the
-#   panel's heading and the figure's title name that folder.
-# * **A redraw can never end a run.** How `LivePlot` draws the curves is in the Engineering section.
-
-
-# %%
-def _label(value):
-    """Short folder-safe text for a setting's value: 0.001, 3e-05, 128, none."""
-    return "none" if value is None else (f"{value:g}" if isinstance(value, float) else str(value)).replace("+", "")
-
-
-_NAME_TAGS = (("lr", "lr"), ("batch_size", "bs"), ("train_abs_samples", "n"), ("num_epochs", "ep"),
-              ("clip_grads_norm", "clip"), ("init", ""), ("optimizer", ""), ("weight_decay", "wd"))
-
-
-def changed_settings(defaults, settings):
-    """[(key, default value, new value)] for every setting that differs (the run name aside)."""
-    d, s = check_settings(defaults), check_settings(settings)
-    return [(k, d[k], s[k]) for k in SETTINGS_DEFAULTS if k != "model_name" and s[k] != d[k]]
-
-
-def _name_label(value):
-    """A value for a run name: positional digits, no minus sign (free_run_name reads a trailing -N as a counter)."""
-    if isinstance(value, float):
-        return np.format_float_positional(value, trim="-")
-    return _label(value)
-
-
-def _architecture_tag(architecture):
-    """h50x50bn for an MLP, f16k5maxbn for a CNN (first block's filters, kernel size, pooling)."""
-    knobs = describe_cnn(architecture)
-    rate = dropout_rate(architecture)
-    if knobs is not None:
-        return (f"f{knobs['filters'][0]}k{knobs['kernel_size']}{knobs['pooling']}" + ("bn" if knobs["batchnorm"] else "")
-                + (f"do{_name_label(rate)}" if rate else ""))
-    hidden, batchnorm = describe_mlp(architecture)
-    return "h" + "x".join(map(str, hidden)) + ("bn" if batchnorm else "") + (f"do{_name_label(rate)}" if rate else "")
-
-
-def panel_run_name(defaults, settings):
-    """The defaults' model_name plus what changed, e.g. clip_random_sgd-lr0.3-ep1 (or <name>-again)."""
-    d, s = check_settings(defaults), check_settings(settings)
-    parts = [tag + _name_label(s[key]) for key, tag in _NAME_TAGS if s[key] != d[key]]
-    if s["architecture"] != d["architecture"]:
-        parts.append(_architecture_tag(s["architecture"]))
-    if s.get("schedule") != d.get("schedule"):
-        parts.append(_schedule_choice(s["schedule"]))
-    if s.get("augment") != d.get("augment"):
-        parts.append(f"shift{(s['augment'] or {}).get('max_shift', 0)}")
-    return "-".join([d["model_name"], *parts]) if parts else f"{d['model_name']}-again"
-
-
-
-# %%
-def _options(values, default, fmt=_label):
-    """(label, value) pairs of the sorted values with the default among them, for a selection widget."""
-    values = sorted(set(values) | {default})
-    return [(fmt(v), v) for v in values]
-
-
-ALL_SAMPLES = "all"     # the "training samples" control's value for train_abs_samples=None
-
-
-def control_values(defaults):
-    """The values of untouched controls for these defaults (named as in experiment_controls)."""
-    s = check_settings(defaults)
-    hidden, batchnorm = describe_mlp(s["architecture"])
-    values = {"lr": s["lr"], "batch_size": s["batch_size"], "hidden_units": hidden[0] if hidden else 50,
-              "train_abs_samples": ALL_SAMPLES if s["train_abs_samples"] is None else s["train_abs_samples"],
-              "num_epochs": s["num_epochs"], "clip_on": s["clip_grads_norm"] is not None,
-              "clip": s["clip_grads_norm"] if s["clip_grads_norm"] is not None else 5.0, "batchnorm": batchnorm,
-              "init": s["init"], "optimizer": s["optimizer"]}
-    values.update(dropout=dropout_rate(s["architecture"]), decay_on=s["weight_decay"] is not None,
-                  weight_decay=s["weight_decay"] if s["weight_decay"] is not None else 1e-2,
-                  schedule=_schedule_choice(s["schedule"]), max_shift=(s["augment"] or {}).get("max_shift", 0))
-    knobs = describe_cnn(s["architecture"])
-    if knobs is not None:
-        del values["hidden_units"]
-        values.update(filters=knobs["filters"][0], kernel_size=knobs["kernel_size"], pooling=knobs["pooling"],
-                      batchnorm=knobs["batchnorm"])
-    return values
-
-
-def _schedule_choice(spec):
-    """What the schedule dropdown shows for a settings' schedule (a config dict shows as "custom")."""
-    return "constant" if spec is None else spec if isinstance(spec, str) else "custom"
-
-# %%
-def settings_from_controls(defaults, values):
-    """Settings from the defaults and the controls' values (a dict named as in experiment_controls).
-
-    Untouched controls give back exactly the defaults: the architecture is rebuilt only when one of its knobs
-    was changed (an MLP: every hidden layer `hidden_units` wide, its dropout rate; a CNN: the first block's
-    `filters`, doubled in each further block, `kernel_size`, `pooling`), and an unchanged schedule keeps its spec.
-    """
-    d = check_settings(defaults)
-    untouched = control_values(d)
-    s = dict(d)
-    knobs = describe_cnn(d["architecture"])
-    shape = (("filters", "kernel_size", "pooling", "batchnorm", "dropout") if knobs is not None else
-             ("hidden_units", "batchnorm", "dropout"))
-    if any(k in values and values[k] != untouched[k] for k in shape):
-        if knobs is not None:
-            s["architecture"] = cnn([values["filters"] * 2 ** i for i in range(len(knobs["filters"]))],
-                                    values["kernel_size"], values["pooling"], knobs["dense"], batchnorm=values["batchnorm"],
-                                    dropout=values.get("dropout", untouched["dropout"]))
-        else:
-            hidden, _ = describe_mlp(d["architecture"])
-            s["architecture"] = mlp([values["hidden_units"]] * max(1, len(hidden)), batchnorm=values["batchnorm"],
-                                    dropout=values.get("dropout", untouched["dropout"]))
-    samples = values["train_abs_samples"]
-    s.update(lr=values["lr"], batch_size=values["batch_size"], num_epochs=values["num_epochs"],
-             train_abs_samples=None if samples == ALL_SAMPLES else samples, init=values["init"],
-             optimizer=values["optimizer"], clip_grads_norm=values["clip"] if values["clip_on"] else None)
-    if "decay_on" in values:                     # chapter 11's controls (absent in older panels)
-        augment = {**(d.get("augment") or {}), "max_shift": values["max_shift"]}
-        keep = values["schedule"] == untouched["schedule"]      # unchanged: keep its spec (a dict shows as "custom")
-        s.update(weight_decay=values["weight_decay"] if values["decay_on"] else None,
-                 schedule=d.get("schedule") if keep else values["schedule"],
-                 augment=augment if augment["max_shift"] or augment.get("max_degrees") else None)
-    return check_settings(s)
-
-# %%
-LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-CLIP_CHOICES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
-HIDDEN_CHOICES = (5, 10, 25, 50, 100, 128, 200, 256, 512, 1024)
-FILTER_CHOICES = (4, 8, 16, 24, 32, 48, 64)
-DROPOUT_CHOICES = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-DECAY_CHOICES = (1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-SAMPLE_CHOICES = (100, 1000, 5000, 20000)
-
-
-def _build_panel_class():
-    import ipywidgets as w
-
-    class ExperimentPanel(w.VBox):
-        """The panel's widgets; shown as text ("Run All first") where no live kernel renders widgets."""
-
-        def __repr__(self):
-            return f"[training panel for {self.defaults['model_name']!r}: Run All (a live kernel) to show it]"
-
-        def values(self):
-            return {k: c.value for k, c in self.controls.items()}
-
-    return ExperimentPanel
-
-
-def _shown_path(folder):
-    """The run folder relative to the notebook's folder when it is below it (never a machine's absolute path)."""
-    folder = Path(folder)
-    try:
-        return folder.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return folder.name
-
-# %% [markdown]
-# The panel: one control per knob (each starting at the settings' value), a heading, the Train button, a line
-# that says what changed, and the live curves. Its three handlers (show what changed, show the heading, train)
-# are plain functions of the panel.
-
-# %%
-def _make_controls(s, untouched):
-    """The panel's controls, name -> widget, each starting at exactly the settings' value."""
-    import ipywidgets as w
-    n_all = 60000 - s["n_val"]
-    style, layout = {"description_width": "140px"}, w.Layout(width="480px")
-    slider = dict(style=style, layout=layout, continuous_update=False)
-    controls = {
-        "lr": w.SelectionSlider(options=_options(LR_CHOICES, s["lr"]), value=s["lr"], description="learning rate",
-                                **slider),
-        "batch_size": w.Dropdown(options=_options((16, 32, 64, 128, 256, 512), s["batch_size"]),
-                                 value=s["batch_size"], description="batch size", style=style, layout=layout),
-        "hidden_units": w.SelectionSlider(options=_options(HIDDEN_CHOICES, untouched.get("hidden_units", 50)),
-                                          value=untouched.get("hidden_units", 50), description="hidden units", **slider),
-        "train_abs_samples": w.Dropdown(
-            options=[(f"{n:,}", n) for n in sorted(set(SAMPLE_CHOICES) | ({s["train_abs_samples"]} - {None}))]
-            + [(f"all ({n_all:,})", ALL_SAMPLES)],
-            value=untouched["train_abs_samples"], description="training samples", style=style, layout=layout),
-        "num_epochs": w.IntSlider(value=s["num_epochs"], min=1, max=max(30, s["num_epochs"]), description="epochs",
-                                  **slider),
-        "clip_on": w.Checkbox(value=untouched["clip_on"], description="clip-norm"),
-        "clip": w.SelectionSlider(options=_options(CLIP_CHOICES, untouched["clip"]), value=untouched["clip"],
-                                  description="clip threshold c", **slider),
-        "batchnorm": w.Checkbox(value=untouched["batchnorm"], description="BatchNorm"),
-        "init": w.Dropdown(options=sorted({"he", "glorot", "random", s["init"]}), value=s["init"],
-                           description="initialiser", style=style, layout=layout),
-        "optimizer": w.Dropdown(options=["sgd", "momentum", "adam", "adamw"] + [s["optimizer"]] * (
-            s["optimizer"] not in ("sgd", "momentum", "adam", "adamw")), value=s["optimizer"],
-                                description="optimiser", style=style, layout=layout),
-        # chapter 11: regularisation (the dropout rate applies to every hidden layer)
-        "dropout": w.SelectionSlider(options=_options(DROPOUT_CHOICES, untouched["dropout"]), value=untouched["dropout"],
-                                     description="dropout rate", **slider),
-        "decay_on": w.Checkbox(value=untouched["decay_on"], description="weight decay"),
-        "weight_decay": w.SelectionSlider(options=_options(DECAY_CHOICES, untouched["weight_decay"]),
-                                          value=untouched["weight_decay"], description="weight decay λ", **slider),
-        "schedule": w.Dropdown(options=sorted({"constant", "cosine", "step", "warmup_cosine",
-                                               _schedule_choice(s["schedule"])}),
-                               value=_schedule_choice(s["schedule"]), description="lr schedule", style=style,
-                               layout=layout),
-        # the range always includes the notebook's value (an IntSlider would silently clip a shift of 6 to its max)
-        "max_shift": w.IntSlider(value=untouched["max_shift"], min=0, max=max(4, untouched["max_shift"]),
-                                 description="random shift (px)", style=style, layout=layout),
-    }
-    knobs = describe_cnn(s["architecture"])
-    if knobs is not None:          # a CNN (chapters 12-13): filters, kernel size and pooling instead of hidden units
-        del controls["hidden_units"]
-        controls = {"filters": w.SelectionSlider(options=_options(FILTER_CHOICES, untouched["filters"]),
-                                                 value=untouched["filters"], description="filters (block 1; x2 per block)",
-                                                 **slider),
-                    "kernel_size": w.Dropdown(options=sorted({3, 5, knobs["kernel_size"]}), value=knobs["kernel_size"],
-                                              description="kernel size", style=style, layout=layout),
-                    "pooling": w.Dropdown(options=list(POOLINGS), value=knobs["pooling"], description="pooling",
-                                          style=style, layout=layout), **controls}
-    return controls
-
-# %%
-def experiment_controls(defaults, run=None, runs_dir=None):
-    """A panel with the run's knobs and a Train button (display it, or end a cell with it).
-
-    run(settings, callbacks) trains one run and returns its result dict; by default run_experiment into
-    runs_dir. Each Train trains into a new run folder (panel_run_name + free_run_name), never a stored one.
-    """
-    import ipywidgets as w
-    s = check_settings(defaults)
-    untouched = control_values(s)
-    runs_dir = Path(runs_dir) if runs_dir is not None else None
-    controls = _make_controls(s, untouched)
-    heading = w.HTML()
-    button = w.Button(description="Train", button_style="primary", icon="play")
-    changes, status, result_line = w.HTML(), w.HTML(), w.HTML()
-    image = w.Image(format="png", layout=w.Layout(max_width="100%"))
-    for widget, role in ((heading, "heading"), (changes, "changes"), (status, "status"), (result_line, "result")):
-        widget.add_class(f"diydnn-panel-{role}")      # names for the browser test
-    panel = _build_panel_class()([heading, *controls.values(), button, changes, status, image, result_line])
-    panel.defaults, panel.controls, panel.button, panel.image, panel.status = s, controls, button, image, status
-    panel.changes, panel.result_line, panel.heading = changes, result_line, heading
-    panel.results, panel.plots = [], []
-    panel._runs_dir = runs_dir
-    panel._run = run or (lambda settings, callbacks: run_experiment(settings, runs_dir=runs_dir, callbacks=callbacks,
-                                                                    progress=False, verbose=False))
-    for control in controls.values():
-        control.observe(functools.partial(_show_changes, panel), names="value")
-    panel.train = functools.partial(_train, panel)
-    button.on_click(panel.train)
-    _show_heading(panel)
-    _show_changes(panel)
-    return panel
-
-# %%
-def _target_dir(panel):
-    return panel._runs_dir if panel._runs_dir is not None else default_runs_dir()
-
-
-def _next_settings(panel):
-    settings = settings_from_controls(panel.defaults, panel.values())
-    return dict(settings, model_name=free_run_name(panel_run_name(panel.defaults, settings), _target_dir(panel)))
-
-
-def _show_changes(panel, _=None):
-    """The line under the button: the folder Train writes, and what differs from the notebook's settings."""
-    try:
-        settings = _next_settings(panel)
-    except ValueError as e:
-        panel.changes.value = f"<span style='color:#b00'>{html.escape(str(e))}</span>"
-        return
-    diff = changed_settings(panel.defaults, settings)
-    what = ("the notebook's settings" if not diff else "changed: " + ", ".join(
-        f"{k} {_label(old) if k != 'architecture' else _architecture_tag(old)} → "
-        f"{_label(new) if k != 'architecture' else _architecture_tag(new)}" for k, old, new in diff))
-    panel.changes.value = (f"Train writes <code>{html.escape(settings['model_name'])}</code> — "
-                           f"{html.escape(what, quote=False)}")
-
-
-def _show_heading(panel, folder=None):
-    panel.heading.value = (
-        f"<b>Train into <code>{html.escape(_shown_path(folder))}</code></b>" if folder else
-        f"<b>Try it</b>: start from <code>{html.escape(panel.defaults['model_name'])}</code>, change the "
-        f"settings and press Train. Each Train writes a new run folder; stored runs are never touched.")
-
-# %%
-def _train(panel, _=None):
-    """Train one run from the controls into a new folder, with live curves; report where the learner looks."""
-    panel.button.disabled = True
-    try:
-        settings = _next_settings(panel)
-        folder = _target_dir(panel) / settings["model_name"]
-        _show_heading(panel, folder)
-        panel.status.value, panel.result_line.value = "", "training…"
-        plot = LivePlot(panel.image, title=_shown_path(folder), status=panel.status)
-        panel.plots.append(plot)
-        result = panel._run(settings, [plot])
-        panel.results.append(result)
-        if isinstance(result, dict) and "test_accuracy" in result:
-            stop = f"; stopped: {html.escape(result['stop_reason'])}" if result.get("stop_reason") else ""
-            panel.result_line.value = (f"test accuracy {result['test_accuracy']:.4f} (best validation checkpoint); "
-                                       f"{result['steps']} steps in {result['seconds']:.1f} s; "
-                                       f"{plot.draws} redraws{stop}")
-        else:
-            panel.result_line.value = "done"
-    except Exception as e:          # noqa: BLE001 - show it where the learner looks
-        panel.result_line.value = f"<span style='color:#b00'>{type(e).__name__}: {html.escape(str(e))}</span>"
-        panel.last_error = e
-    finally:
-        panel.button.disabled = False
-        _show_changes(panel)
-
-# %% tags=["active-ipynb"]
-# stored = run_experiment({"model_name": "panel_example", "architecture": mlp([50]), "train_abs_samples": 1000,
-#                          "lr": 3.0, "optimizer": "sgd", "clip_grads_norm": 5.0, "evals_per_epoch": 2},
-#                         runs_dir=scratch, progress=False, verbose=False)
-# panel = experiment_controls(stored["settings"], runs_dir=scratch)
-# panel
-
-# %% [markdown]
-# Under the test suite nobody presses the button, so the same paths run here. Untouched, the controls give
-# back **exactly** the settings of the stored run — $\alpha = 3$ and $c = 5$ included, which a log slider on a
-# grid of $10^{k/4}$ would have turned into 3.162 and 5.012:
-
-# %% tags=["active-ipynb"]
-# untouched = settings_from_controls(stored["settings"], panel.values())
-# print({k: untouched[k] for k in ("lr", "clip_grads_norm", "train_abs_samples", "num_epochs")})
-# assert untouched == stored["settings"] and untouched["lr"] == 3.0 and untouched["clip_grads_norm"] == 5.0
-# assert "the notebook's settings" in panel.changes.value
-
-# %% [markdown]
-# Move the learning rate one notch down and press Train (here: call the button's handler). The run goes to a
-# new folder named after the change; the stored run's files are untouched, byte for byte:
-
-# %% tags=["active-ipynb"]
-# before = {p.name: p.read_bytes() for p in Path(stored["folder"]).iterdir()}
-# options = [value for _, value in panel.controls["lr"].options]
-# panel.controls["lr"].value = options[options.index(3.0) - 1]
-# print(panel.changes.value)
-# panel.train()
-# trained = panel.results[-1]
-# print(panel.heading.value, "|", panel.result_line.value)
-# assert Path(trained["folder"]).name in panel.heading.value
-# assert trained["model_name"] == "panel_example-lr1" and trained["settings"]["lr"] == 1.0
-# assert {p.name: p.read_bytes() for p in Path(stored["folder"]).iterdir()} == before
-# assert panel.plots[-1].draws >= 1 and not panel.plots[-1].failures and panel.image.value[:4] == b"\x89PNG"
-# panel.train()                                   # the same settings again: a fresh folder, -2
-# assert panel.results[-1]["model_name"] == "panel_example-lr1-2"
-
+# The sliders and the *Train* button of the experiment notebooks — `experiment_controls(defaults)`, with live
+# curves, Stop, the reference runs and the cost of a Train — are a unit of their own: [chapter 10a](10a_panels.ipynb).
 
 # %% [markdown]
 # ## Engineering: checked settings and data, run folders that are never lost or mixed, curves from any thread
@@ -1359,149 +1289,20 @@ def _swap_in(tmp, folder):
 
 
 # %% [markdown]
-# ### A redraw can never end a run
-#
-# **Why the live plot used to crash, and what `LivePlot` does instead.** The first version drew each update
-# with `pyplot` and `display(fig)` into an `Output` widget, with log-scale axes. A log axis labels its ticks
-# with *mathtext* (`$\mathdefault{10^{-1}}$`), and matplotlib parses mathtext with **one shared parser
-# object** (pyparsing with a global packrat cache), which is not safe to use from two threads at once; the
-# reported errors (`Unknown symbol: \mathdefault`, `Expected end of text, found '$'`) are what two interleaved
-# parses produce. A kernel behind JupyterLab ≥ 4.4 does have more than one thread that runs user code: the
-# browser sends widget messages to kernel *subshells* (`commsOverSubshells`, on by default with ipykernel ≥ 7),
-# each a thread of its own (the browser test's kernel has one, `subshell-…`), so a widget callback can draw
-# while the main thread runs a cell that draws, or while the inline backend flushes every open `pyplot`
-# figure after a cell — including the live one. The exception then came out of a `Loop` callback and ended
-# the run before its test evaluation. (A trial of the old code in the browser, 8 Trains with nothing else
-# drawing, all on the main thread, did not fail; the fix below does not depend on which thread draws.)
-#
-# `LivePlot` removes each part of that:
-# 1. it draws with matplotlib's object API (`Figure` + Agg canvas), never through `pyplot`, so no other code
-#    (the inline backend, `plt.close("all")`) can see or flush its figure;
-# 2. its tick labels are plain text (`LogFormatter`, `use_mathtext` off): it never calls the mathtext parser;
-# 3. it renders the PNG itself and puts the bytes into an `Image` widget: the frontend never asks the kernel
-#    to render anything;
-# 4. one redraw at a time in the process (a lock; a redraw that finds the lock taken is skipped — the next
-#    one shows the same curves), at most every `min_seconds`;
-# 5. any exception in a redraw is caught and counted and shown under the curves; training goes on and the
-#    run ends with its test evaluation.
-
+# The panel's names moved to chapter 10a; chapter 11 and older code import some of them from here, which
+# still works (a module `__getattr__`, PEP 562, looks them up in chapter 10a when asked).
 
 # %%
-class LivePlot(Callback):
-    """Curves of loss, accuracy and gradient norm while training, drawn into an ipywidgets Image.
+_MOVED_TO_10A = {"experiment_controls", "settings_from_controls", "control_values", "panel_run_name", "changed_settings",
+                 "LivePlot", "ALL_SAMPLES"}
 
-    Redraws every `every` steps but at most every `min_seconds`, and once at the end. A redraw that fails is
-    recorded in `failures` (and shown in `status`, an HTML widget, if given); it never stops training.
-    """
 
-    _lock = threading.Lock()    # one redraw at a time in this process, whichever thread asks
-
-    def __init__(self, image=None, every=10, title="", min_seconds=0.5, status=None, dpi=72):
-        self.image, self.every, self.title = image, int(every), title
-        self.min_seconds, self.status, self.dpi = float(min_seconds), status, dpi
-        self.draws, self.failures, self.png = 0, [], None
-        self._last = -float("inf")
-
-    def figure(self, history):
-        """The curves as a matplotlib Figure (object API, plain-text tick labels: no pyplot, no mathtext)."""
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import LogFormatter, NullFormatter
-        fig = Figure(figsize=(12, 3), dpi=self.dpi)
-        axes = fig.subplots(1, 3)
-
-        def log_axis(ax):
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(LogFormatter())
-            ax.yaxis.set_minor_formatter(NullFormatter())
-
-        if "train" in history.modes():
-            axes[0].plot(*history.steps_values("train", "loss"), lw=0.8)
-            if "accuracy" in history.metrics("train"):
-                axes[1].plot(*history.steps_values("train", "accuracy"), lw=0.8, alpha=0.5, label="train batch")
-            if "grad_norm" in history.metrics("train"):
-                axes[2].plot(*history.steps_values("train", "grad_norm"), lw=0.8)
-        for mode in history.modes():
-            if mode != "train" and "accuracy" in history.metrics(mode):
-                axes[1].plot(*history.steps_values(mode, "accuracy"), "o-", label=mode)
-        for ax in (axes[0], axes[2]):
-            if ax.lines and np.all(np.asarray(ax.lines[0].get_ydata(), dtype=float) > 0):
-                log_axis(ax)
-        axes[0].set(title="training loss", xlabel="step")
-        axes[1].set(title="accuracy", xlabel="step", ylim=(0, 1))
-        if axes[1].lines:
-            axes[1].legend(loc="lower right")
-        axes[2].set(title="global gradient norm (before clipping)", xlabel="step")
-        fig.suptitle(self.title)
-        fig.tight_layout()
-        return fig
-
-    def render(self, history):
-        """PNG bytes of figure(history)."""
-        import io
-
-        import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        with matplotlib.rc_context({"axes.formatter.use_mathtext": False, "text.usetex": False}):
-            fig = self.figure(history)
-            FigureCanvasAgg(fig)
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png")
-        return buffer.getvalue()
-
-    def redraw(self, loop, wait=False):
-        """Draw now; True if drawn. Never raises: a failure is recorded, training goes on."""
-        if not LivePlot._lock.acquire(timeout=10) if wait else not LivePlot._lock.acquire(blocking=False):
-            return False
-        try:
-            self.png = self.render(loop.history)
-            if self.image is not None:
-                self.image.value = self.png
-            self.draws += 1
-            return True
-        except Exception as e:          # noqa: BLE001 - a picture must never end a run
-            self.failures.append(f"{type(e).__name__}: {e}")
-            if self.status is not None:
-                self.status.value = (f"<i>{len(self.failures)} redraw(s) of the curves failed (training goes on); "
-                                     f"last: {html.escape(self.failures[-1][:200])}</i>")
-            return False
-        finally:
-            self._last = time.perf_counter()
-            LivePlot._lock.release()
-
-    def on_step_end(self, loop, step, logs):
-        if step % self.every == 0 and time.perf_counter() - self._last >= self.min_seconds:
-            self.redraw(loop)
-
-    def on_train_end(self, loop):
-        if loop.history.modes():
-            self.redraw(loop, wait=True)
-
-# %% [markdown]
-# The curves never call the mathtext parser (so they cannot collide with another thread's use of it), and a
-# redraw that fails anyway is counted, not raised. Both checked by breaking things on purpose:
-
-# %% tags=["active-ipynb"]
-# import matplotlib.mathtext
-# parse = matplotlib.mathtext.MathTextParser.parse
-# matplotlib.mathtext.MathTextParser.parse = lambda *a, **k: (_ for _ in ()).throw(AssertionError("mathtext used"))
-# try:
-#     png = LivePlot().render(trained["history"])
-# finally:
-#     matplotlib.mathtext.MathTextParser.parse = parse
-# assert png[:4] == b"\x89PNG"
-#
-#
-# class BrokenPlot(LivePlot):
-#     def render(self, history):
-#         raise ValueError("Unknown symbol: \\mathdefault (a simulated collision)")
-#
-#
-# broken = BrokenPlot(every=1, min_seconds=0)
-# survived = run_experiment({"model_name": "panel-broken", "architecture": mlp([50]), "train_abs_samples": 2000,
-#                            "num_epochs": 2, "lr": 3e-3},
-#                           runs_dir=scratch, callbacks=[broken], progress=False, verbose=False)
-# print(len(broken.failures), "failed redraws; the run still ends with test accuracy", survived["test_accuracy"])
-# assert len(broken.failures) == survived["steps"] + 1 and broken.draws == 0 and survived["test_accuracy"] > 0.7
+def __getattr__(name):
+    """The panel's names moved to chapter 10a (diydnn._10a_panels); importing them from here still works."""
+    if name in _MOVED_TO_10A:
+        from diydnn import _10a_panels
+        return getattr(_10a_panels, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # %% [markdown]
@@ -1516,10 +1317,12 @@ class LivePlot(Callback):
 #   writes, never replaces a run unless asked (`overwrite=True`, atomically), and refuses a second run of a
 #   name in progress (a lock file with the PID); `free_run_name` proposes a new name.
 # * `load_runs`, `results_table`, `to_markdown` and `to_csv` read the folders back; `load_model` restores a
-#   checkpoint; `run_or_load` loads a stored run when its settings match exactly, and trains it otherwise.
-# * `experiment_controls` gives every experiment the same sliders and Train button, with live curves; its
-#   controls start at exactly the notebook's values, each Train writes a new run folder, and a failed redraw
-#   never ends a run (`LivePlot` draws without pyplot and without mathtext, one redraw at a time).
+#   checkpoint.
+# * `run_or_load` writes a small run record per run (settings, history, result, which test images it gets right)
+#   and reads it back on a fresh clone instead of training; `check_record` retrains its first steps bit for bit.
+# * `paired_comparison` compares two recipes on the same test images: McNemar's exact test and the per-seed
+#   differences.
+# * The panels (`experiment_controls`) are [chapter 10a](10a_panels.ipynb).
 #
 # ## Exercises
 #
@@ -1548,6 +1351,7 @@ class LivePlot(Callback):
 # from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
 # with hidden_output():
 #     from diydnn._07_model import LAYER_TYPES
+#     from diydnn._10a_panels import control_values, settings_from_controls      # the panel's chapter
 #     with_dropout = check_settings({"architecture": mlp([50], dropout=0.2)})
 #     net = build_model(with_dropout, rng=np.random.default_rng(0))
 #     knob = control_values(with_dropout)["dropout"]              # where the panel's dropout control starts
@@ -1612,7 +1416,7 @@ class LivePlot(Callback):
 #     stored_results = {p.name: json.loads((p / "result.json").read_text()) for p in scratch.iterdir() if (p / "result.json").exists()
 #                       and not p.name.startswith(".")}
 #     print(sorted(stored_results))
-#     assert len(ax.collections) == len(all_runs) == len(stored_results) >= 5
+#     assert len(ax.collections) == len(all_runs) == len(stored_results) >= 3
 #     assert all(r["best_val_accuracy"] == stored_results[r["model_name"]]["best_val_accuracy"] for r in all_runs)
 
 # %% tags=["active-ipynb"]
@@ -1620,4 +1424,4 @@ class LivePlot(Callback):
 
 # %% [markdown]
 # ---
-# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 11 — regularisation →](11_regularisation.ipynb)
+# [← 09 — training](09_training.ipynb) · [begin here](00_begin_here.ipynb) · **10 — experiments toolkit** · [next: 10a — panels →](10a_panels.ipynb)

@@ -19,9 +19,10 @@ from diydnn._08_mnist import (BatchStream, MNISTChecksumError, MNISTDownloadErro
                               read_idx, train_val_split)
 from diydnn._09_training import (Callback, DivergenceGuard, EarlyStopping, EvalTask, History, Loop, TrainTask,
                                  WandbLogger, load_checkpoint, save_checkpoint)
-from diydnn._10_experiments import (RunExistsError, RunLockedError, check_settings, cnn, experiment_controls,
-                                    free_run_name, load_model, load_runs, mlp, results_table, run_experiment,
+from diydnn._10_experiments import (RunExistsError, RunLockedError, check_record, check_settings, cnn, free_run_name,
+                                    load_model, load_runs, mlp, paired_comparison, results_table, run_experiment,
                                     run_or_load)
+from diydnn._10a_panels import experiment_controls
 from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
                                        LinearWarmup, Schedule, StepDecay, get_schedule)
 from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import diydnn as dd
-from diydnn._10_experiments import build_model, cnn, describe_cnn, settings_from_controls
+from diydnn._10_experiments import build_model, cnn, describe_cnn
+from diydnn._10a_panels import settings_from_controls
 from diydnn._12_convolution import conv_output_size
 
 IMAGE_LAYERS = {

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import diydnn as dd
-from diydnn._10_experiments import (LivePlot, build_model, check_settings, describe_mlp, experiment_controls,
-                                    load_model, load_runs, mlp, results_table, run_experiment,
-                                    settings_from_controls, to_csv, to_markdown)
+from diydnn._10_experiments import (build_model, check_settings, describe_mlp, load_model, load_runs, mlp,
+                                    results_table, run_experiment, to_csv, to_markdown)
+from diydnn._10a_panels import LivePlot, experiment_controls, settings_from_controls
 
 
 def tiny_data(seed=0):
@@ -94,18 +94,17 @@ def test_controls_build_settings_and_train_on_click(tmp_path):
 
     defaults = {"model_name": "panel", "architecture": mlp([50, 50]), "train_abs_samples": 1000}
     panel = experiment_controls(defaults, run=fake_run, runs_dir=tmp_path)
-    controls = {c.description: c for c in panel.children if hasattr(c, "value") and getattr(c, "description", "")}
+    controls = {c.description: c for c in panel.controls.values()}
     controls["hidden units"].value = 25
     controls["BatchNorm"].value = True
     controls["clip-norm"].value = True
     controls["learning rate"].value = 1e-2
-    button = next(c for c in panel.children if getattr(c, "description", "") == "Train")
-    button.click()
-    assert len(calls) == 1
+    panel.button.click()
+    assert panel.wait(10) and len(calls) == 1
     settings, callbacks = calls[0]
     assert settings["architecture"] == mlp([25, 25], batchnorm=True) and settings["model_name"] != "panel"
     assert settings["clip_grads_norm"] == 5.0 and settings["lr"] == pytest.approx(1e-2)
-    assert settings["train_abs_samples"] == 1000 and isinstance(callbacks[0], LivePlot)
+    assert settings["train_abs_samples"] == 1000 and isinstance(callbacks[-1], LivePlot)
 
 
 def test_settings_from_controls_refuses_bad_values():

@@ -2,13 +2,14 @@
 untouched controls give exactly the notebook's settings; Train never replaces a stored run and names the folder
 it writes; a failed redraw never ends a run; the curves never use matplotlib's (thread-unsafe) mathtext parser.
 """
+import json
 import threading
 
 import numpy as np
 import pytest
 
-from diydnn._10_experiments import (LivePlot, check_settings, cnn, experiment_controls, free_run_name, mlp,
-                                    panel_run_name, run_experiment, settings_from_controls)
+from diydnn._10_experiments import check_settings, cnn, free_run_name, mlp, run_experiment
+from diydnn._10a_panels import LivePlot, experiment_controls, panel_run_name, settings_from_controls
 
 w = pytest.importorskip("ipywidgets")
 
@@ -97,9 +98,12 @@ def test_train_never_replaces_a_stored_run(tmp_path):
     before = {p.name: p.read_bytes() for p in (tmp_path / "stored").iterdir()}
     panel = experiment_controls(defaults, run=tiny_run(tmp_path), runs_dir=tmp_path)
     panel.button.click()                                  # untouched: same settings, a new folder
+    assert panel.wait(60)
     panel.controls["lr"].value = 0.01
     panel.button.click()
+    assert panel.wait(60)
     panel.button.click()                                  # the same change again: -2
+    assert panel.wait(60)
     names = [r["model_name"] for r in panel.results]
     assert names == ["stored-again", "stored-lr0.01", "stored-lr0.01-2"], names
     assert {p.name: p.read_bytes() for p in (tmp_path / "stored").iterdir()} == before
@@ -116,9 +120,10 @@ def test_a_failing_redraw_never_ends_a_run(tmp_path):
 
     panel = experiment_controls({"model_name": "r", "architecture": mlp([8], n_classes=3), "batch_size": 32},
                                 runs_dir=tmp_path,
-                                run=lambda s, callbacks: tiny_run(tmp_path)(s, [Broken(callbacks[0].image, every=1,
+                                run=lambda s, callbacks: tiny_run(tmp_path)(s, [Broken(callbacks[-1].image, every=1,
                                                                                        min_seconds=0, status=panel.status)]))
     panel.button.click()
+    assert panel.wait(60)
     result = panel.results[-1]
     assert result["steps"] == 10 and (tmp_path / result["model_name"] / "result.json").exists()
     assert "test accuracy" in panel.result_line.value and "redraw(s) of the curves failed" in panel.status.value
@@ -167,3 +172,134 @@ def test_redraws_from_several_threads_at_once_never_fail(tmp_path):
     for t in threads:
         t.join()
     assert all(p.draws == 5 and not p.failures for p in plots), [p.failures for p in plots]
+
+
+# -- training in the background, Stop, the reference (chapter 10a) ------------------------------------------------
+from diydnn._09_training import Callback, load_checkpoint  # noqa: E402
+from diydnn._10a_panels import (STOPPED_BY_LEARNER, compare_with_reference, estimate_seconds,  # noqa: E402
+                                preview_settings)
+
+SLOW = {"model_name": "slow", "architecture": mlp([8], n_classes=3), "batch_size": 16, "num_epochs": 30,
+        "evals_per_epoch": 2}
+
+
+class StopAt(Callback):
+    """Presses the panel's Stop when the run reaches a given step (as a learner could, at any moment)."""
+
+    def __init__(self, panel, step):
+        self.panel, self.step = panel, step
+
+    def on_step_end(self, loop, step, logs):
+        if step == self.step:
+            self.panel.stop()
+
+
+@pytest.mark.parametrize("stop_step", [1, 2, 7, 19, 20, 37])
+def test_stop_at_any_step_leaves_a_valid_marked_folder(tmp_path, stop_step):
+    panel = experiment_controls(SLOW, runs_dir=tmp_path,
+                                run=lambda s, callbacks: run_experiment(s, runs_dir=tmp_path, data=tiny_data(),
+                                                                        callbacks=[*callbacks, StopAt(panel, stop_step)],
+                                                                        progress=False, verbose=False))
+    assert panel.train() is not None and panel.wait(60)
+    result = panel.results[-1]
+    folder = tmp_path / result["model_name"]
+    # the StopOnRequest callback sees the event at the end of the step where Stop was pressed, or the next one
+    assert result["steps"] in (stop_step, stop_step + 1) and result["stop_reason"].startswith(STOPPED_BY_LEARNER)
+    assert json.loads((folder / "result.json").read_text())["stop_reason"] == result["stop_reason"]
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint_best.npz", "checkpoint_last.npz", "history.json",
+                                                        "result.json", "settings.json"]
+    arrays, meta = load_checkpoint(folder / "checkpoint_best.npz")
+    assert arrays and np.isfinite(result["test_accuracy"])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]       # no half-written folder left
+    assert "partial run" in panel.result_line.value and not panel.button.disabled
+
+
+def test_stop_before_the_first_step_keeps_no_folder(tmp_path):
+    def run(s, callbacks):
+        panel.stop()                                      # pressed while the data is still being prepared
+        return run_experiment(s, runs_dir=tmp_path, data=tiny_data(), callbacks=callbacks, progress=False,
+                              verbose=False)
+    panel = experiment_controls(SLOW, runs_dir=tmp_path, run=run)
+    panel.train()
+    assert panel.wait(60) and not panel.results
+    assert list(tmp_path.iterdir()) == [] and "nothing trained" in panel.result_line.value
+
+
+def test_two_presses_never_run_two_trainings(tmp_path):
+    running, most = [], []
+    gate = threading.Event()
+
+    def run(s, callbacks):
+        running.append(s["model_name"])
+        most.append(len(running))
+        gate.wait(10)
+        running.remove(s["model_name"])
+        return {"test_accuracy": 0.5, "steps": 1, "seconds": 0.1, "settings": s, "model_name": s["model_name"]}
+    panel = experiment_controls(SLOW, runs_dir=tmp_path, run=run)
+    presses = [threading.Thread(target=panel.train) for _ in range(8)]       # from several threads at once
+    for t in presses:
+        t.start()
+    for t in presses:
+        t.join()
+    assert panel.train() is None and "already running" in panel.status.value
+    gate.set()
+    assert panel.wait(10)
+    assert most == [1] and len(panel.results) == 1
+    assert panel.train() is not None and panel.wait(10) and len(panel.results) == 2     # free again once it ended
+
+
+def test_train_returns_at_once_and_the_result_is_set_against_the_reference(tmp_path):
+    data = tiny_data()
+    reference = [run_experiment(dict(SLOW, num_epochs=2, model_name=f"ref_seed{seed}", seed=seed), runs_dir=tmp_path,
+                                data=data, progress=False, verbose=False) for seed in (0, 1, 2)]
+    defaults = dict(SLOW, num_epochs=2, model_name="ref_seed0")
+    panel = experiment_controls(defaults, runs_dir=tmp_path, reference=reference,
+                                run=lambda s, cb: run_experiment(s, runs_dir=tmp_path, data=data, callbacks=cb,
+                                                                 progress=False, verbose=False))
+    assert panel.image.value[:4] == b"\x89PNG"          # the reference curves before any Train: never a broken image
+    assert "about" in panel.changes.value                # the cost, before pressing
+    panel.controls["seed"].value = 1
+    assert panel.train() is not None and panel.wait(60)
+    assert "only the seed changed: the difference is seed noise" in panel.result_line.value
+    assert panel.results[-1]["test_accuracy"] == reference[1]["test_accuracy"]     # the same run as the reference's
+    panel.controls["seed"].value = 0
+    panel.controls["lr"].value = 0.1
+    assert panel.train() is not None and panel.wait(60)
+    assert "vs reference" in panel.result_line.value and "3-seed interval" in panel.result_line.value
+
+
+def test_compare_with_reference_inside_above_below():
+    ref = [{"test_accuracy": a, "model_name": f"r{i}", "settings": check_settings({"seed": i, "lr": 1e-3})}
+           for i, a in enumerate((0.979, 0.98, 0.981))]
+    defaults = check_settings({"seed": 0, "lr": 1e-3})
+    new = lambda acc, **kw: {"test_accuracy": acc, "settings": check_settings({"seed": 0, "lr": 3e-3, **kw})}  # noqa: E731
+    assert "within seed noise" in compare_with_reference(new(0.981), defaults, ref)
+    assert "above the reference recipe's seed noise" in compare_with_reference(new(0.9999), defaults, ref)
+    assert "below the reference recipe's seed noise" in compare_with_reference(new(0.5), defaults, ref)
+    assert "+0.20 points" in compare_with_reference(new(0.981), defaults, ref)
+    assert "preview" in compare_with_reference(new(0.9), defaults, ref, preview=True)
+
+
+def test_cost_estimate_scales_with_flops_and_samples():
+    ref = {"seconds": 100.0, "settings": check_settings({"architecture": mlp([100]), "train_abs_samples": 10000,
+                                                          "num_epochs": 2})}
+    twice = dict(ref["settings"], num_epochs=4)
+    assert estimate_seconds(twice, ref) == pytest.approx(200.0)
+    assert estimate_seconds(dict(ref["settings"], train_abs_samples=5000), ref) == pytest.approx(50.0)
+    wide = estimate_seconds(dict(ref["settings"], architecture=mlp([200])), ref)
+    assert wide == pytest.approx(200.0, rel=0.01)       # 784*200 + 200*10 vs 784*100 + 100*10: about twice
+    p = preview_settings(ref["settings"])
+    assert p["train_abs_samples"] == 1000 and p["num_epochs"] == 1
+
+
+def test_slider_readouts_cannot_be_typed_into(tmp_path):
+    panel = experiment_controls(NOTEBOOK_DEFAULTS[1], runs_dir=tmp_path)
+    sliders = [c for c in panel.controls.values() if isinstance(c, (w.SelectionSlider, w.IntSlider))]
+    assert sliders and all(not c.readout for c in sliders)
+    labels = {box.children[0].description: box.children[1].value for box in panel.children
+              if isinstance(box, w.HBox) and len(box.children) == 2 and isinstance(box.children[1], w.Label)}
+    assert labels["clip threshold c"] == "5" and labels["learning rate"] == "3"
+    panel.controls["clip"].value = 1.0
+    labels = {box.children[0].description: box.children[1].value for box in panel.children
+              if isinstance(box, w.HBox) and len(box.children) == 2 and isinstance(box.children[1], w.Label)}
+    assert labels["clip threshold c"] == "1"

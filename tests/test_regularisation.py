@@ -12,7 +12,8 @@ from diydnn._06_optimisers import SGD, Adam, AdamW
 from diydnn._07_model import LAYER_TYPES, Sequential, register_layer
 from diydnn._08_mnist import BatchStream
 from diydnn._09_training import Loop, TrainTask
-from diydnn._10_experiments import check_settings, mlp, settings_from_controls
+from diydnn._10_experiments import check_settings, mlp
+from diydnn._10a_panels import settings_from_controls
 from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
                                        LinearWarmup, StepDecay, get_schedule, schedule_for_run, shift_images)
 

@@ -26,8 +26,9 @@ from diydnn._06_optimisers import global_norm
 from diydnn._09_training import Callback
 from IPython.display import Markdown, display
 
-from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls, interval95, mlp,
-                                    mnist_splits, run_experiment, to_markdown)
+from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, interval95, mlp, mnist_splits,
+                                    run_experiment, to_markdown)
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -143,7 +144,8 @@ assert r["g"] > 5 * h["g"] and r["dz"] <= np.sqrt(2) and LR * r["g"] ** 2 > r["l
 # stores are never replaced.*
 
 # %%
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 
 # %% [markdown]
@@ -154,7 +156,9 @@ experiment_controls(DEFAULTS)
 # update is $-\alpha\, g\min(1, c/\lVert g\rVert)$, so its length is $\alpha\min(\lVert g\rVert, c) \le \alpha c$.
 # (In quick mode, the test suite's, each run has 30 steps instead of 100, and there are two seeds.) **Test accuracy**
 # is, here as everywhere in the course, the accuracy on the 10,000 test images of the checkpoint with the best
-# validation accuracy; the accuracy of the weights after the last step is labelled **last weights**.
+# validation accuracy; the accuracy of the weights after the last step is labelled **last weights**. These runs take
+# seconds, so this notebook trains them on every Run All and keeps no run records (the longer experiments, from 02
+# on, commit theirs: chapter 10).
 
 # %%
 class StepLength(Callback):
@@ -183,6 +187,7 @@ for settings in RUN_SETTINGS:
         result["step_lengths"] = np.array(recorder.lengths)
         runs[settings["model_name"], seed] = result
 results = {s["model_name"]: runs[s["model_name"], 0] for s in RUN_SETTINGS}        # seed 0: figure and analysis
+panel.set_reference([runs[DEFAULTS["model_name"], seed] for seed in SEEDS])       # the panel's grey curves, interval
 
 
 def over_seeds(name, key):

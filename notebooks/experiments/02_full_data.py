@@ -22,8 +22,9 @@ import numpy as np
 from diydnn._00_conventions import quick_mode, save_figure
 from IPython.display import Markdown, display
 
-from diydnn._10_experiments import (check_settings, default_runs_dir, experiment_controls, interval95, mlp,
-                                    mnist_splits, run_or_load, to_markdown)
+from diydnn._10_experiments import (check_settings, default_runs_dir, interval95, mlp, mnist_splits, run_or_load,
+                                    to_markdown)
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -78,30 +79,54 @@ for settings in RUN_SETTINGS:
 #
 # *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
 # line of text). Each Train writes a new run folder, named after what you changed; the runs this notebook
-# stores are never replaced.*
+# stores are never replaced. A Train runs in the background (*Stop* ends it), over the grey curves of this recipe's
+# seed-0 run, and the result line sets it against the recipe's three seeds.*
 
 # %%
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 # %% [markdown]
 # ## 3. Training
 #
 # The same `run_experiment` the button calls, with the settings above: 10 epochs of 430 steps each, for each of
-# the three seeds (`full_he_adam_seed1`, …). The 15 runs take a few minutes, so they are stored in `runs/`
-# (git-ignored) and `run_or_load` (chapter 10) loads a stored run whose settings equal these exactly instead of
-# training it again. In quick mode (the test suite) there are two seeds and every run trains on the first 6,000
-# images for 2 epochs instead.
+# the three seeds (`full_he_adam_seed1`, …). The 15 runs take a few minutes, so what this notebook shows of each is
+# committed as a **run record** (`records/`: settings, history, result, timing, and the numbers of section 5, which need
+# the weights and every step; no weights), and `run_or_load` (chapter 10) reads a record whose settings equal these
+# exactly instead of training again. To train every run again: run the notebook with `DIYDNN_RETRAIN=1`. In quick mode
+# (the test suite) there are two seeds and every run trains on the first 6,000 images for 2 epochs instead.
 
 # %%
 SEEDS = (0, 1) if QUICK else (0, 1, 2)
 SHRINK = {"train_abs_samples": 6000, "num_epochs": 2} if QUICK else {}
+X_probe = mnist_splits()[0][0][:5000]
+
+
+def dead_fraction(model):
+    Z1 = X_probe @ model.params["dense_0/W"] + model.params["dense_0/b"]
+    return float(np.mean(np.all(Z1 <= 0, axis=0)))
+
+
+def dynamics(run):
+    """Section 5's numbers of a run, from its weights and its every step: kept in its record (run["extras"])."""
+    history = run["history"]
+    _, loss = history.steps_values("train", "loss")
+    _, g = history.steps_values("train", "grad_norm")
+    _, val = history.steps_values("val", "accuracy")
+    return dict(loss0=float(loss[0]), peak=float(loss.max()), peak_step=int(loss.argmax()) + 1, g0=float(g[0]),
+                g_max=float(g.max()), clipped=int(np.sum(g > C)), dead=dead_fraction(run["model"]),
+                swing=float(val[-4:].max() - val[-4:].min()), steps=len(g))
+
+
 runs = {}
 for settings in RUN_SETTINGS:
     for seed in SEEDS:
         name = settings["model_name"]
-        runs[name, seed] = run_or_load(dict(settings, **SHRINK, model_name=f"{name}_seed{seed}", seed=seed))
+        runs[name, seed] = run_or_load(dict(settings, **SHRINK, model_name=f"{name}_seed{seed}", seed=seed),
+                                       extras=dynamics)
 results = {s["model_name"]: runs[s["model_name"], 0] for s in RUN_SETTINGS}      # seed 0: the figure and analysis
-print("stored runs loaded:", sum(r["loaded"] for r in runs.values()), "of", len(runs))
+print("runs read from their records:", sum(r["loaded"] for r in runs.values()), "of", len(runs))
+panel.set_reference([runs[DEFAULTS["model_name"], seed] for seed in SEEDS])
 
 
 def seed_values(name, key="test_accuracy"):
@@ -174,24 +199,9 @@ plt.show()
 # recover), and how much the validation accuracy moved over the last four evaluations.
 
 # %%
-X_probe = mnist_splits()[0][0][:5000]
-
-
-def dead_fraction(model):
-    Z1 = X_probe @ model.params["dense_0/W"] + model.params["dense_0/b"]
-    return float(np.mean(np.all(Z1 <= 0, axis=0)))
-
-
 numbers = {}
-for name, result in results.items():
-    history = result["history"]
-    _, loss = history.steps_values("train", "loss")
-    _, g = history.steps_values("train", "grad_norm")
-    _, val = history.steps_values("val", "accuracy")
-    numbers[name] = n = dict(loss0=loss[0], peak=loss.max(), peak_step=int(loss.argmax()) + 1, g0=g[0], g_max=g.max(),
-                             clipped=int(np.sum(g > C)), dead=dead_fraction(result["model"]),
-                             swing=val[-4:].max() - val[-4:].min(), test=result["test_accuracy"],
-                             test_final=result["test_accuracy_final"], steps=len(g))
+for name, result in results.items():      # dynamics(result), as its record keeps it (section 3)
+    numbers[name] = n = dict(result["extras"], test=result["test_accuracy"], test_final=result["test_accuracy_final"])
     print(f"{name:>21}: loss {n['loss0']:5.1f} at step 1, peak {n['peak']:6.1f} at step {n['peak_step']:4d}; "
           f"||g|| {n['g0']:5.2f} at step 1, max {n['g_max']:5.1f}, > c on {n['clipped']:3d}/{n['steps']} steps; "
           f"dead units {n['dead']:4.0%}; val swing {n['swing']:.3f}; test {n['test']:.4f} (last weights {n['test_final']:.4f})")
@@ -262,7 +272,7 @@ if not QUICK:
 # * A smaller learning rate removes the explosion; He initialisation removes the bad start; with He and Adam the
 #   same 784–50–10 network reaches 96.95 % test accuracy in 10 epochs (interval 96.87–97.04 %; He + SGD 96.22 %), with
 #   a gradient norm that never comes near
-#   the clip threshold. The original's 75–86 % came from a wrong gradient (experiment 06), not from this
+#   the clip threshold. The original's 75–86 % came from a wrong gradient (experiment 06), not from this <!-- quoted: the original diy-dnn README, §4.2 -->
 #   network's capacity.
 
 # %% [markdown]

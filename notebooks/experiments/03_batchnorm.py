@@ -32,8 +32,8 @@ import matplotlib.pyplot as plt
 
 from diydnn._00_conventions import quick_mode, save_figure
 from diydnn._03_cross_entropy import SoftmaxCrossEntropy
-from diydnn._10_experiments import (build_model, check_settings, experiment_controls, interval95, mlp, mnist_splits,
-                                    run_or_load)
+from diydnn._10_experiments import build_model, check_settings, interval95, mlp, mnist_splits, model_of, run_or_load
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -44,9 +44,10 @@ t_notebook = time.perf_counter()
 # ## 1. The runs
 #
 # In the original's style, a `RUN_SETTINGS` list: one dict per setting; each is run with seeds 0, 1 and 2
-# (`bn_he_adam_with_bn_seed1`, …). Validation twice per epoch. The 18 runs take several minutes, so they are
-# stored in `runs/` (git-ignored) and `run_or_load` (chapter 10) loads a stored run whose settings equal these
-# exactly instead of training it again. In the test suite's quick mode there are two seeds and every run uses only
+# (`bn_he_adam_with_bn_seed1`, …). Validation twice per epoch. The 18 runs take several minutes, so what this
+# notebook shows of each is committed as a **run record** (`records/`: settings, history, result, timing; no weights)
+# and `run_or_load` (chapter 10) reads a record whose settings equal these exactly instead of training again; to
+# train every run again, run the notebook with `DIYDNN_RETRAIN=1`. In the test suite's quick mode there are two seeds and every run uses only
 # the first 4,000 training images and fewer epochs; the main effects below are asserted in both modes.
 
 # %%
@@ -88,13 +89,28 @@ for s in map(check_settings, RUN_SETTINGS):
 
 # %%
 DEFAULTS = with_seed(RUN_SETTINGS[-1], 0)
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 # %% [markdown]
 # The same run with the defaults, without pressing anything: Dense 50 + BatchNorm, He, Adam, seed 0.
 
 # %%
-default_run = run_or_load(DEFAULTS)
+def last_epoch_loss(run):
+    """Mean training loss over the last epoch (single batches are too noisy to compare): computed from every step
+    when the run is trained, and kept in its record (run["extras"]), whose history keeps only some of the steps."""
+    if run.get("extras"):
+        return run["extras"]["last_epoch_loss"]
+    steps, loss = run["history"].steps_values("train", "loss")
+    per_epoch = int(round(run["steps"] / run["epochs"]))
+    return float(loss[-per_epoch:].mean())
+
+
+def extras(run):
+    return {"last_epoch_loss": last_epoch_loss(dict(run, extras=None))}
+
+
+default_run = run_or_load(DEFAULTS, extras=extras)
 bn_test = default_run["test_accuracy"]
 print(f"Dense 50 + BatchNorm, seed 0: best validation accuracy {default_run['best_val_accuracy']:.4f}, "
       f"test accuracy {bn_test:.4f} (last weights {default_run['test_accuracy_final']:.4f}; {default_run['steps']} steps)")
@@ -114,8 +130,9 @@ results = {DEFAULTS["model_name"]: default_run}
 for s in RUN_SETTINGS:
     for seed in SEEDS:
         if with_seed(s, seed)["model_name"] not in results:
-            results[with_seed(s, seed)["model_name"]] = run_or_load(with_seed(s, seed))
-print("stored runs loaded:", sum(r.get("loaded", False) for r in results.values()), "of", len(results))
+            results[with_seed(s, seed)["model_name"]] = run_or_load(with_seed(s, seed), extras=extras)
+print("runs read from their records:", sum(r.get("loaded", False) for r in results.values()), "of", len(results))
+panel.set_reference([results[with_seed(RUN_SETTINGS[-1], seed)["model_name"]] for seed in SEEDS])
 
 
 def run_of(recipe, bn, seed=0):
@@ -124,13 +141,6 @@ def run_of(recipe, bn, seed=0):
 
 def over_seeds(recipe, bn, value=lambda r: r["test_accuracy"]):
     return np.array([value(run_of(recipe, bn, seed)) for seed in SEEDS])
-
-
-def last_epoch_loss(run):
-    """Mean training loss over the last epoch (single batches are too noisy to compare)."""
-    steps, loss = run["history"].steps_values("train", "loss")
-    per_epoch = int(round(run["steps"] / run["epochs"]))
-    return float(loss[-per_epoch:].mean())
 
 
 def first_eval(run):
@@ -172,7 +182,7 @@ for row, recipe in zip(axes, RECIPES):
         label = "with BatchNorm" if bn else "without BatchNorm"
         per_epoch = r["steps"] / r["epochs"]
         steps, loss = r["history"].steps_values("train", "loss")
-        window = max(1, int(per_epoch) // 10)
+        window = max(1, min(int(per_epoch), len(loss)) // 10)     # a record keeps about 120 of the steps
         row[0].plot(steps / per_epoch, loss, color=colour, alpha=0.15, lw=0.6)
         row[0].plot(steps[window - 1:] / per_epoch, np.convolve(loss, np.ones(window) / window, mode="valid"),
                     color=colour, label=f"{label} (running mean)")
@@ -351,7 +361,9 @@ print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")
 #     # Rarely: after training, the running statistics are close to those of any batch of 32, so the logits
 #     # differ a little and the predicted classes almost never. (Training mode also updates the running statistics;
 #     # the model's state is put back afterwards.)
-#     trained = default_run["model"]
+#     # (a short run of the same network, 2 epochs: its record is committed, and model_of trains it again on a fresh clone
+#     # in a few seconds, since a record holds no weights)
+#     trained = model_of(run_or_load(dict(DEFAULTS, model_name="bn_solution3", num_epochs=2)))
 #     saved = trained.state_dict()
 #     X_test32 = mnist_splits()[2][0][:32]
 #     infer = trained.predict(X_test32)

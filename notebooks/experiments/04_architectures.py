@@ -36,8 +36,9 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_atomically
-from diydnn._10_experiments import (check_settings, describe_mlp, experiment_controls, interval95, mlp, mnist_splits,
-                                    run_or_load, to_csv, to_markdown)
+from diydnn._10_experiments import (check_settings, describe_mlp, interval95, mlp, mnist_splits, run_or_load, to_csv,
+                                    to_markdown)
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -50,8 +51,9 @@ t_notebook = time.perf_counter()
 # One dict per architecture, as in the original's `RUN_SETTINGS`; `settings(row, seed)` adds the seed and the
 # run's name (`arch_512_512_seed1`, …). Everything not written here takes the toolkit's default: He, Adam with
 # $\alpha = 10^{-3}$, batch 128. 7 architectures × 3 seeds × 15 epochs is about 10 minutes of CPU on an idle
-# core, so every run is stored in `runs/` (git-ignored) and a rerun of this notebook **loads a stored run whose
-# settings equal these exactly** instead of training it again (`run_or_load`, chapter 10). In the test suite's
+# core, so what this notebook shows of every run is committed as a **run record** (`records/`: settings, history,
+# result, timing; no weights) and Run All **reads a record whose settings equal these exactly** instead of training
+# again (`run_or_load`, chapter 10); to train every run again, run the notebook with `DIYDNN_RETRAIN=1`. In the test suite's
 # quick mode there are two seeds, every run trains on 4,000 images for 2 epochs, validates on 1,000 and tests
 # on a slice of 2,000 test images, and only "learning happened" is asserted.
 
@@ -110,11 +112,12 @@ for s in RUN_SETTINGS:
 
 # %%
 DEFAULTS = settings("arch_512_512", 0)
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 # %% [markdown]
 # The same run with the defaults, without pressing anything (seed 0). **The target: at least 98.0 % test
-# accuracy**, for the median of the three seeds (section 4); in quick mode, ≥ 85 % on the slice after 2 epochs
+# accuracy**, for the median of the three seeds (section 4); in quick mode, ≥ 85 % on the slice after 2 epochs <!-- constant: the quick-mode threshold the cell asserts -->
 # on 4,000 images.
 
 # %%
@@ -122,7 +125,7 @@ default_run = run_or_load(DEFAULTS, data=DATA)
 print(f"{label(DEFAULTS['architecture'])}, seed 0: best validation accuracy {default_run['best_val_accuracy']:.4f} "
       f"(epoch {default_run['best_step'] * default_run['epochs'] / default_run['steps']:.0f} of {DEFAULTS['num_epochs']}), "
       f"test accuracy {default_run['test_accuracy']:.4f} (last weights {default_run['test_accuracy_final']:.4f})"
-      f"{'; a stored run' if default_run['loaded'] else ''}")
+      f"{'; from its run record' if default_run['loaded'] else ''}")
 assert default_run["test_accuracy"] >= (0.85 if QUICK else 0.98), default_run["test_accuracy"]
 
 # %% [markdown]
@@ -137,8 +140,9 @@ for row in ROWS:
             results[row, seed] = run_or_load(settings(row, seed), data=DATA)
         r = results[row, seed]
         print(f"{r['model_name']:26s} test {r['test_accuracy']:.4f}  last weights {r['test_accuracy_final']:.4f}  "
-              f"({r['train_seconds']:.0f} s of training{', stored run' if r['loaded'] else ''})")
+              f"({r['train_seconds']:.0f} s of training{', run record' if r['loaded'] else ''})")
 assert not any(r["diverged"] for r in results.values())
+panel.set_reference([results["arch_512_512", seed] for seed in SEEDS])   # the panel's grey curves and interval
 print(f"load average after the scan: {tuple(round(x, 2) for x in os.getloadavg())}")
 
 # %% [markdown]
@@ -301,9 +305,9 @@ if not QUICK:
 #   the last weights by 0.2 points (median); for the networks with BatchNorm the last weights are as good or up to
 #   0.2 points better (the small ones are still improving at epoch 15). Differences of that size between
 #   architectures are not worth ranking.
-# * Times are **wall-clock seconds on a shared 2-core machine** (the load average is printed with the scan; it was
-#   3–5 while these runs trained): 784–512–512–10 trained at about 7 s per epoch of 55,000 images in plain NumPy, about
-#   twice what it takes on an idle core.
+# * Times are **wall-clock seconds on a shared 2-core machine** (the run records keep them; the machine was busy with
+#   other jobs while these runs trained): the seconds per epoch of 784–512–512–10 printed above are an upper bound on
+#   what it takes on an idle core.
 
 # %%
 print(f"notebook ran in {time.perf_counter() - t_notebook:.0f} s")

@@ -36,9 +36,9 @@ print("quick mode" if QUICK else "full mode", "- reading run folders in", RUNS_D
 # %% [markdown]
 # ## 1. The runs
 #
-# `load_runs` returns every complete run folder (one with a `result.json`). If there is none — this notebook
-# run on its own, before any experiment — it trains one small default run first, so that there is always
-# something to evaluate. The settings of that run, in the original's `RUN_SETTINGS` style:
+# `load_runs` returns every complete run folder (one with a `result.json`) that this machine has trained. If there is
+# none — this notebook run on its own, or on a fresh clone, where the other experiments' runs are committed only as run
+# records (chapter 10) — it trains one small default run first, so that there is always something to evaluate. The settings of that run, in the original's `RUN_SETTINGS` style:
 
 # %%
 RUN_SETTINGS = [{"model_name": "eval_default", "architecture": mlp([50]), "num_epochs": 1,

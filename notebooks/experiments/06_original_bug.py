@@ -34,8 +34,9 @@ from diydnn._06_optimisers import get_optimiser
 from diydnn._07_model import Sequential
 from diydnn._08_mnist import BatchStream
 from diydnn._09_training import Loop, TrainTask
-from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, experiment_controls, interval95,
-                                    mlp, mnist_splits, run_experiment, run_or_load)
+from diydnn._10_experiments import (build_model, check_settings, default_runs_dir, interval95, mlp, mnist_splits,
+                                    model_of, run_experiment, run_or_load)
+from diydnn._10a_panels import experiment_controls
 
 QUICK = quick_mode()
 print("quick mode" if QUICK else "full mode", "- run folders in", default_runs_dir().name)   # a name, not this machine's path
@@ -195,7 +196,7 @@ def make_model(settings, softmax_class, rng):
 
 
 def run_bug(settings, callbacks=(), softmax_class=BatchMeanJacobianSoftmax, runs_dir=None, progress=False,
-            reuse=False):
+            reuse=False, extras=None):
     """run_experiment for a model ending in `softmax_class`, trained with the cross-entropy on probabilities.
 
     reuse=True: run_or_load, i.e. load the stored run of that name if its settings are exactly these (else train
@@ -205,7 +206,7 @@ def run_bug(settings, callbacks=(), softmax_class=BatchMeanJacobianSoftmax, runs
     build = lambda s, rng: make_model(settings, softmax_class, rng)    # noqa: E731
     if reuse:
         return run_or_load(recorded, runs_dir=runs_dir, make_model=build, callbacks=callbacks,
-                           loss=CategoricalCrossEntropy())
+                           loss=CategoricalCrossEntropy(), extras=extras)
     return run_experiment(recorded, runs_dir=runs_dir, callbacks=callbacks, progress=progress, verbose=False,
                           make_model=build, loss=CategoricalCrossEntropy())
 
@@ -256,12 +257,16 @@ def panel_run(settings, callbacks):
     return run_bug(settings, callbacks, softmax_class=softmax_class)     # into the new folder the panel named
 
 
-display(widgets.VBox([faulty_box, experiment_controls(DEFAULTS, run=panel_run)]))
+panel = experiment_controls(DEFAULTS, run=panel_run)
+display(widgets.VBox([faulty_box, panel]))
 
 # %% [markdown]
 # The same function with the default settings, for seeds 0, 1 and 2 (`bug_faulty_seed1`, …; in the test suite's
 # quick mode: two seeds, 8,000 training images, one epoch, 250 steps). The runs are stored in `runs/`
-# (git-ignored); `run_or_load` (chapter 10) loads a stored run whose settings equal these exactly.
+# (git-ignored), and what this notebook shows of each is committed as a **run record** (`records/`: settings, history,
+# result, the gradient-norm statistics of the table below; no weights): `run_or_load` (chapter 10) reads a record whose
+# settings equal these exactly instead of training again, and `model_of` trains a seed-0 run again (a few seconds)
+# where a cell needs its weights. To train every run again: run the notebook with `DIYDNN_RETRAIN=1`.
 #
 # Two accuracies per run, kept apart: **test** is the accuracy on the 10,000 test images of the checkpoint with the
 # best validation accuracy (the meaning of "test accuracy" throughout the course), **last weights** that of the
@@ -274,13 +279,24 @@ display(widgets.VBox([faulty_box, experiment_controls(DEFAULTS, run=panel_run)])
 SEEDS = (0, 1) if QUICK else (0, 1, 2)
 if QUICK:
     RUN_SETTINGS = [dict(s, train_abs_samples=8000, num_epochs=1, evals_per_epoch=5) for s in RUN_SETTINGS]
+def grad_stats(run):
+    """The largest gradient norm and the number of steps with a zero gradient: every step, kept in the record."""
+    g = run["history"].steps_values("train", "grad_norm")[1]
+    return {"g_max": float(g.max()), "zeros": int(np.sum(g == 0))}
+
+
 runs = {}
 for settings in RUN_SETTINGS:
     name = settings["model_name"]
     for seed in SEEDS:
         runs[name, seed] = run_bug(dict(settings, model_name=f"{name}_seed{seed}", seed=seed),
-                                   softmax_class=SOFTMAX_OF_RUN[name], reuse=True)
+                                   softmax_class=SOFTMAX_OF_RUN[name], reuse=True, extras=grad_stats)
 results = {s["model_name"]: runs[s["model_name"], 0] for s in RUN_SETTINGS}        # seed 0: curves and analysis
+for name, r in results.items():       # their weights and every step: from the run folder, or trained again (seconds)
+    model_of(r, make_model=lambda s, rng, cls=SOFTMAX_OF_RUN[name]: make_model(
+        dict(s, architecture=s["architecture"][:-1]), cls, rng),
+             loss=CategoricalCrossEntropy())
+panel.set_reference([runs["bug_faulty", seed] for seed in SEEDS])
 
 
 def over_seeds(name, key):
@@ -292,13 +308,13 @@ print(f"{'run':<16}{'best val':>9}{'final val':>10}{'test':>8}{'95 % interval':>
 interval = {}
 for name in results:
     interval[name] = interval95(over_seeds(name, "test_accuracy"))
-    g_max = [runs[name, seed]["history"].steps_values("train", "grad_norm")[1].max() for seed in SEEDS]
-    zeros = [np.sum(runs[name, seed]["history"].steps_values("train", "grad_norm")[1] == 0) for seed in SEEDS]
+    g_max = [runs[name, seed]["extras"]["g_max"] for seed in SEEDS]
+    zeros = [runs[name, seed]["extras"]["zeros"] for seed in SEEDS]
     print(f"{name:<16}{np.median(over_seeds(name, 'best_val_accuracy')):>9.4f}"
           f"{np.median(over_seeds(name, 'final_val_accuracy')):>10.4f}{np.median(over_seeds(name, 'test_accuracy')):>8.4f}"
           f"{interval[name][0]:>8.4f}-{interval[name][1]:.4f}{np.median(over_seeds(name, 'test_accuracy_final')):>13.4f}"
           f"{np.median(g_max):>10.3g}{int(np.median(zeros)):>12}")
-print("stored runs loaded:", sum(r["loaded"] for r in runs.values()), "of", len(runs))
+print("runs read from their records:", sum(r["loaded"] for r in runs.values()), "of", len(runs))
 
 # %%
 correct, faulty, clipped = results["bug_correct"], results["bug_faulty"], results["bug_faulty_clip"]
@@ -446,7 +462,7 @@ assert clipped["best_val_accuracy"] < 0.8 < correct["best_val_accuracy"]
 # clipped run's own final weights the cosine of $J(\bar y)$ is lower still, and the raw faulty gradient is many orders of
 # magnitude larger than the correct one (the norm ratio above): the images to which the network now gives a true-class
 # probability near 0 (their number is printed above; the loss clips the probability at $10^{-12}$) carry the factor
-# $\bar y_{c}/\hat y_{ic}$ of section 3 and dominate the faulty gradient. So the clipped run plateaus below 80 % (78.5 %, median of 3 seeds) while the correct one passes 95 % (table in
+# $\bar y_{c}/\hat y_{ic}$ of section 3 and dominate the faulty gradient. So the clipped run plateaus below 80 % (78.5 %, median of 3 seeds) while the correct one passes 95 % (table in <!-- constant: the threshold the cell of section 3 asserts -->
 # section 3). That plateau is of the order of the 75–86 % [the original](https://github.com/tomjwalker/diy-dnn) reported with clip-norm, though the
 # original had other bugs on top, so this is a resemblance, not a reproduction.
 

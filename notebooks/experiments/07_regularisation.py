@@ -24,9 +24,10 @@
 # **The target**: an MLP with ≥ 98.5 % test accuracy (median of 3 seeds), each run ≤ 120 s on two CPU cores;
 # stretch ≥ 98.8 %.
 #
-# The runs take a while (18 runs of 20 epochs), so each one is stored in `runs/` (git-ignored) and a
-# rerun of this notebook **loads a complete run whose stored settings equal the ones below** instead of
-# training it again; delete a run folder to retrain it. In the test suite's quick mode every run uses
+# **Run records.** The 18 runs of 20 epochs take a while, so what this notebook shows of each is committed as a small
+# run record (`records/<recipe>_seed<seed>.json`: settings, history, result, timing, which test images it gets right;
+# no weights), and Run All **reads the records instead of training** (chapter 10, `run_or_load`). To train every run
+# again, run the notebook with the environment variable `DIYDNN_RETRAIN=1`. In the test suite's quick mode every run uses
 # 4,000 training images for 3 epochs, validates on 1,000 and tests on 2,000, and only "regularised
 # training learns" and "dropout is off at inference" are asserted.
 
@@ -38,8 +39,9 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from diydnn._00_conventions import media_dir, quick_mode, save_figure, write_atomically
-from diydnn._10_experiments import (check_settings, experiment_controls, interval95, load_model, mlp, mnist_splits,
+from diydnn._10_experiments import (build_model, check_settings, interval95, mlp, mnist_splits, paired_comparison,
                                     run_or_load, to_csv, to_markdown)
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 
 QUICK = quick_mode()
@@ -84,19 +86,21 @@ for recipe in RECIPES:
 # *weight decay* is decoupled for `adamw` and L2 for the others, *random shift* is the largest shift in pixels.
 # *The panel below is live only in a running kernel: **Run All first** (until its cell has run, it shows as one
 # line of text). Each Train writes a new run folder (`runs/panel_all-again`, `runs/panel_all-lr0.001`, …),
-# named after what you changed; the runs this notebook stores are never replaced.*
+# named after what you changed; the runs this notebook records are never replaced. A Train runs in the background
+# (*Stop* ends it); the "all" run of seed 0 is drawn in grey behind your curves, and the result line says whether
+# your run lies inside the three-seed interval of "all" (within seed noise) or outside it.*
 
 # %%
 DEFAULTS = {**settings("all", 0), "model_name": "panel_all"}
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 # %% [markdown]
 # ## 3. The runs
 #
-# `run_or_load` (chapter 10) trains a run, or loads it when its folder holds a complete run with exactly these
-# settings; its CPU time is kept beside it in `timing.json`, its wall-clock time in its result. **The machine was
-# shared with other jobs while these ran**, so wall time is inflated by waiting for a core; CPU time (of this
-# process) is what the run itself cost.
+# `run_or_load` (chapter 10) reads a run's record when it holds exactly these settings, and trains it otherwise;
+# the record keeps the run's CPU time and its wall-clock time. **The machine was shared with other jobs while these
+# ran**, so wall time is inflated by waiting for a core; CPU time (of this process) is what the run itself cost.
 
 # %%
 def wall_seconds(r):
@@ -111,8 +115,9 @@ for recipe in RECIPES:
         r = results[recipe, seed] = run_or_load(settings(recipe, seed), data=DATA)
         print(f"{r['model_name']:14s} test {r['test_accuracy']:.4f}  best val. {r['best_val_accuracy']:.4f}  "
               f"wall {wall_seconds(r):6.1f} s  CPU {r.get('cpu_seconds', float('nan')):6.1f} s"
-              f"{'  (stored run)' if r['loaded'] else ''}")
+              f"{'  (run record)' if r['loaded'] else ''}")
 assert not any(r["diverged"] for r in results.values())
+panel.set_reference([results["all", seed] for seed in SEEDS])     # grey curves and the interval for the panel
 
 # %% [markdown]
 # ## 4. Without regularisation the validation loss rises
@@ -132,13 +137,14 @@ for i, recipe in enumerate(RECIPES):
     r = results[recipe, 0]
     lw = 2.6 if recipe in ("none", "all") else 1.2
     axes[0].plot(*epochs_and(r, "val", "loss"), "o-", ms=3, lw=lw, color=f"C{i}", label=recipe)
-    e, loss = epochs_and(r, "train", "loss")
-    per_epoch = max(1, len(loss) // int(round(r["epochs"])))
-    axes[1].plot(e[per_epoch - 1::per_epoch], np.convolve(loss, np.ones(per_epoch) / per_epoch, "valid")[::per_epoch],
+    e, loss = epochs_and(r, "train", "loss")          # the steps a run record keeps: about 120, spread over the run
+    n_epochs = int(round(r["epochs"]))
+    epoch_of = np.clip(np.ceil(e).astype(int), 1, n_epochs)
+    axes[1].plot(range(1, n_epochs + 1), [loss[epoch_of == k].mean() for k in range(1, n_epochs + 1)],
                  lw=lw, color=f"C{i}", label=recipe)
     axes[2].plot(*epochs_and(r, "val", "accuracy"), "o-", ms=3, lw=lw, color=f"C{i}", label=recipe)
 axes[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="Validation loss (seed 0)")
-axes[1].set(xlabel="epoch", ylabel="cross-entropy (mean over each epoch)", yscale="log",
+axes[1].set(xlabel="epoch", ylabel="cross-entropy (mean of each epoch's recorded steps)", yscale="log",
             title="Training loss (seed 0; with dropout/shifts: on perturbed batches)")
 axes[2].set(xlabel="epoch", ylabel="accuracy", ylim=(0.5 if QUICK else 0.975, 1.0 if QUICK else 0.993),
             title="Validation accuracy (seed 0)")
@@ -188,6 +194,32 @@ if not QUICK:            # the committed table describes the full runs; the test
     for name, text in (("exp_07_results.md", table_md), ("exp_07_results.csv", to_csv(rows))):
         write_atomically(media_dir() / name, lambda f, text=text: f.write(text.encode()))
 
+# %% [markdown]
+# **Which differences are shown?** Overlapping intervals do not settle it: every recipe was tested on the same 10,000
+# images, and seed $s$ of one recipe can be set against seed $s$ of another, image by image (chapter 10,
+# `paired_comparison`). Below, each recipe against "none", and "all" against each single remedy: the per-seed
+# differences (median and 95 % interval), the test images only one of the two gets right (summed over the seeds),
+# McNemar's exact p on those, and the verdict — **shown** only when the interval of the per-seed differences excludes
+# zero *and* McNemar's $p < 0.05$, in the same direction.
+
+# %%
+def paired_row(a, b):
+    c = paired_comparison([results[a, s] for s in SEEDS], [results[b, s] for s in SEEDS])
+    verdict = {"A better": f"{a} better", "B better": f"{b} better"}.get(c["verdict"], "not shown")
+    return c, {"A − B": f"{a} − {b}", "points (median of seeds)": f"{c['diff_median'] * 100:+.2f}",
+               "95 % interval of per-seed differences": f"{c['interval'][0] * 100:+.2f} to {c['interval'][1] * 100:+.2f}",
+               "images only A / only B right (3 seeds)": f"{c['n10']} / {c['n01']}", "McNemar p": f"{c['p']:.2g}",
+               "verdict": verdict}
+
+
+PAIRS_07 = [(r, "none") for r in RECIPES if r != "none"] + [("all", r) for r in RECIPES if r not in ("all", "none")]
+paired = {}
+paired_rows = []
+for a, b in PAIRS_07:
+    paired[a, b], row = paired_row(a, b)
+    paired_rows.append(row)
+display(Markdown(to_markdown(paired_rows)))
+
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.6))
 for i, recipe in enumerate(RECIPES):
@@ -214,15 +246,14 @@ cpu = [results[best, s].get("cpu_seconds", np.nan) for s in SEEDS]
 wall = [wall_seconds(results[best, s]) for s in SEEDS]
 print(f"best recipe: {best!r}, median test accuracy {median[best]:.2%}; per run: wall {', '.join(f'{w:.0f}' for w in wall)} s, "
       f"CPU {', '.join(f'{c:.0f}' for c in cpu)} s")
-model = load_model(results[best, 0]["folder"])                 # the validation-chosen checkpoint of seed 0
+# Dropout at inference: a property of the layer, not of trained weights, so a freshly built model of each recipe
+# shows it (no weights needed: the runs' records hold none)
+model = build_model(settings(best, 0), rng=np.random.default_rng(0))
 X_check = X_test[:2000]
 assert np.array_equal(model.predict(X_check), model.predict(X_check))   # dropout is off at inference: deterministic
-dropout_model = load_model(results["dropout", 0]["folder"])
+dropout_model = build_model(settings("dropout", 0), rng=np.random.default_rng(0))
 assert any(type(layer).__name__ == "Dropout" for layer in dropout_model.layers)
 assert np.array_equal(dropout_model.predict(X_check), dropout_model.predict(X_check))
-for layer in dropout_model.layers:                              # a loaded model has no generator: give it one
-    if type(layer).__name__ == "Dropout":
-        layer.rng = np.random.default_rng(0)
 assert not np.array_equal(dropout_model.forward(X_check, training=True), dropout_model.forward(X_check, training=True))
 for recipe in RECIPES:                                          # every recipe learns, in quick mode too
     assert median[recipe] > (0.85 if QUICK else 0.98), (recipe, median[recipe])
@@ -235,30 +266,52 @@ print(f"target: every run of the best recipe <= 120 s of CPU time: {'met' if all
 # %% [markdown]
 # ## 7. Reading the numbers
 #
-# In the full run (the numbers above; the quick run of the test suite prints smaller ones):
-#
-# * **Without regularisation the validation loss rises**: for seed 0 it is lowest after epoch 3 (0.081)
-#   and ends 39 % higher (0.112), while the training loss keeps falling. The test accuracy of "none" is
-#   98.03 % (median), the classic ceiling of a plain MLP.
-# * **Each remedy alone helps a little**, and three seeds are barely enough to tell: dropout 0.2 98.24 %,
-#   warm-up + cosine 98.50 %, shifts 98.87 %; decoupled decay 0.05 alone 98.16 %, which its interval
-#   (97.71–98.59 %) does not separate from "none". The intervals of dropout, cosine and shifts lie above the
-#   median of "none" but overlap each other (exercise 1).
-# * **Together they are best: 98.98 %** (seeds 99.12, 98.91, 98.98 %; interval 98.74–99.27 %), beyond the
-#   98.5 % target and the 98.8 % stretch, with a validation loss that falls to the last epoch (0.031). Shifts
-#   alone come close (98.87 %): of the four remedies, more data does the most. The remedies work on different
-#   things — shifts add data, dropout adds noise to the units, the cosine schedule settles the weights at the
-#   end, decay keeps them small — and the schedule's low final rate lets the network use the regularised,
-#   noisier training signal.
-# * **Time**: every run cost 60–73 s of CPU time (one BLAS thread, so about the wall time on an idle core:
-#   within the 120 s budget). The wall times printed above are not the runs' cost: the machine was shared
-#   with other jobs while they ran (one run waited 20 minutes, paused while another experiment was timed).
+# The sentences below are written by the cell from the numbers above (the quick run of the test suite writes its own);
+# every comparison they make is asserted in the full run.
+
+# %%
+none_min_epoch = int(np.argmin(none_val)) + 1
+rise = none_val[-1] / none_val.min() - 1
+helps = [r for r in RECIPES if r not in ("none", "all") and paired[r, "none"]["verdict"] == "A better"]
+unclear = [r for r in RECIPES if r not in ("none", "all") and paired[r, "none"]["verdict"] == "not shown"]
+all_beats = [r for r in RECIPES if r not in ("none", "all") and paired["all", r]["verdict"] == "A better"]
+all_acc = [results["all", s]["test_accuracy"] for s in SEEDS]
+lo_all, hi_all = interval95(all_acc)
+cpus = [r.get("cpu_seconds", np.nan) for r in results.values()]
+text = [
+    f"* **Without regularisation the validation loss rises**: for seed 0 it is lowest after epoch {none_min_epoch} "
+    f"({none_val.min():.3f}) and ends {rise:.0%} higher ({none_val[-1]:.3f}), while the training loss keeps falling. "
+    f"The median test accuracy of \"none\" is {median['none']:.2%}.",
+    f"* **Each remedy alone, paired against \"none\" on the same images**: shown to help: "
+    f"{', '.join(f'{r} ({median[r]:.2%})' for r in helps) or 'none of them'}; not shown: "
+    f"{', '.join(f'{r} ({median[r]:.2%})' for r in unclear) or 'none'}"
+    + (f"; shown to hurt: {', '.join(r for r in RECIPES if r not in ('none', 'all') and paired[r, 'none']['verdict'] == 'B better')}"
+       if any(paired[r, "none"]["verdict"] == "B better" for r in RECIPES if r not in ("none", "all")) else "") + ".",
+    f"* **Together: {median['all']:.2%}** (seeds {', '.join(f'{a:.2%}' for a in all_acc)}; interval "
+    f"{lo_all:.2%}–{hi_all:.2%}), {'beyond' if median['all'] >= 0.988 else 'short of'} the 98.8 % stretch target "
+    f"and {'beyond' if median['all'] >= 0.985 else 'short of'} the 98.5 % target; "
+    f"\"all\" is shown better than {', '.join(all_beats) or 'no single remedy'}"
+    + (f" and not shown better than {', '.join(r for r in RECIPES if r not in ('none', 'all', *all_beats))}"
+       if len(all_beats) < len(RECIPES) - 2 else "") + ".",
+    f"* **Time**: the runs cost {np.nanmin(cpus):.0f}–{np.nanmax(cpus):.0f} s of CPU time each (one BLAS thread). "
+    f"Their wall times are not their cost: the machine was shared with other jobs while they ran.",
+]
+display(Markdown("\n".join(text)))
+if not QUICK:
+    assert rise > 0.25 and median["all"] >= 0.985                  # what the first and third sentences say
+    assert "all" not in helps and paired["all", "none"]["verdict"] == "A better"
+
+# %% [markdown]
+# The remedies work on different things — shifts add data, dropout adds noise to the units, the cosine schedule
+# settles the weights at the end, decay keeps them small — and the schedule's low final rate lets the network use the
+# regularised, noisier training signal.
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Which single remedy is shown to help?** For each recipe, does its 95 % interval lie entirely above the median
-#    of "none"? What would you need to tell the single remedies apart?
+# 1. **Why pair?** For each single remedy, do its 95 % interval and that of "none" overlap? Set that unpaired answer
+#    beside the paired verdict of section 5. Where do they disagree, and why can the pairing see a difference that
+#    overlapping intervals hide?
 # 2. **The generalisation gap.** For each recipe compute the gap between the final training accuracy (of the last
 #    batches, with the regularisation on) and the test accuracy. Which recipe closes it most, and can a gap be negative?
 # 3. **Dropout's expectation.** Inverted dropout divides the kept units by $1 - p$ in training, so that nothing has to
@@ -272,17 +325,19 @@ print(f"target: every run of the best recipe <= 120 s of CPU time: {'met' if all
 # # Solution 1.
 # from diydnn._00_conventions import hidden_output   # a solution's output shows only when opened
 # with hidden_output():
-#     # Compare each interval with the median of "none".
-#     none_median = median["none"]
-#     shown = {}
+#     # Unpaired: do the two intervals overlap? Paired: the verdict of section 5.
+#     lo_none, hi_none = interval95([results["none", s]["test_accuracy"] for s in SEEDS])
 #     for recipe in RECIPES:
+#         if recipe == "none":
+#             continue
 #         lo, hi = interval95([results[recipe, s]["test_accuracy"] for s in SEEDS])
-#         shown[recipe] = bool(lo > none_median)
-#         print(f"{recipe:8s} interval {lo:.2%} - {hi:.2%}: {'above' if shown[recipe] else 'overlaps'} none's median {none_median:.2%}")
-#     assert not shown["none"]                            # an interval around its own runs cannot lie above their median
-#     assert QUICK or shown["all"]                        # the full runs: the combination is shown to help
-#     # Telling 0.1-0.2 points apart needs a smaller interval: it shrinks like 1/sqrt(runs), so about 4x the seeds halve it,
-#     # and the test set itself adds +-0.25 points of sampling noise at 98 % (10,000 images), which no number of seeds removes.
+#         overlap = lo <= hi_none and lo_none <= hi
+#         print(f"{recipe:8s} intervals {'overlap' if overlap else 'apart'}; paired: {paired[recipe, 'none']['verdict']}")
+#         if not overlap and median[recipe] > median["none"]:
+#             assert paired[recipe, "none"]["verdict"] != "B better"     # the two never point opposite ways
+#     # Both recipes were scored on the same 10,000 images: which images happen to be in the test set (its sampling
+#     # noise) is shared, and cancels in a paired difference; most images both get right, and only those where the two
+#     # disagree carry information. The unpaired intervals carry the test set's noise twice, so they hide smaller gaps.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["active-ipynb", "solution"]
 # # Solution 2.
