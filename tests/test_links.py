@@ -83,7 +83,8 @@ def test_begin_here_map_lists_every_notebook_in_order():
 
 def test_readme_course_table_lists_every_notebook_in_order():
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## The course"):text.index("\n## ", text.index("## The course") + 1)]
+    start = re.search(r"^## The course\s*$", text, re.M).start()
+    section = text[start:text.index("\n## ", start + 1)]
     missing, out_of_order = map_problems(map_links(section, ROOT), course_notebooks())
     assert not missing, f"the README's course tables leave out: {missing}"
     assert not out_of_order, "the README's course tables list the notebooks out of course order"
