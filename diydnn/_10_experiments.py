@@ -723,9 +723,8 @@ def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extr
     s = check_settings(settings)
     canonical = json.loads(json.dumps(s))
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / s["model_name"]
-    if records_dir is None:                  # beside the notebook; with runs_dir given (a test), inside it
-        records_dir = default_records_dir() if runs_dir is None else Path(runs_dir) / "_records"
-    record_path = Path(records_dir) / f"{s['model_name']}.json"
+    record_path = (Path(records_dir) if records_dir is not None else default_records_dir() if runs_dir is None
+                   else Path(runs_dir) / "_records") / f"{s['model_name']}.json"    # with runs_dir (a test): inside it
     if record_path.exists() and not retrain_requested() and not quick_mode():
         record = read_record(record_path)
         if record["settings"] == canonical:
