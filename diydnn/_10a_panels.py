@@ -290,7 +290,7 @@ def _slider_box_class():
 # run records, so they cost nothing) — and after each Train compares:
 #
 # * the new test accuracy with the reference run **of the same seed**, in points;
-# * with the reference recipe's three-seed 95 % interval (chapter 10's `interval95`): **inside** means the change is <!-- constant: the confidence level of interval95 -->
+# * with the reference recipe's three-seed 95 % interval (chapter 10's `interval95`): **inside** means the change is <!-- constant: the confidence level of chapter 10's interval95 -->
 #   within seed noise — the recipe's own runs scatter that much; **above** or **below** means more than seed noise.
 #
 # When only the seed changed, the answer is known before training: any difference is seed noise, and the line says

@@ -50,8 +50,8 @@ from diydnn._07_model import register_layer
 # from diydnn._07_model import LAYER_TYPES, Sequential
 # from diydnn._08_mnist import BatchStream
 # from diydnn._09_training import EvalTask, Loop, TrainTask, WandbLogger
-# from diydnn._10_experiments import (check_settings, experiment_controls, mlp, mnist_splits, run_experiment,
-#                                     settings_from_controls)
+# from diydnn._10_experiments import check_settings, mlp, mnist_splits, run_experiment
+# from diydnn._10a_panels import experiment_controls, settings_from_controls
 # from IPython.display import Markdown, display
 # from threadpoolctl import threadpool_limits
 # from diydnn._05_batchnorm import BatchNorm
