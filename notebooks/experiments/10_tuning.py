@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from diydnn._00_conventions import quick_mode, save_figure
-from diydnn._10_experiments import (check_settings, default_runs_dir, experiment_controls, interval95, mlp,
-                                    mnist_splits, run_or_load)
+from diydnn._10_experiments import check_settings, default_runs_dir, interval95, mlp, mnist_splits, run_or_load
+from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
 from diydnn._15_diagnosing import (best_trial, importance, parallel_coordinates, random_trials, run_search,
                                    search_runs, trial_settings)
