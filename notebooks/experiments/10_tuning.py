@@ -33,11 +33,10 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from diydnn._00_conventions import quick_mode, save_figure
-from diydnn._10_experiments import check_settings, default_runs_dir, interval95, mlp, mnist_splits, run_or_load
+from diydnn._10_experiments import check_settings, interval95, mlp, mnist_splits, run_or_load
 from diydnn._10a_panels import experiment_controls
 from diydnn._14_performance import set_threads
-from diydnn._15_diagnosing import (best_trial, importance, parallel_coordinates, random_trials, run_search,
-                                   search_runs, trial_settings)
+from diydnn._15_diagnosing import best_trial, importance, parallel_coordinates, random_trials, run_search, trial_settings
 
 QUICK = quick_mode()
 blas_limit = set_threads()      # BLAS threads for this kernel: DIYDNN_THREADS, default 1 (chapter 14, section 6: why)
@@ -81,12 +80,13 @@ print(f"best trial {best['model_name']}:", {k: round(v, 5) for k, v in best["par
 assert best["best_val_accuracy"] > (0.5 if QUICK else 0.95)          # the trials learn
 
 # %% [markdown]
-# Every trial is a run folder; the parallel-coordinates plot below is drawn from those folders (chapter 15), and the
-# printed shares say how much of the spread between trials each parameter alone explains.
+# Every trial is a run folder and a run record (on a fresh clone the records stand in for the folders); the
+# parallel-coordinates plot below is drawn from the trials' parameters and results (chapter 15), and the printed
+# shares say how much of the spread between trials each parameter alone explains.
 
 # %%
 fig, ax = plt.subplots(figsize=(12, 4))
-parallel_coordinates(search_runs(default_runs_dir(), "trial", space=SPACE), ax, space=SPACE)
+parallel_coordinates(search, ax, space=SPACE)          # each trial: its parameters and its result
 ax.set_title(f"{N_TRIALS} trials of the random search (best validation accuracy)")
 fig.tight_layout()
 save_figure(fig, "exp_10_parallel_coordinates.png")
