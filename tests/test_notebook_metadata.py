@@ -4,6 +4,7 @@ What a JupyterLab save changes, and so what every committed notebook must alread
   - the kernelspec becomes the running kernel's (display name "Python 3 (ipykernel)", not jupytext's
     default "Python 3");
   - jupytext records the format option that jupytext.toml sets: `"jupytext": {"notebook_metadata_filter": "-all"}`;
+  - a code cell whose outputs are collapsed (`jupyter.outputs_hidden`) gets the legacy key `"collapsed": true`;
   - the notebook makes a round trip through the browser's JSON: a float with an integral value (10.0, stored
     by nbconvert in widget state such as a progress bar's "max": 5148.0) comes back as the integer 10.
 This test simulates that save and requires the file to come out byte for byte the same; the browser test
@@ -48,6 +49,9 @@ def saved_by_jupyterlab(text):
     """The text a JupyterLab save writes for this notebook (jupyter_server writes it with nbformat)."""
     import nbformat
     nb = nbformat.from_dict(_as_javascript_would(json.loads(text)))
+    for cell in nb.cells:      # a code cell with collapsed outputs is saved with the legacy key "collapsed" too
+        if cell.cell_type == "code" and cell.metadata.get("jupyter", {}).get("outputs_hidden"):
+            cell.metadata["collapsed"] = True
     nb.metadata["kernelspec"] = expected_kernelspec()
     nb.metadata["jupytext"] = dict(JUPYTEXT_METADATA)
     return nbformat.writes(nb, version=4) + "\n"

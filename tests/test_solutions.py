@@ -199,6 +199,7 @@ def fix_notebook(nb):
             hidden = cell.metadata.setdefault("jupyter", {})
             if cell.cell_type == "code":
                 hidden["source_hidden"] = hidden["outputs_hidden"] = True
+                cell.metadata["collapsed"] = True        # what JupyterLab writes beside outputs_hidden on save
                 cell.source = _label_first_line(cell.source, number)
                 first = not any(IMPORT in c.source for c in nb.cells[:i] if c.cell_type == "code")
                 cell.source = _wrap_in_hidden_output(cell.source, first and "def hidden_output" not in
