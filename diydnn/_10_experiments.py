@@ -632,6 +632,10 @@ def paired_comparison(runs_a, runs_b, alpha=0.05):
 # %%
 RECORD_VERSION = 1          # raise it when a record's format or the numbers a training produces change
 RECORD_FIRST_STEPS = 20     # training metrics of the first steps kept in full: the test retrains them
+# A matrix product split over several BLAS threads adds its partial sums in another order, so its float32 results
+# differ in the last bits (and training amplifies them). Recorded runs, their replays and model_of therefore train
+# with this many BLAS threads, whatever the machine has: that is what makes "bit for bit" hold on any machine.
+RECORD_BLAS_THREADS = 1
 RECORD_POINTS = 100         # then about this many evenly spaced steps
 
 
@@ -752,8 +756,9 @@ def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extr
         return {**result, **timing, "settings": s, "history": history, "folder": str(folder), "model": model,
                 "loaded": True}
     cpu = time.process_time()
-    result = run_experiment(s, runs_dir=runs_dir, make_model=make_model, overwrite=True,
-                            **{"progress": False, "verbose": False, **kwargs})
+    with _record_threads():
+        result = run_experiment(s, runs_dir=runs_dir, make_model=make_model, overwrite=True,
+                                **{"progress": False, "verbose": False, **kwargs})
     timing = {"cpu_seconds": time.process_time() - cpu, "peak_rss_mb": _peak_rss_mb()}
     write_atomically(timing_file, lambda f: f.write(json.dumps(timing).encode()))
     run = {**result, **timing, "loaded": False}
@@ -793,8 +798,9 @@ def model_of(run, make_model=None, **kwargs):
         return run["model"]
     s = run["settings"]
     if not _folder_matches(run["folder"], s):
-        run_experiment(s, runs_dir=Path(run["folder"]).parent, make_model=make_model, overwrite=True,
-                       **{"progress": False, "verbose": False, **kwargs})
+        with _record_threads():
+            run_experiment(s, runs_dir=Path(run["folder"]).parent, make_model=make_model, overwrite=True,
+                           **{"progress": False, "verbose": False, **kwargs})
     arrays, meta = load_checkpoint(Path(run["folder"]) / CHECKPOINT_LAST)
     model = (make_model(s, np.random.default_rng(s["seed"])) if make_model is not None
              else Sequential.from_config(meta["config"]["model"], n_in=meta["n_in"]))
@@ -826,7 +832,8 @@ def check_record(path, n_steps=5, data=None, make_model=None, loss=None):
     record = read_record(path)
     recorded = History.from_dict(record["history"])
     n_steps = min(n_steps, RECORD_FIRST_STEPS, record["result"]["steps"])
-    replayed = replay_first_steps(record["settings"], n_steps, data=data, make_model=make_model, loss=loss)
+    with _record_threads():
+        replayed = replay_first_steps(record["settings"], n_steps, data=data, make_model=make_model, loss=loss)
     for metric in replayed.metrics("train"):
         if metric == "seconds":                     # the time a step took: the one number that is not reproducible
             continue
@@ -838,6 +845,12 @@ def check_record(path, n_steps=5, data=None, make_model=None, loss=None):
                              f"at step {step}: recorded {dict(want).get(step)}, now {dict(got).get(step)}); the code "
                              f"changed since the record was written; {regenerate_hint(path)}")
     return record
+
+
+def _record_threads():
+    """A block that trains with RECORD_BLAS_THREADS BLAS threads (restored after it), as every recorded run did."""
+    from diydnn._14_performance import set_threads      # a later chapter's tool: imported when it is used
+    return set_threads(RECORD_BLAS_THREADS)
 
 
 def _peak_rss_mb():
