@@ -121,7 +121,8 @@ tuned = final_settings("tuned", 0)
 # sees is exactly what a Train uses
 DEFAULTS = {**tuned, "model_name": "panel_tuned", "lr": float(f"{tuned['lr']:.3g}"),
             "weight_decay": float(f"{tuned['weight_decay']:.3g}")}
-experiment_controls(DEFAULTS)
+panel = experiment_controls(DEFAULTS)
+panel
 
 # %% [markdown]
 # ## 4. Tuned against hand-tuned, three seeds each, on the full data
@@ -129,6 +130,7 @@ experiment_controls(DEFAULTS)
 # %%
 final = {(which, seed): run_or_load(final_settings(which, seed), data=DATA) for which in ("recipe", "tuned")
          for seed in SEEDS}
+panel.set_reference([final[("tuned", seed)] for seed in SEEDS])     # the panel's grey curves and its comparison
 for (which, seed), r in final.items():
     print(f"{r['model_name']:13s} test {r['test_accuracy']:.4f}  best val. {r['best_val_accuracy']:.4f}  "
           f"CPU {r.get('cpu_seconds', float('nan')):6.1f} s{'  (stored run)' if r['loaded'] else ''}")
