@@ -372,6 +372,10 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
         image_before = panel.locator("img").get_attribute("src") if panel.locator("img").count() else None
         heading_before = panel.locator(".diydnn-panel-heading").inner_text()
         panel.locator(".widget-button", has_text="Train").click()
+        # the result line says "training…" once the run has started; only then can its final text be waited for
+        # (before it, the heading has changed while the line still shows the previous Train's accuracy)
+        page.wait_for_function("e => !/test accuracy|Error|stopped/.test(e.textContent)",
+                               arg=panel.locator(".diydnn-panel-result").element_handle(), timeout=30_000)
         wait_for_result(page, panel, heading_before)
         result_text = panel.locator(".diydnn-panel-result").inner_text()
         learner.trains += 1
