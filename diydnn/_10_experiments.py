@@ -50,6 +50,7 @@ from diydnn._07_model import LAYER_TYPES, Sequential, _layer_from_config
 from diydnn._08_mnist import BatchStream, _process_alive, load_mnist, train_val_split
 from diydnn._09_training import (CHECKPOINT_BEST, CHECKPOINT_LAST, Callback, DivergenceGuard, EvalTask, History, Loop,
                                  TrainTask, load_checkpoint)
+from diydnn._14_performance import set_threads
 
 
 # %% tags=["active-ipynb"]
@@ -756,7 +757,7 @@ def run_or_load(settings, runs_dir=None, make_model=None, records_dir=None, extr
         return {**result, **timing, "settings": s, "history": history, "folder": str(folder), "model": model,
                 "loaded": True}
     cpu = time.process_time()
-    with _record_threads():
+    with set_threads(RECORD_BLAS_THREADS):
         result = run_experiment(s, runs_dir=runs_dir, make_model=make_model, overwrite=True,
                                 **{"progress": False, "verbose": False, **kwargs})
     timing = {"cpu_seconds": time.process_time() - cpu, "peak_rss_mb": _peak_rss_mb()}
@@ -798,7 +799,7 @@ def model_of(run, make_model=None, **kwargs):
         return run["model"]
     s = run["settings"]
     if not _folder_matches(run["folder"], s):
-        with _record_threads():
+        with set_threads(RECORD_BLAS_THREADS):
             run_experiment(s, runs_dir=Path(run["folder"]).parent, make_model=make_model, overwrite=True,
                            **{"progress": False, "verbose": False, **kwargs})
     arrays, meta = load_checkpoint(Path(run["folder"]) / CHECKPOINT_LAST)
@@ -832,7 +833,7 @@ def check_record(path, n_steps=5, data=None, make_model=None, loss=None):
     record = read_record(path)
     recorded = History.from_dict(record["history"])
     n_steps = min(n_steps, RECORD_FIRST_STEPS, record["result"]["steps"])
-    with _record_threads():
+    with set_threads(RECORD_BLAS_THREADS):
         replayed = replay_first_steps(record["settings"], n_steps, data=data, make_model=make_model, loss=loss)
     for metric in replayed.metrics("train"):
         if metric == "seconds":                     # the time a step took: the one number that is not reproducible
@@ -845,12 +846,6 @@ def check_record(path, n_steps=5, data=None, make_model=None, loss=None):
                              f"at step {step}: recorded {dict(want).get(step)}, now {dict(got).get(step)}); the code "
                              f"changed since the record was written; {regenerate_hint(path)}")
     return record
-
-
-def _record_threads():
-    """A block that trains with RECORD_BLAS_THREADS BLAS threads (restored after it), as every recorded run did."""
-    from diydnn._14_performance import set_threads      # a later chapter's tool: imported when it is used
-    return set_threads(RECORD_BLAS_THREADS)
 
 
 def _peak_rss_mb():
@@ -1298,23 +1293,6 @@ def _swap_in(tmp, folder):
 # again = run_experiment(small, runs_dir=scratch, overwrite=True, progress=False, verbose=False)
 # print("a stale lock (its process is gone) is taken over:", sorted(p.name for p in scratch.iterdir() if "demo" in p.name))
 # assert sorted(p.name for p in scratch.iterdir() if "demo" in p.name) == ["demo"]
-
-
-# %% [markdown]
-# The panel's names moved to chapter 10a; chapter 11 and older code import some of them from here, which
-# still works (a module `__getattr__`, PEP 562, looks them up in chapter 10a when asked).
-
-# %%
-_MOVED_TO_10A = {"experiment_controls", "settings_from_controls", "control_values", "panel_run_name", "changed_settings",
-                 "LivePlot", "ALL_SAMPLES"}
-
-
-def __getattr__(name):
-    """The panel's names moved to chapter 10a (diydnn._10a_panels); importing them from here still works."""
-    if name in _MOVED_TO_10A:
-        from diydnn import _10a_panels
-        return getattr(_10a_panels, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # %% [markdown]

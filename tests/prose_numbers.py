@@ -20,7 +20,6 @@ The mark covers the numbers of its own source line only, and must give a reason 
 Not checked: numbers inside $math$, `code`, links' addresses and HTML comments; shapes such as 28×28.
 """
 import json
-import math
 import re
 from pathlib import Path
 
@@ -105,7 +104,7 @@ def matches(written, unit, printed):
         scales.append(100.0)                 # 0.9898 printed, 98.98 % written
     if kind in ("time", "bytes"):            # the same quantity printed in another unit of its kind
         scales = [f / factor for u, (k, f) in UNITS.items() if k == kind]
-    return any(math.isclose(v * s, target, abs_tol=tol) or abs(v * s - target) <= tol for v in printed for s in scales)
+    return any(abs(v * s - target) <= tol for v in printed for s in scales)
 
 
 def unmatched(markdown, printed):
@@ -151,16 +150,14 @@ def without_generated_blocks(readme):
 
 def update_generated_blocks(readme_path, root):
     """Copy every generated file into its README block (written atomically); returns the files copied."""
-    import os
+    from diydnn._00_conventions import write_atomically
     text = Path(readme_path).read_text(encoding="utf-8")
 
     def fill(m):
         body = (Path(root) / m.group("file")).read_text(encoding="utf-8").strip()
         return f"<!-- generated: {m.group('file')} -->\n{body}\n<!-- end generated -->"
     new = GENERATED.sub(fill, text)
-    tmp = Path(readme_path).with_name(f".{Path(readme_path).name}.{os.getpid()}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, readme_path)
+    write_atomically(readme_path, lambda f: f.write(new.encode("utf-8")))
     return [m.group("file") for m in GENERATED.finditer(text)]
 
 

@@ -62,9 +62,10 @@ def map_links(markdown, base):
 
 
 def map_problems(linked, expected):
-    missing = [p.name for p in expected if p.resolve() not in linked]
-    order = [p for p in linked if p in [e.resolve() for e in expected]]
-    out_of_order = order != [e.resolve() for e in expected if e.resolve() in order]
+    expected = [p.resolve() for p in expected]
+    missing = [p.name for p in expected if p not in linked]
+    order = [p for p in linked if p in expected]
+    out_of_order = order != [p for p in expected if p in order]
     return missing, out_of_order
 
 

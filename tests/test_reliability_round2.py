@@ -18,7 +18,8 @@ import diydnn as dd
 from bad_input_cases_round2 import TINY, _stored_run, _tiny_data
 from diydnn._01_dense import as_count
 from diydnn._14_performance import flat_params
-from diydnn._10_experiments import check_settings, control_values, experiment_controls, settings_from_controls
+from diydnn._10_experiments import check_settings
+from diydnn._10a_panels import control_values, experiment_controls, settings_from_controls
 from diydnn._11_regularisation import schedule_for_run
 
 
