@@ -13,7 +13,8 @@
 # 2. **Train in the background, with Stop.** *Train* starts the run on a thread of its own and returns at once:
 #    the notebook stays usable (another cell runs), the curves keep updating, and *Stop* ends the run at the next
 #    step. A stopped run keeps its folder, marked "stopped by the learner", with a valid best checkpoint. One Train
-#    per panel at a time; a second press says so.
+#    per panel at a time; a second press says so, and a press that must wait for the kernel (cells still running)
+#    says so at once.
 # 3. **Set against the reference.** The notebook's own run (same recipe, same seed) is drawn in grey behind the new
 #    curves, and the result line says whether the new test accuracy lies inside, above or below the reference
 #    recipe's three-seed interval — "within seed noise" is a valid and important answer.
@@ -48,9 +49,9 @@ from diydnn._10_experiments import (POOLINGS, SETTINGS_DEFAULTS, build_model, ch
 # QUICK = quick_mode()
 # scratch = Path(tempfile.mkdtemp(prefix="diydnn_ch10a_"))
 #
-# # The Engineering section at the end defines LivePlot, which the panel draws with, and the panel's widget class; take it from the finished module
+# # The Engineering section at the end defines LivePlot, which the panel draws with, the Train toggle and the panel's widget class; take them from the finished module
 # # now (`import diydnn` ran that section already), so that the examples can run before we get there.
-# from diydnn._10a_panels import LivePlot, _build_panel_class, _shown_path
+# from diydnn._10a_panels import WAITING_HTML, LivePlot, _build_panel_class, _shown_path, _train_button
 
 # %% [markdown]
 # ## 1. What changed: names for settings
@@ -375,16 +376,16 @@ def experiment_controls(defaults, run=None, runs_dir=None, reference=None):
     s = check_settings(defaults)
     controls = _make_controls(s, control_values(s))
     heading, changes, status, result_line = w.HTML(), w.HTML(), w.HTML(), w.HTML()
-    button = w.Button(description="Train", button_style="primary", icon="play")
+    button, waiting = _train_button(), w.HTML(WAITING_HTML)
     stop = w.Button(description="Stop", icon="stop", disabled=True)
     preview = w.Checkbox(value=False, description="preview (a tenth of the data, one epoch)",
                          layout=w.Layout(width="480px"))
     image = w.Image(format="png", layout=w.Layout(max_width="100%"))
     for widget, role in ((heading, "heading"), (changes, "changes"), (status, "status"), (result_line, "result"),
-                         (stop, "stop"), (preview, "preview")):
+                         (stop, "stop"), (preview, "preview"), (button, "train"), (waiting, "waiting")):
         widget.add_class(f"diydnn-panel-{role}")      # names for the browser test
     children = [heading, *(_with_readout(c) for c in controls.values()), preview,
-                w.HBox([button, stop]), changes, status, image, result_line]
+                w.HBox([button, stop, waiting]), changes, status, image, result_line]
     panel = _build_panel_class()(children)
     panel.defaults, panel.controls, panel.button, panel.stop_button, panel.preview = s, controls, button, stop, preview
     panel.image, panel.status, panel.changes, panel.result_line, panel.heading = image, status, changes, result_line, heading
@@ -397,7 +398,7 @@ def experiment_controls(defaults, run=None, runs_dir=None, reference=None):
         control.observe(functools.partial(_show_changes, panel), names="value")
     panel.train, panel.stop = functools.partial(_train, panel), functools.partial(_stop, panel)
     panel.wait, panel.set_reference = functools.partial(_wait, panel), functools.partial(_set_reference, panel)
-    button.on_click(panel.train)
+    button.observe(functools.partial(_pressed, panel), names="value")
     stop.on_click(panel.stop)
     _show_heading(panel)
     panel.set_reference(reference or [])
@@ -497,6 +498,13 @@ def _train(panel, _=None):
                                      name=f"diydnn-train-{settings['model_name']}")
     panel._thread.start()
     return panel._thread
+
+
+def _pressed(panel, change):
+    """The kernel has taken a press of Train: lower the toggle (which hides "waiting for the kernel") and train."""
+    if change["new"]:
+        panel.button.value = False
+        panel.train()
 
 
 def _stop(panel, _=None):
@@ -762,6 +770,54 @@ class LivePlot(Callback):
 #                           runs_dir=scratch, callbacks=[broken], progress=False, verbose=False)
 # print(len(broken.failures), "failed redraws; the run still ends with test accuracy", survived["test_accuracy"])
 # assert len(broken.failures) == survived["steps"] + 1 and broken.draws == 0 and survived["test_accuracy"] > 0.7
+
+# %% [markdown]
+# ### A press the kernel cannot take yet says so at once
+#
+# A click on a widget button is a message to the kernel. JupyterLab ≥ 4.4 with ipykernel ≥ 7 sends widget messages
+# to a kernel *subshell*, a thread of its own, so a press is taken at once even while cells run (the browser test
+# checks it: Train pressed while a cell sleeps starts at once). Without subshells — an older JupyterLab or
+# ipykernel, another front-end, or the setting "Kernel Comms over subshells" switched off — the kernel reads the
+# message only when the running cells are done (a *Run All* that has not reached its end, a long cell): the
+# handler, and anything it would show, waits. So the acknowledgement must come from the browser alone. *Train* is
+# therefore a `ToggleButton`: the browser draws a pressed toggle at once, by itself (it adds the class
+# `mod-active`), and a style rule shown with the panel makes the line "waiting for the kernel" beside it visible
+# while the toggle stays down. The kernel lowers the toggle as soon as it takes the press (`_pressed`), so the line
+# shows only while the kernel cannot answer: it appears after 0.3 s, so that a free kernel, which answers well <!-- constant: the delay written in WAITING_HTML -->
+# within that, shows no flicker (the browser test checks the rule in JupyterLab's page: a toggle held down with no
+# answer shows the line after the delay, a lowered one hides it). Here, without a browser, the parts the kernel owns:
+
+# %%
+WAITING_HTML = (
+    "<style>.jupyter-widgets.diydnn-panel-waiting{display:none}"
+    ".diydnn-panel-train.mod-active~.diydnn-panel-waiting{display:flex;animation:diydnn-waiting 0s .3s both}"
+    "@keyframes diydnn-waiting{from{visibility:hidden}to{visibility:visible}}</style>"
+    "&#9203; <b>waiting for the kernel</b>: cells are still running; this Train starts when they are done")
+
+
+def _train_button():
+    """Train: a toggle that the browser shows pressed at once (see WAITING_HTML); click() presses it from code."""
+    import ipywidgets as w
+
+    class TrainButton(w.ToggleButton):
+        def click(self):
+            """What a press in the browser does: the value goes up; the panel's handler lowers it and trains."""
+            self.value = True
+
+    return TrainButton(value=False, description="Train", button_style="primary", icon="play")
+
+# %% tags=["active-ipynb"]
+# toggle = panel.button
+# assert toggle.value is False and "diydnn-panel-train" in toggle._dom_classes
+# waiting = [c for c in panel.children if hasattr(c, "children") and toggle in c.children][0].children[-1]
+# assert "diydnn-panel-waiting" in waiting._dom_classes and ".diydnn-panel-train.mod-active~" in waiting.value
+# panel.controls["num_epochs"].value = 1
+# toggle.click()                      # the browser's press: the value goes up ...
+# print("after the press the toggle is", "down" if toggle.value else "up again", "and a Train runs:",
+#       panel._thread is not None and panel._thread.is_alive())
+# assert toggle.value is False        # ... and the kernel lowered it (which hides the waiting line)
+# assert panel.wait(timeout=120) and panel.results[-1]["model_name"].startswith("panel_example-")
+
 
 # %% [markdown]
 # ### The panel object

@@ -314,7 +314,7 @@ def wait_for_result(page, panel, heading_before, timeout=180_000):
     """Done when the heading names a new folder, the result line has its final text and Train is enabled again."""
     page.wait_for_function("""([el, before]) => {
         const text = name => el.querySelector('.diydnn-panel-' + name).textContent;
-        const button = [...el.querySelectorAll('.widget-button')].find(b => b.textContent.includes('Train'));
+        const button = el.querySelector('.diydnn-panel-train');
         return text('heading') !== before && /test accuracy|Error|stopped/.test(text('result')) && !button.disabled;
     }""", arg=[panel.element_handle(), heading_before], timeout=timeout)
 
@@ -337,7 +337,7 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
     assert not errors, f"{rel}: error output after Run All: {errors[:3]}"
     assert not page.get_by_text("Traceback").count(), f"{rel}: a traceback after Run All"
     assert digest(records) == recorded, f"{rel}: Run All changed a run record"
-    panels = page.locator(".widget-vbox", has=page.locator(".widget-button", has_text="Train"))
+    panels = page.locator(".widget-vbox", has=page.locator(".diydnn-panel-train"))
     if not panels.count():
         assert "experiment_controls(" not in (repo / rel).with_suffix(".py").read_text(), \
             f"{rel}: no panel rendered as widgets after Run All"
@@ -371,7 +371,7 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
         lr_shown = float(readout(panel, "learning rate"))
         image_before = panel.locator("img").get_attribute("src") if panel.locator("img").count() else None
         heading_before = panel.locator(".diydnn-panel-heading").inner_text()
-        panel.locator(".widget-button", has_text="Train").click()
+        panel.locator(".diydnn-panel-train").click()
         # the result line says "training…" once the run has started; only then can its final text be waited for
         # (before it, the heading has changed while the line still shows the previous Train's accuracy)
         page.wait_for_function("e => !/test accuracy|Error|stopped/.test(e.textContent)",
@@ -401,10 +401,60 @@ def test_experiment_runs_and_its_panel_trains_new_runs(learner, rel):
         panel.screenshot(path=str(ARTIFACTS / "panel_after_train.png"))
         page.set_viewport_size({"width": 1400, "height": 1000})
     if rel == STOP_NOTEBOOK:
+        press_while_the_kernel_is_busy(learner, panel, rel)
         stop_a_full_train(learner, panel, rel)
     assert digest(records) == recorded, f"{rel}: a Train changed a run record"
     print(f"{rel}: Run All {run_all_seconds:.1f} s, {TRAINS_PER_NOTEBOOK} Trains")
     assert not learner.take_problems()
+
+
+def press_while_the_kernel_is_busy(learner, panel, rel):
+    """Presses of Train while the kernel is busy. (1) While a cell runs: JupyterLab sends widget messages to a kernel
+    subshell, so the press is taken at once and the Train starts while the cell still runs. (2) A press the kernel
+    cannot take yet (a front-end without subshells): the browser alone shows "waiting for the kernel" at once."""
+    page = learner.page
+    waiting, result = panel.locator(".diydnn-panel-waiting"), panel.locator(".diydnn-panel-result")
+    assert not waiting.is_visible(), f"{rel}: 'waiting for the kernel' shows while the kernel is free"
+    page.locator(".jp-Notebook .jp-Cell").last.locator(".jp-InputPrompt").click()      # select the last cell
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")                                 # a new code cell below it
+    page.keyboard.press("Enter")
+    page.keyboard.type("import time; time.sleep(12)  # the browser test keeps the kernel busy")
+    page.keyboard.press("Control+Enter")
+    busy_cell = page.locator(".jp-Notebook .jp-CodeCell").last
+    prompt = busy_cell.locator(".jp-InputPrompt")
+    page.wait_for_function("e => e.textContent.includes('*')", arg=prompt.element_handle(), timeout=10_000)
+    # (1) a cell runs: the press is taken at once
+    heading_before = panel.locator(".diydnn-panel-heading").inner_text()
+    pressed = time.time()
+    panel.locator(".diydnn-panel-train").click()
+    page.wait_for_function("e => e.textContent.includes('training')", arg=result.element_handle(), timeout=10_000)
+    started = time.time() - pressed
+    assert "*" in prompt.inner_text(), f"{rel}: the cell ended before the Train started ({started:.1f} s)"
+    wait_for_result(page, panel, heading_before)
+    assert "test accuracy" in result.inner_text() and not waiting.is_visible()
+    # (2) a press the kernel cannot take yet (a front-end without subshells, where every press waits for the running
+    # cells): the browser's own part, the toggle drawn pressed (class mod-active) with no answer from the kernel, is
+    # enough to show the waiting line, after its 0.3 s delay and within 1.5 s, and to hide it once the toggle is lowered
+    train = panel.locator(".diydnn-panel-train").element_handle()
+    page.evaluate("b => b.classList.add('mod-active')", train)
+    pressed = time.time()
+    waiting.wait_for(state="visible", timeout=5_000)
+    shown = time.time() - pressed
+    assert "Train starts" in waiting.inner_text()
+    page.evaluate("b => b.classList.remove('mod-active')", train)
+    waiting.wait_for(state="hidden", timeout=5_000)
+    print(f"{rel}: a press while a cell runs: the Train started after {started:.2f} s, the cell still running; "
+          f"a press the kernel cannot take yet: 'waiting for the kernel' shown after {shown:.2f} s")
+    assert 0.25 <= shown <= 1.5, f"the waiting line showed after {shown:.2f} s"
+    page.wait_for_function("e => !e.textContent.includes('*')", arg=prompt.element_handle(), timeout=30_000)
+    n_cells = page.locator(".jp-Notebook .jp-Cell").count()
+    prompt.click()                                            # remove the helper cell again
+    page.keyboard.press("Escape")
+    page.keyboard.press("d")
+    page.keyboard.press("d")
+    page.wait_for_function("n => document.querySelectorAll('.jp-Notebook .jp-Cell').length === n",
+                           arg=n_cells - 1, timeout=5_000)
 
 
 def stop_a_full_train(learner, panel, rel):
@@ -417,7 +467,7 @@ def stop_a_full_train(learner, panel, rel):
     samples = panel.locator(".widget-dropdown", has_text="training samples").locator("select")
     samples.select_option(label=samples.locator("option").all_inner_texts()[-1])      # all the training samples
     heading_before = panel.locator(".diydnn-panel-heading").inner_text()
-    panel.locator(".widget-button", has_text="Train").click()
+    panel.locator(".diydnn-panel-train").click()
     page.wait_for_function("e => e.textContent.includes('training')",
                            arg=panel.locator(".diydnn-panel-result").element_handle(), timeout=10_000)
     # another cell runs while the Train trains: the first code cell, run again in place
