@@ -31,5 +31,6 @@ from diydnn._14_performance import matmul_flops, set_threads
 from diydnn._15_diagnosing import (ActivationStats, DeadUnits, ExponentialRamp, UpdateRatio, grid_trials, health_callbacks,
                                    importance, lr_range_test, parallel_coordinates, pick_lr, random_trials, run_search,
                                    search_runs)
+from diydnn._16_designing_cnns import Residual, class_score_gradient, occlusion_map, receptive_field, saliency
 
 __version__ = "0.1.0"

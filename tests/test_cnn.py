@@ -28,6 +28,12 @@ IMAGE_LAYERS = {
     "ReLU": lambda rng: dd.ReLU(),
     # a large eps: see test_layer_contract.py (few values per channel)
     "BatchNorm": lambda rng: dd.BatchNorm(momentum=float(rng.uniform(0.5, 0.99)), eps=0.1),
+    # chapter 16's block: identity or (when the channels differ) a 1x1 projection; stride 2 with BatchNorm inside (the
+    # shortcut's own BatchNorm, eps 1e-5, is checked on larger maps in test_residual.py)
+    "Residual": lambda rng: dd.Residual([dd.Conv2D(2, 3, padding="same", rng=rng), dd.ReLU(),
+                                         dd.Conv2D(2, 3, padding="same", rng=rng)]),
+    "Residual-s2-bn": lambda rng: dd.Residual([dd.Conv2D(3, 3, stride=2, padding="same", use_bias=False, rng=rng),
+                                               dd.BatchNorm(eps=0.1)]),
 }
 
 

@@ -16,6 +16,10 @@ LAYERS = {
     # output is +-1 whatever the input, and only eps leaves a gradient that central differences can measure
     "BatchNorm": lambda rng: __import__("diydnn._05_batchnorm", fromlist=["BatchNorm"]).BatchNorm(
         momentum=float(rng.uniform(0.5, 0.99)), eps=0.1),
+    # chapter 16's block on rows: an identity shortcut when the width is 4, else a Dense projection
+    "Residual-dense": lambda rng: dd.Residual([dd.Dense(3, rng=rng), dd.ReLU(), dd.Dense(4, rng=rng)], rng=rng),
+    "Residual-batchnorm": lambda rng: dd.Residual([dd.BatchNorm(eps=0.1), dd.ReLU()]),
+    "Residual-projection": lambda rng: dd.Residual([dd.Dense(3, rng=rng)], shortcut="projection", rng=rng),
 }
 
 
