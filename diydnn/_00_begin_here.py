@@ -165,6 +165,7 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # | 13 | [pooling](13_pooling.ipynb) | max and average pooling, BatchNorm on feature maps, a first CNN |
 # | 14 | [where the time goes](14_performance.ipynb) | FLOPs of a step, the machine's peak, profiling, batch size and threads |
 # | 15 | [diagnosing and tuning](15_diagnosing.ipynb) | health signals while training; the learning-rate range test; random vs grid search |
+# | 16 | [designing a CNN](16_designing_cnns.ipynb) | receptive fields, where BatchNorm goes, a global-average-pooling head, residual blocks, saliency and occlusion |
 #
 # Then the **experiments** (`experiments/`) rerun the original's studies with the correct library:
 # [clip-norm](experiments/01_clip_norm.ipynb), [full data](experiments/02_full_data.ipynb),
