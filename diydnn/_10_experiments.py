@@ -51,6 +51,7 @@ from diydnn._08_mnist import BatchStream, _process_alive, load_mnist, train_val_
 from diydnn._09_training import (CHECKPOINT_BEST, CHECKPOINT_LAST, Callback, DivergenceGuard, EvalTask, History, Loop,
                                  TrainTask, load_checkpoint)
 from diydnn._14_performance import set_threads
+from diydnn._16_designing_cnns import Residual  # noqa: F401  (registers the layer resnet() uses)
 
 
 # %% tags=["active-ipynb"]
@@ -177,7 +178,7 @@ def cnn(filters=(32, 64), kernel_size=3, pooling="max", dense=128, batchnorm=Fal
 def describe_cnn(architecture):
     """The knobs of an architecture made by cnn() (filters, kernel_size, pooling, dense, batchnorm), or None for no CNN."""
     convs = [entry for entry in architecture if entry["layer"] == "Conv2D"]
-    if not convs:
+    if not convs or describe_resnet(architecture) is not None:       # no CNN, or a ResNet (its own knobs)
         return None
     pooling = ("max" if any(e["layer"] == "MaxPool2D" for e in architecture) else
                "avg" if any(e["layer"] == "AvgPool2D" for e in architecture) else "stride")
@@ -186,12 +187,87 @@ def describe_cnn(architecture):
             "pooling": pooling, "dense": dense[0] if len(dense) > 1 else 0,
             "batchnorm": any(entry["layer"] == "BatchNorm" for entry in architecture)}
 
+# %% [markdown]
+# Chapter 16's small residual network, for experiment 11: a stem, stages of residual blocks, a head. Its knobs
+# (width, blocks per stage, shortcuts on or off, head, where BatchNorm goes) are what that experiment's panel changes.
+
+# %%
+BN_PLACEMENTS = ("before", "after", "none")
+HEADS = ("gap", "flatten")
+
+
+def resnet(width=32, blocks=(1, 1), residual=True, head="gap", bn="before", n_classes=10, image_shape=(28, 28, 1)):
+    """Architecture dicts of a small residual CNN (chapter 16) for rows of pixels.
+
+    Reshape(image_shape) -> stem: Conv2D(width, 3x3, same) + ReLU + MaxPool2D(2) -> stages: stage i has blocks[i]
+    blocks of width * 2**i filters, the first block of every stage after the first strides by 2 -> head -> Dense.
+    A block is two 3x3 convolutions, y = ReLU(x + F(x)) (a 1x1 projection on the shortcut where F changes the shape),
+    or F alone when residual=False (the same layers without the shortcut: a plain network of the same depth).
+    bn: BatchNorm "before" the ReLU (conv -> BN -> ReLU, the convolution without a bias: BN absorbs it), "after" it
+    (conv -> ReLU -> BN), or "none" (convolutions with biases). head: "gap" (GlobalAveragePool -> Dense) or
+    "flatten" (Flatten -> Dense). The stem's Conv2D is named "stem" so that describe_resnet can tell a ResNet apart.
+    """
+    if bn not in BN_PLACEMENTS:
+        raise ValueError(f"resnet: bn must be one of {BN_PLACEMENTS}, got {bn!r}")
+    if head not in HEADS:
+        raise ValueError(f"resnet: head must be one of {HEADS}, got {head!r}")
+    width = as_count(width, "width", "resnet")
+    if isinstance(blocks, (str, bytes)) or not np.iterable(blocks) or len(blocks) == 0:
+        raise ValueError(f"resnet: blocks must be a non-empty list of block counts per stage, got {blocks!r}")
+    blocks = [as_count(n, "blocks per stage", "resnet") for n in blocks]
+
+    def conv_bn_relu(filters, stride=1, relu=True, name=None):
+        conv = {"layer": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "use_bias": bn != "before",
+                **({"stride": stride} if stride != 1 else {}), **({"name": name} if name else {})}
+        norm = [{"layer": "BatchNorm"}] if bn != "none" else []
+        act = [{"layer": "ReLU"}] if relu else []
+        return [conv, *norm, *act] if bn != "after" else [conv, *act, *norm]
+
+    layers = [{"layer": "Reshape", "shape": [as_count(d, "image_shape", "resnet") for d in image_shape]},
+              *conv_bn_relu(width, name="stem"), {"layer": "MaxPool2D", "pool_size": 2}]
+    for stage, n_blocks in enumerate(blocks):
+        for b in range(n_blocks):
+            filters, stride = width * 2 ** stage, 2 if stage > 0 and b == 0 else 1
+            F = conv_bn_relu(filters, stride) + conv_bn_relu(filters, relu=False)
+            if residual:
+                layers += [{"layer": "Residual", "layers": F, "shortcut_bn": bn != "none"}, {"layer": "ReLU"}]
+            else:
+                layers += F + [{"layer": "ReLU"}]
+    layers.append({"layer": "GlobalAveragePool"} if head == "gap" else {"layer": "Flatten"})
+    return layers + [{"layer": "Dense", "units": as_count(n_classes, "n_classes", "resnet")}]
+
+# %%
+def describe_resnet(architecture):
+    """The knobs of an architecture made by resnet() (width, blocks, residual, head, bn), or None for another one."""
+    if not any(e.get("layer") == "Conv2D" and e.get("name") == "stem" for e in architecture):
+        return None
+    convs, stages = [], []
+    for e in architecture:
+        inner = e["layers"] if e["layer"] == "Residual" else [e]
+        convs += [(c, e["layer"] == "Residual") for c in inner if c["layer"] == "Conv2D" and c.get("name") != "stem"]
+    for c, _ in convs[::2]:                          # two convolutions per block; a stride of 2 opens a stage
+        if not stages or c.get("stride", 1) != 1:
+            stages.append(0)
+        stages[-1] += 1
+    names = [e["layer"] for e in architecture]
+    stem = next(i for i, e in enumerate(architecture) if e.get("name") == "stem")
+    after_stem = names[stem + 1]
+    bn = "before" if after_stem == "BatchNorm" else "after" if names[stem + 2] == "BatchNorm" else "none"
+    return {"width": architecture[stem]["filters"], "blocks": stages, "residual": any(r for _, r in convs),
+            "head": "gap" if "GlobalAveragePool" in names else "flatten", "bn": bn}
+
 # %%
 def build_model(settings, n_in=784, rng=None):
     """A Sequential from the settings' architecture; Dense and Conv2D layers without an "init" get settings["init"]."""
     s = check_settings(settings)
-    architecture = [dict(entry, init=entry.get("init", s["init"])) if entry.get("layer") in ("Dense", "Conv2D")
-                    else dict(entry) for entry in s["architecture"]]
+    def with_init(entry):                 # a Residual block's own layers get it too (chapter 16)
+        if entry.get("layer") in ("Dense", "Conv2D"):
+            return dict(entry, init=entry.get("init", s["init"]))
+        if entry.get("layer") == "Residual":
+            return dict(entry, layers=[with_init(e) for e in entry["layers"]])
+        return dict(entry)
+
+    architecture = [with_init(entry) for entry in s["architecture"]]
     return Sequential.from_config(architecture, n_in=n_in, rng=rng)
 
 # %% tags=["active-ipynb"]

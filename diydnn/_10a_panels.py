@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from diydnn._09_training import Callback
-from diydnn._10_experiments import (POOLINGS, SETTINGS_DEFAULTS, build_model, check_settings, cnn, default_runs_dir,
-                                    describe_cnn, describe_mlp, dropout_rate, free_run_name, interval95, mlp,
-                                    run_experiment)
+from diydnn._10_experiments import (POOLINGS, SETTINGS_DEFAULTS, build_model, check_settings, cnn,
+                                    default_runs_dir, describe_cnn, describe_mlp, describe_resnet, dropout_rate,
+                                    free_run_name, interval95, mlp, resnet, run_experiment)
 
 # %% tags=["active-ipynb"]
 # import json
@@ -84,7 +84,12 @@ def _name_label(value):
 
 
 def _architecture_tag(architecture):
-    """h50x50bn for an MLP, f16k5maxbn for a CNN (first block's filters, kernel size, pooling)."""
+    """h50x50bn for an MLP, f16k5maxbn for a CNN (first block's filters, kernel size, pooling), w32b2x2-plain-flatten-bnafter
+    for a ResNet (chapter 16: width, blocks per stage, and what differs from a residual net with a GAP head and BN before)."""
+    res = describe_resnet(architecture)
+    if res is not None:
+        return (f"w{res['width']}b" + "x".join(map(str, res["blocks"])) + ("" if res["residual"] else "-plain")
+                + ("" if res["head"] == "gap" else f"-{res['head']}") + ("" if res["bn"] == "before" else f"-bn{res['bn']}"))
     knobs = describe_cnn(architecture)
     rate = dropout_rate(architecture)
     if knobs is not None:
@@ -143,6 +148,11 @@ def control_values(defaults):
         del values["hidden_units"]
         values.update(filters=knobs["filters"][0], kernel_size=knobs["kernel_size"], pooling=knobs["pooling"],
                       batchnorm=knobs["batchnorm"])
+    res = describe_resnet(s["architecture"])
+    if res is not None:            # a ResNet (chapter 16): its own knobs instead of hidden units (its panel has no
+        del values["hidden_units"]     # BatchNorm box and no dropout: the "bn" menu places BatchNorm)
+        values.update(width=res["width"], blocks=res["blocks"][0], residual=res["residual"], head=res["head"],
+                      bn=res["bn"])
     return values
 
 
@@ -161,11 +171,15 @@ def settings_from_controls(defaults, values):
     d = check_settings(defaults)
     untouched = control_values(d)
     s = dict(d)
-    knobs = describe_cnn(d["architecture"])
-    shape = (("filters", "kernel_size", "pooling", "batchnorm", "dropout") if knobs is not None else
+    knobs, res = describe_cnn(d["architecture"]), describe_resnet(d["architecture"])
+    shape = (("width", "blocks", "residual", "head", "bn") if res is not None else
+             ("filters", "kernel_size", "pooling", "batchnorm", "dropout") if knobs is not None else
              ("hidden_units", "batchnorm", "dropout"))
     if any(k in values and values[k] != untouched[k] for k in shape):
-        if knobs is not None:
+        if res is not None:                      # every stage gets `blocks` blocks; the number of stages is kept
+            s["architecture"] = resnet(values["width"], [values["blocks"]] * len(res["blocks"]), values["residual"],
+                                       values["head"], values["bn"])
+        elif knobs is not None:
             s["architecture"] = cnn([values["filters"] * 2 ** i for i in range(len(knobs["filters"]))],
                                     values["kernel_size"], values["pooling"], knobs["dense"], batchnorm=values["batchnorm"],
                                     dropout=values.get("dropout", untouched["dropout"]))
@@ -246,7 +260,25 @@ def _make_controls(s, untouched):
                                               description="kernel size", **menu),
                     "pooling": w.Dropdown(options=list(POOLINGS), value=knobs["pooling"], description="pooling",
                                           **menu), **controls}
+    if describe_resnet(s["architecture"]) is not None:
+        controls = _resnet_controls(controls, untouched, pick, menu)
     return controls
+
+
+# %%
+def _resnet_controls(controls, untouched, pick, menu):
+    """A ResNet's panel (chapter 16): width, blocks per stage, shortcuts, head and BatchNorm placement instead of
+    hidden units, the BatchNorm box and dropout."""
+    import ipywidgets as w
+    controls = {k: c for k, c in controls.items() if k not in ("hidden_units", "batchnorm", "dropout")}
+    return {"width": pick("width", FILTER_CHOICES, "width (stage 1; x2 per stage)"),
+            "blocks": w.Dropdown(options=sorted({1, 2, 3, untouched["blocks"]}), value=untouched["blocks"],
+                                 description="blocks per stage", **menu),
+            "residual": w.Checkbox(value=untouched["residual"], description="residual connections"),
+            "head": w.Dropdown(options=[("global average pool", "gap"), ("flatten + dense", "flatten")],
+                               value=untouched["head"], description="head", **menu),
+            "bn": w.Dropdown(options=[("before the ReLU", "before"), ("after the ReLU", "after"), ("none", "none")],
+                             value=untouched["bn"], description="BatchNorm", **menu), **controls}
 
 
 # %%

@@ -77,22 +77,29 @@ def matmul_flops(model, m):
 
     Per Dense layer: 2 m n k for the forward product and for dW, and 2 m n k for dX except for the first
     layer (a model's backward_params skips it). A Conv2D is the same product on its patch matrix: 2 m H' W' F kh kw C
-    each. Reshape, ReLU, pooling and the other layers do element-wise work only and add nothing.
+    each. Reshape, ReLU, pooling and the other layers do element-wise work only and add nothing. A layer that holds
+    layers (chapter 16's Residual) counts the products of its own layers and of its shortcut's, each with its dX.
     """
     # backward_params computes no dX for the first layer with parameters (layers before it have no gradient at all)
     first = next((i for i, layer in enumerate(model.layers) if layer.params), None)
-    flops = 0
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            one = 2 * m * layer.n_in * layer.units
-        elif isinstance(layer, Conv2D):     # chapter 12: one product (m H' W', kh kw C) x (kh kw C, F)
-            out_h, out_w, F = layer.output_width(layer.n_in)
-            (kh, kw), C = layer.kernel_size, layer.n_in[2]
-            one = 2 * m * out_h * out_w * F * kh * kw * C
-        else:
-            continue
-        flops += one * (2 if i == first else 3)
-    return flops
+    return sum(_forward_product_flops(layer, m) * (2 if i == first else 3) if isinstance(layer, (Dense, Conv2D))
+               else _nested_flops(layer, m) for i, layer in enumerate(model.layers))
+
+
+def _forward_product_flops(layer, m):
+    """2 m n k of a Dense layer's forward product; a Conv2D's is the same on its patch matrix (chapter 12)."""
+    if isinstance(layer, Dense):
+        return 2 * m * layer.n_in * layer.units
+    out_h, out_w, F = layer.output_width(layer.n_in)      # one product (m H' W', kh kw C) x (kh kw C, F)
+    (kh, kw), C = layer.kernel_size, layer.n_in[2]
+    return 2 * m * out_h * out_w * F * kh * kw * C
+
+
+def _nested_flops(layer, m):
+    """Forward, dW and dX products of the layers a layer holds (none for a plain element-wise layer)."""
+    inner = list(getattr(layer, "layers", [])) + list(getattr(layer, "projection", []))
+    return sum(3 * _forward_product_flops(sub, m) if isinstance(sub, (Dense, Conv2D)) else _nested_flops(sub, m)
+               for sub in inner)
 
 
 # %% tags=["active-ipynb"]
