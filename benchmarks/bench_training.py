@@ -189,6 +189,52 @@ def make_torch_cnn(*args):
 CNN_IMPLEMENTATIONS = {"diydnn": DiydnnCNN, "numpy": make_numpy_cnn, "torch": make_torch_cnn}
 
 
+# Experiment 11's residual CNN (chapter 16): diydnn._10_experiments.resnet(32, (1, 1)), BatchNorm in training mode.
+def _resnet_model(seed):
+    from diydnn._10_experiments import build_model, resnet
+    return build_model({"architecture": resnet(32, (1, 1))}, n_in=784, rng=np.random.default_rng(seed))
+
+
+def resnet_weights(seed):
+    """diydnn's initial parameters of the residual CNN (its initialisers, from `seed`): a dict name -> array."""
+    return {name: a.copy() for name, a in _resnet_model(seed).params.items()}
+
+
+def resnet_flops(row):
+    """FLOPs of the matrix products of one step, from diydnn's own count (forward, dW, and dX except for the first
+    layer, as cnn_flops counts them)."""
+    from diydnn._14_performance import matmul_flops
+    return matmul_flops(_resnet_model(0), row.batch_size)
+
+
+class DiydnnResNet(DiydnnMLP):
+    """The residual CNN in diydnn, its parameters loaded from `weights`; training as DiydnnMLP."""
+
+    def __init__(self, weights, optimiser, lr, batch_size, X, y, order_seed):
+        import diydnn as dd
+        self.model = _resnet_model(0)
+        state = self.model.state_dict()              # the running statistics as built (0 and 1, as PyTorch's)
+        state.update({f"params/{name}": a for name, a in weights.items()})
+        self.model.load_state_dict(state)
+        self._train(dd, optimiser, lr, batch_size, X, y, order_seed)
+
+    def weights(self):
+        """In TorchResNet.weights()'s order: the kernels, the BatchNorm (gamma, beta), the dense layer."""
+        from handwritten import TorchResNet
+        p = self.model.params
+        return ([(p[f"{name}/W"].copy(),) for name in TorchResNet.CONVS]
+                + [(p[f"{name}/gamma"].copy(), p[f"{name}/beta"].copy()) for name in TorchResNet.NORMS]
+                + [(p["dense_0/W"].copy(), p["dense_0/b"].copy())])
+
+
+def make_torch_resnet(*args):
+    from handwritten import TorchResNet
+    return _Reference(TorchResNet, *args)
+
+
+RESNET_IMPLEMENTATIONS = {"diydnn": DiydnnResNet, "torch": make_torch_resnet}
+
+
 @dataclass
 class Row:
     widths: tuple
@@ -233,7 +279,9 @@ ROWS = [Row(widths, bs, opt, lr) for widths, bs in [((784, 50, 10), 64), ((784, 
 # The CNN: one epoch is 30-50 s per implementation on this machine, so a round times a third of it (156 of the 468
 # batches, the same ones for everyone) and the seconds are scaled to the epoch; the table says so.
 EXTRA_ROWS = [Row((784, 32, 64, 128, 10), 128, "adam", 1e-3, make=dict(CNN_IMPLEMENTATIONS), flops=cnn_flops,
-                  init=cnn_weights, title="cnn-32-64-128", timed_steps=156)]
+                  init=cnn_weights, title="cnn-32-64-128", timed_steps=156),
+              Row((784, 32, 64, 10), 128, "adam", 1e-3, make=dict(RESNET_IMPLEMENTATIONS), flops=resnet_flops,
+                  init=resnet_weights, title="resnet-32-64 (BatchNorm)", timed_steps=156)]
 # Equal results are compared after this many steps. Over a whole epoch float32 round-off is amplified by
 # the dynamics (ReLU units flipping, Adam dividing tiny gradients by their own scale): on 784-256-128-10,
 # hand-written NumPy against itself with a 1e-7 relative change of the initial weights differs by 1.4e-2
@@ -375,24 +423,50 @@ def _fmt(x, spec):
     return "—" if x is None else format(x, spec)
 
 
-def markdown(results, meta):
+def _weight_gap(gaps):
+    """The gap to hand-written NumPy, or to PyTorch for a row without NumPy (said so)."""
+    if "numpy" in gaps:
+        return _fmt(gaps["numpy"], ".1e")
+    return f"{_fmt(gaps.get('torch'), '.1e')} (PyTorch)" if "torch" in gaps else "—"
+
+
+KEPT = " (kept from the previous run)"
+
+
+def kept_rows(previous, results):
+    """{row name: its line} of an earlier table (its text) for the rows not rerun now (`--rows` picked some), each
+    marked as kept: their seconds and their % of the sgemm peak are that run's."""
+    rerun = {res["row"].name for res in results}
+    kept = {}
+    for line in previous.splitlines():
+        line = line.replace(KEPT, "")
+        for row in ROWS + EXTRA_ROWS:
+            if row.name not in rerun and (line.startswith(f"| {row.name} |") or line.startswith(f"| {row.name} (")):
+                kept[row.name] = line.replace(f"| {row.name}", f"| {row.name}{KEPT}", 1)
+    return kept
+
+
+def markdown(results, meta, kept=None):
     lines = [f"Seconds per epoch (60,000 MNIST images, float32), median of {meta['rounds']} rounds, each epoch "
              f"interleaved with the others in {meta['chunks']} pieces; {meta['threads']} BLAS thread(s); sgemm peak "
              f"measured in the same run: {meta['peak'] / 1e9:.0f} GFLOP/s per wall second, "
              f"**{meta['peak_cpu'] / 1e9:.0f} GFLOP/s per CPU second**. {meta['machine']}.", "",
              "| network/batch, optimiser | diydnn | NumPy by hand | PyTorch | diydnn ÷ NumPy (CPU time) "
              "| diydnn ÷ PyTorch (CPU time) | diydnn GFLOP/s per CPU s (% of sgemm peak) "
-             f"| peak RSS MB diydnn / NumPy / PyTorch | weights vs NumPy after {CHECK_STEPS} steps |",
+             f"| peak RSS MB diydnn / NumPy / PyTorch | weights vs NumPy (or PyTorch) after {CHECK_STEPS} steps |",
              "|---|---|---|---|---|---|---|---|---|"]
+    rows = {}
     for res in results:
         s, ratio, cpu_ratio, mem = res["seconds"], res["ratios"], res["cpu_ratios"], res["memory"]
         g = res["gflops_cpu"].get("diydnn")
         rss = " / ".join(_fmt(mem.get(k, {}).get("peak_rss_mb"), ".0f") for k in ("diydnn", "numpy", "torch"))
-        lines.append(f"| {res['row'].label} | {_fmt(s.get('diydnn'), '.2f')} s | {_fmt(s.get('numpy'), '.2f')} s "
+        rows[res["row"].name] = (f"| {res['row'].label} | {_fmt(s.get('diydnn'), '.2f')} s | {_fmt(s.get('numpy'), '.2f')} s "
                      f"| {_fmt(s.get('torch'), '.2f')} s | {_fmt(ratio.get('numpy'), '.2f')}× ({_fmt(cpu_ratio.get('numpy'), '.2f')}×) "
                      f"| {_fmt(ratio.get('torch'), '.2f')}× ({_fmt(cpu_ratio.get('torch'), '.2f')}×) "
                      f"| {_fmt(g, '.1f')} ({_fmt(g and 100e9 * g / res['peak_cpu'], '.0f')} %) "
-                     f"| {rss} | {_fmt(res['weight_gap'].get('numpy'), '.1e')} |")
+                     f"| {rss} | {_weight_gap(res['weight_gap'])} |")
+    rows.update(kept or {})
+    lines += [rows[row.name] for row in ROWS + EXTRA_ROWS if row.name in rows]     # in the rows' order
     lines += ["", "Ratios are medians of the per-round ratios (within a round the implementations take turns piece by piece). "
               "Times are wall-clock seconds; in brackets the same ratio in CPU seconds of the process, which does not "
               "count the time spent waiting for a core on a shared machine. "
@@ -401,7 +475,12 @@ def markdown(results, meta):
               "as float32 (and, for PyTorch, its own libraries). The weight column is the largest difference "
               f"after {CHECK_STEPS} steps from the same start, relative to the largest weight (float32 round-off; "
               "over a whole epoch the training dynamics amplify round-off, for NumPy against itself too). "
-              "A row timed on part of the epoch (the CNN) gives the seconds of that part scaled to the 60,000 images. "
+              "A row timed on part of the epoch (the CNNs) gives the seconds of that part scaled to the 60,000 images. "
+              "The residual CNN (experiment 11, with BatchNorm) is compared with PyTorch, as there is no NumPy by hand "
+              "for it: its BatchNorm shifts get gradients near zero, which Adam scales up, so its weights differ as "
+              "much as diydnn differs from itself after a round-off-sized change of the initial weights. "
+              + ("A row marked as kept was not rerun: its numbers are the previous run's, against that run's sgemm "
+                 "peak. " if kept else "") +
               "Regenerate with `python benchmarks/bench_training.py --readme README.md`."]
     return "\n".join(lines) + "\n"
 
@@ -466,10 +545,12 @@ def main(argv=None):
     meta = {"rounds": args.rounds, "threads": args.threads, "chunks": args.chunks, "machine": machine,
             "peak": statistics.median(r["peak"] for r in results),
             "peak_cpu": statistics.median(r["peak_cpu"] for r in results)}
-    table = markdown(results, meta)
+    out = Path(args.out)
+    kept = kept_rows(out.read_text(), results) if args.rows and out.exists() else {}
+    table = markdown(results, meta, kept)
     print(table)
     from diydnn._00_conventions import write_atomically
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(args.out, lambda f: f.write(table.encode()))
     if args.readme:
         update_readme(args.readme, table)

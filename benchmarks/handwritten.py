@@ -248,3 +248,68 @@ class TorchCNN(TorchMLP):
         out.append((W3.copy(), linears[0].bias.detach().numpy().copy()))
         out.append((linears[1].weight.detach().numpy().T.copy(), linears[1].bias.detach().numpy().copy()))
         return out
+
+
+class TorchResNet(TorchMLP):
+    """Experiment 11's small residual CNN (diydnn._10_experiments.resnet(32, (1, 1))) in PyTorch (CPU).
+
+    Stem: 3x3 conv (32, no bias) + BatchNorm + ReLU + 2x2 max-pool; block 1: two 3x3 convs (32) with BatchNorm, added
+    to the identity, ReLU; block 2: the same with 64 filters, the first conv strided by 2, the shortcut a strided 1x1
+    conv + BatchNorm; ReLU, global average pool, Linear(64, 10). `weights` is a dict of diydnn's parameter names
+    ("stem/W", "residual_0/conv2d_0/W", ...) to arrays in diydnn's layouts (kernels (kh, kw, C, F)): the kernels are
+    transposed once to PyTorch's (F, C, kh, kw). A stride-2 'same' convolution of 14 pixels pads 0 rows on top and 1
+    below (TensorFlow's rule, which diydnn follows), so it is written as an explicit pad then an unpadded conv.
+    BatchNorm trains on the batch statistics; diydnn's momentum 0.9 is PyTorch's 0.1.
+    """
+
+    CONVS = ["stem", "residual_0/conv2d_0", "residual_0/conv2d_1", "residual_1/conv2d_0", "residual_1/conv2d_1",
+             "residual_1/shortcut_conv"]
+    NORMS = ["batchnorm_0", "residual_0/batchnorm_0", "residual_0/batchnorm_1", "residual_1/batchnorm_0",
+             "residual_1/batchnorm_1", "residual_1/shortcut_bn"]
+
+    def __init__(self, weights, optimiser="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        import torch
+        self.torch, nn = torch, torch.nn
+        shapes = {name: weights[f"{name}/W"].shape for name in self.CONVS}
+        self.conv = {}
+        for name in self.CONVS:
+            kh, kw, C, F = shapes[name]
+            self.conv[name] = nn.Conv2d(C, F, (kh, kw), stride=2 if name.startswith("residual_1/") and
+                                        name != "residual_1/conv2d_1" else 1,
+                                        padding=0 if name.startswith("residual_1/") and name != "residual_1/conv2d_1"
+                                        else "same", bias=False)
+        self.norm = {name: nn.BatchNorm2d(weights[f"{name}/gamma"].shape[0], eps=1e-5, momentum=0.1) for name in self.NORMS}
+        self.dense = nn.Linear(*weights["dense_0/W"].shape)
+        with torch.no_grad():
+            for name, conv in self.conv.items():
+                conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(weights[f"{name}/W"].transpose(3, 2, 0, 1))))
+            for name, norm in self.norm.items():
+                norm.weight.copy_(torch.from_numpy(weights[f"{name}/gamma"]))
+                norm.bias.copy_(torch.from_numpy(weights[f"{name}/beta"]))
+            self.dense.weight.copy_(torch.from_numpy(np.ascontiguousarray(weights["dense_0/W"].T)))
+            self.dense.bias.copy_(torch.from_numpy(weights["dense_0/b"]))
+        self.net = nn.Module()                          # holds the modules; calling it runs forward() below
+        for i, module in enumerate([*self.conv.values(), *self.norm.values(), self.dense]):
+            self.net.add_module(str(i), module)
+        self.net.forward = self.forward
+        self.net.train()
+        if optimiser == "sgd":
+            self.opt = torch.optim.SGD(self.net.parameters(), lr=lr)
+        else:
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(beta1, beta2), eps=eps)
+
+    def forward(self, X):
+        F, c, n = self.torch.nn.functional, self.conv, self.norm
+        x = X.view(-1, 1, 28, 28)
+        x = F.max_pool2d(F.relu(n["batchnorm_0"](c["stem"](x))), 2)
+        y = n["residual_0/batchnorm_1"](c["residual_0/conv2d_1"](F.relu(n["residual_0/batchnorm_0"](c["residual_0/conv2d_0"](x)))))
+        x = F.relu(x + y)
+        y = F.relu(n["residual_1/batchnorm_0"](c["residual_1/conv2d_0"](F.pad(x, (0, 1, 0, 1)))))   # 'same', stride 2
+        y = n["residual_1/batchnorm_1"](c["residual_1/conv2d_1"](y))
+        x = F.relu(y + n["residual_1/shortcut_bn"](c["residual_1/shortcut_conv"](x)))
+        return self.dense(x.mean(dim=(2, 3)))
+
+    def weights(self):
+        out = [(c.weight.detach().numpy().transpose(2, 3, 1, 0).copy(),) for c in self.conv.values()]
+        out += [(n.weight.detach().numpy().copy(), n.bias.detach().numpy().copy()) for n in self.norm.values()]
+        return out + [(self.dense.weight.detach().numpy().T.copy(), self.dense.bias.detach().numpy().copy())]

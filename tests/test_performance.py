@@ -358,3 +358,50 @@ def test_matmul_flops_counts_convolutions():
     assert dd.matmul_flops(model, m) == 2 * conv1 + 3 * conv2 + 3 * dense
     mlp = dd.Sequential([dd.Dense(6), dd.ReLU(), dd.Dense(3)], n_in=4, rng=np.random.default_rng(0))
     assert dd.matmul_flops(mlp, m) == 2 * (2 * m * 4 * 6) + 3 * (2 * m * 6 * 3)
+
+
+def test_benchmark_residual_row_counts_like_the_chapter_and_its_pytorch_twin_computes_the_same_step():
+    """The residual CNN row: diydnn's FLOP count, and PyTorch from the same weights gives the same logits and
+    gradients (kernels transposed, 'same' stride-2 padding as diydnn pads: 0 on top, 1 below)."""
+    import bench_training as bench
+    row, = [row for row in bench.EXTRA_ROWS if row.name.startswith("resnet-32-64")]
+    assert row.step_flops() == dd.matmul_flops(bench._resnet_model(0), row.batch_size) > 4e9
+    torch = pytest.importorskip("torch")
+    from handwritten import TorchResNet
+    weights = row.weights(0)
+    rng = np.random.default_rng(3)
+    X, y = rng.random((8, 784), dtype=np.float32), rng.integers(0, 10, 8)
+    model = bench._resnet_model(1)                     # other initial weights, then the row's loaded
+    state = model.state_dict()
+    state.update({f"params/{k}": v for k, v in weights.items()})
+    model.load_state_dict(state)
+    twin = TorchResNet(weights)
+    Z = model.forward(X, training=True)
+    loss = dd.SoftmaxCrossEntropy()
+    loss.forward(Z, np.eye(10, dtype=np.float32)[y])
+    model.backward(loss.backward())
+    Zt = twin.net(torch.from_numpy(X))
+    torch.nn.functional.cross_entropy(Zt, torch.from_numpy(y)).backward()
+    np.testing.assert_allclose(Z, Zt.detach().numpy(), atol=1e-5)
+    for name, conv in twin.conv.items():
+        g = conv.weight.grad.numpy().transpose(2, 3, 1, 0)
+        np.testing.assert_allclose(model.grads[f"{name}/W"], g, atol=1e-4 * np.abs(g).max())
+    for name, norm in twin.norm.items():
+        np.testing.assert_allclose(model.grads[f"{name}/gamma"], norm.weight.grad.numpy(), atol=1e-5)
+
+
+def test_benchmark_keeps_the_rows_it_did_not_rerun():
+    import bench_training as bench
+    cnn, = [row for row in bench.EXTRA_ROWS if row.name == "cnn-32-64-128/128 adam"]
+    mlp = bench.ROWS[0]
+    previous = (f"| {mlp.name} | 1.00 s | rest |\n| {cnn.label} | 9.00 s | rest |\n| header |\n")
+    result = {"row": cnn, "seconds": {"diydnn": 2.0}, "cpu_seconds": {}, "ratios": {}, "cpu_ratios": {}, "memory": {},
+              "gflops_cpu": {"diydnn": 1.0}, "peak_cpu": 1e11, "weight_gap": {"torch": 0.5}}
+    kept = bench.kept_rows(previous, [result])
+    assert kept == {mlp.name: f"| {mlp.name}{bench.KEPT} | 1.00 s | rest |"}     # the rerun row is not kept
+    assert bench.kept_rows(kept[mlp.name], [result]) == kept                     # kept twice: marked once
+    table = bench.markdown([result], {"rounds": 1, "threads": 1, "chunks": 1, "peak": 1e11, "peak_cpu": 1e11,
+                                      "machine": "m"}, kept)
+    rows = [line for line in table.splitlines() if line.startswith(f"| {mlp.name}") or line.startswith(f"| {cnn.name}")]
+    assert rows[0] == kept[mlp.name] and rows[1].startswith(f"| {cnn.label} | 2.00 s") and "0.5 (PyTorch)" not in rows[1]
+    assert rows[1].endswith("| 5.0e-01 (PyTorch) |") and "marked as kept" in table
