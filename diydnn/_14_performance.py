@@ -767,6 +767,139 @@ def flat_params(model):
 # 784–512–512–10 it is a small share (printed and asserted there). The benchmark
 # (`benchmarks/bench_training.py`) measures whole epochs against hand-written NumPy and PyTorch, with SGD and
 # Adam; the README shows its latest table.
+
+# %% [markdown]
+# ### A CNN training step, part by part
+#
+# A convolution is the same matrix product on the patch matrix (chapter 12), so the count of section 1 carries over;
+# but a CNN step does more around its products than an MLP step: the im2col copy that builds $P$ in the forward pass,
+# the col2im scatter that adds $dP$ back onto the pixels in the backward pass, BatchNorm over every position of every
+# image, pooling. The cell below takes one training step of experiment 11's residual CNN (chapter 16: stem, two
+# residual blocks, BatchNorm, global average pool) at batch 128 and splits it by part. Each kind of layer is timed
+# inside the step (by wrapping its forward and backward); the parts of the convolutions are timed again on their own,
+# on the same shapes: the im2col copy, the three products ($P\tilde K$, $P^\top d\tilde Z$, $d\tilde Z\,\tilde K^\top$; not the
+# last one for the first convolution, whose input gradient nobody needs) and col2im. Against the products stands
+# the time sgemm would take for the same FLOPs at the peak of section 2. Medians over steps, one BLAS thread.
+
+# %% tags=["active-ipynb"]
+# from diydnn._05_batchnorm import BatchNorm
+# from diydnn._10_experiments import build_model, resnet
+# from diydnn._12_convolution import col2im, im2col
+# from diydnn._13_pooling import MaxPool2D
+#
+#
+# def leaf_layers(layers):
+#     """The layers that compute: a block's own layers and its shortcut's instead of the block (chapter 16)."""
+#     for layer in layers:
+#         inner = list(getattr(layer, "layers", [])) + list(getattr(layer, "projection", []))
+#         yield from (leaf_layers(inner) if inner else [layer])
+#
+#
+# def median_ms(fn, repeats):
+#     fn()                                                      # warm-up, untimed
+#     times = []
+#     for _ in range(repeats):
+#         t0 = time.perf_counter()
+#         fn()
+#         times.append(time.perf_counter() - t0)
+#     return 1e3 * float(np.median(times))
+#
+#
+# def profile_cnn_step(model, X, Y, steps):
+#     """Median ms per training step: the whole step and each kind of layer (forward + backward, wrapped timers)."""
+#     spent, busy = {}, []
+#     def timed(kind, fn):
+#         def run(*args, **kwargs):
+#             if busy:                                          # a method calling another: counted once
+#                 return fn(*args, **kwargs)
+#             busy.append(kind)
+#             t0 = time.perf_counter()
+#             try:
+#                 return fn(*args, **kwargs)
+#             finally:
+#                 spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - t0
+#                 busy.pop()
+#         return run
+#     leaves = list(leaf_layers(model.layers))
+#     for layer in leaves:
+#         kind = type(layer).__name__ if isinstance(layer, (Conv2D, BatchNorm, MaxPool2D)) else "other layers"
+#         for method in ("forward", "backward", "backward_params"):
+#             setattr(layer, method, timed(kind, getattr(layer, method)))
+#     loss, opt, per_step = SoftmaxCrossEntropy(), Adam(lr=1e-3), []
+#     for _ in range(steps + 1):                                # the first step is a warm-up
+#         spent.clear()
+#         t0 = time.perf_counter()
+#         loss.forward(model.forward(X, training=True), Y)
+#         model.backward_params(loss.backward())
+#         opt.step(model.params, model.grads)
+#         step = time.perf_counter() - t0
+#         per_step.append({**spent, "step": step, "rest": step - sum(spent.values())})   # the rest, step by step
+#     for layer in leaves:                                      # the class's methods again
+#         for method in ("forward", "backward", "backward_params"):
+#             delattr(layer, method)
+#     return {k: 1e3 * float(np.median([s.get(k, 0.0) for s in per_step[1:]])) for k in per_step[-1]}
+
+# %% tags=["active-ipynb"]
+# def conv_parts(model, m, repeats):
+#     """ms of the parts of every Conv2D of the model, timed on their own on its shapes, and the products' FLOPs."""
+#     r, parts, flops = np.random.default_rng(0), {"im2col copy": 0.0, "products": 0.0, "col2im": 0.0}, 0
+#     first = next(layer for layer in leaf_layers(model.layers) if layer.params)
+#     for layer in leaf_layers(model.layers):
+#         if not isinstance(layer, Conv2D):
+#             continue
+#         (out_h, top, bottom), (out_w, left, right) = layer._geometry(layer.n_in)
+#         (H, W, C), (kh, kw), F = layer.n_in, layer.kernel_size, layer.filters
+#         Xp = r.standard_normal((m, H + top + bottom, W + left + right, C), dtype=np.float32)
+#         view = im2col(Xp, kh, kw, layer.stride, out_h, out_w)
+#         P, K = np.ascontiguousarray(view).reshape(-1, kh * kw * C), layer.params["W"].reshape(-1, F)
+#         dZ = r.standard_normal((P.shape[0], F), dtype=np.float32)
+#         products = [lambda: P @ K, lambda: P.T @ dZ] + ([] if layer is first else [lambda: dZ @ K.T])
+#         parts["im2col copy"] += median_ms(lambda: np.ascontiguousarray(view), repeats)
+#         parts["products"] += sum(median_ms(f, repeats) for f in products)
+#         flops += len(products) * 2 * P.shape[0] * P.shape[1] * F
+#         if layer is not first:
+#             dP = (dZ @ K.T).reshape(m, out_h, out_w, kh, kw, C)
+#             parts["col2im"] += median_ms(lambda: col2im(dP, Xp.shape, layer.stride), repeats)
+#     return parts, flops
+#
+#
+# m_cnn = 128
+# resnet_model = build_model({"architecture": resnet(32, (1, 1))}, n_in=784, rng=np.random.default_rng(0))
+# X_cnn = rng.random((m_cnn, 784), dtype=np.float32)
+# Y_cnn = np.eye(10, dtype=np.float32)[rng.integers(0, 10, m_cnn)]
+# ms = profile_cnn_step(resnet_model, X_cnn, Y_cnn, steps=3 if QUICK else 9)
+# parts, conv_flops = conv_parts(resnet_model, m_cnn, repeats=3 if QUICK else 9)
+# assert conv_flops == matmul_flops(resnet_model, m_cnn) - 3 * 2 * m_cnn * 64 * 10   # all but the Dense head's
+# at_peak = 1e3 * conv_flops / peak
+# rows = [("Conv2D layers, in the step", ms["Conv2D"]), ("  their products, on their own", parts["products"]),
+#         ("    sgemm at the peak, same FLOPs", at_peak), ("  their im2col copies, on their own", parts["im2col copy"]),
+#         ("  their col2im, on their own", parts["col2im"]), ("BatchNorm layers", ms["BatchNorm"]),
+#         ("MaxPool2D", ms["MaxPool2D"]), ("other layers (ReLU, reshape, pool, Dense)", ms["other layers"]),
+#         ("the rest (loss, Adam, the blocks' adds, Python)", ms["rest"])]
+# print(f"one training step of resnet(32, (1, 1)) at batch {m_cnn}: {ms['step']:.1f} ms (median)")
+# for label, t in rows:
+#     print(f"  {label:48s} {t:7.1f} ms  {100 * t / ms['step']:5.1f} % of the step")
+# rate = conv_flops / (parts["products"] / 1e3)
+# print(f"the convolutions' products: {conv_flops / 1e9:.2f} GFLOP at {rate / 1e9:.1f} GFLOP/s, "
+#       f"{100 * rate / peak:.0f} % of the sgemm peak ({parts['products'] / at_peak:.1f}x the time at the peak)")
+# assert ms["rest"] > 0 and ms["Conv2D"] > 0.5 * ms["step"] and parts["products"] == max(t for _, t in rows[1:])   # the largest part
+# assert parts["products"] > 1.3 * at_peak and parts["col2im"] > 2 * parts["im2col copy"]
+
+# %% [markdown]
+# The convolutions take most of the step, and their products are its largest part — but they run below the sgemm
+# peak (the cell prints how far): im2col makes tall, narrow products ($F$ = 32 or 64 columns, $k_h k_w C$ = 9 to 576
+# rows of $\tilde K$), and on such shapes BLAS cannot keep its register blocks as busy as on the large square matrices
+# of section 2. col2im costs several times the im2col copy: it reads $dP$ ($k_h k_w$ times the size of the input)
+# and makes one strided add per kernel offset, each a pass over the whole of $dX^p$ in pieces of one pixel's $C$
+# channels. BatchNorm and pooling are a few element-wise passes over the largest activations.
+#
+# This is where diydnn stands against PyTorch on CNNs (the benchmark's CNN rows): PyTorch's CPU convolutions
+# (oneDNN) compute the convolution directly, with kernels blocked over channels for the registers, and never write
+# a patch matrix or scatter one back. diydnn keeps im2col because it is the idea of chapter 12 in one line, and
+# because every number it computes is fixed: the course's run records are checked bit for bit, so a speed-up may
+# change how memory is moved, but not the order of the additions nor which product computes what. The ways left to
+# go faster change rounding: splitting the products into smaller ones, computing $dX$ as a direct convolution with
+# the rotated kernels (the order of the sums changes), or fusing BatchNorm's passes.
 #
 # ## 5. Batch size against throughput
 #
