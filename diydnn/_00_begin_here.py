@@ -173,8 +173,9 @@ __doc__ = """Begin here: an orientation (what a network computes, a demo, the co
 # [evaluation](experiments/05_evaluation.ipynb), [the original's bug](experiments/06_original_bug.ipynb),
 # [regularisation](experiments/07_regularisation.ipynb) (chapter 11's remedies on the full data),
 # a [CNN](experiments/08_cnn.ipynb) (chapters 12–13), the [bug zoo](experiments/09_bug_zoo.ipynb) (each
-# of the original's bugs as a switch, with the symptoms it leaves, and a "diagnose blind" exercise), and
-# [tuning](experiments/10_tuning.ipynb) (chapter 15's search against the hand-tuned recipe). The
+# of the original's bugs as a switch, with the symptoms it leaves, and a "diagnose blind" exercise),
+# [tuning](experiments/10_tuning.ipynb) (chapter 15's search against the hand-tuned recipe), and a
+# [small ResNet](experiments/11_resnet.ipynb) (chapter 16's pieces in one network, against experiment 08's CNN). The
 # [README](../README.md) has the results. (A test checks that this map names every notebook of the course.)
 #
 # ## 4. What you need before you start

@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← 15 — diagnosing and tuning](15_diagnosing.ipynb) · [begin here](00_begin_here.ipynb) · **16 — designing a CNN**
+# [← 15 — diagnosing and tuning](15_diagnosing.ipynb) · [begin here](00_begin_here.ipynb) · **16 — designing a CNN** · [next: experiment 11 — a small ResNet →](experiments/11_resnet.ipynb)
 #
 # # 16 — Designing a convolutional network
 #
@@ -890,4 +890,4 @@ def occlusion_map(model, image, label, patch=6, stride=2, fill=0.0):
 
 # %% [markdown]
 # ---
-# [← 15 — diagnosing and tuning](15_diagnosing.ipynb) · [begin here](00_begin_here.ipynb) · **16 — designing a CNN**
+# [← 15 — diagnosing and tuning](15_diagnosing.ipynb) · [begin here](00_begin_here.ipynb) · **16 — designing a CNN** · [next: experiment 11 — a small ResNet →](experiments/11_resnet.ipynb)

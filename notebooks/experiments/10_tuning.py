@@ -1,5 +1,5 @@
 # %% [markdown]
-# [← experiment 09 — bug zoo](09_bug_zoo.ipynb) · [begin here](../00_begin_here.ipynb) · [chapter 15 — diagnosing and tuning](../15_diagnosing.ipynb) · **experiment 10 — tuning** · [next: README, results →](../../README.md)
+# [← experiment 09 — bug zoo](09_bug_zoo.ipynb) · [begin here](../00_begin_here.ipynb) · [chapter 15 — diagnosing and tuning](../15_diagnosing.ipynb) · **experiment 10 — tuning** · [next: experiment 11 — a small ResNet →](11_resnet.ipynb)
 #
 # # Experiment 10 — A random search against the hand-tuned recipe
 #
