@@ -11,8 +11,9 @@ printed, not checked.
     python benchmarks/run_time.py resnet_seed0                  # 1 BLAS thread; writes media/time_resnet_seed0.md
     python benchmarks/run_time.py resnet_seed0 --threads 2 --no-write
 
-Run it on a quiet machine (nothing else training): the load average before and after is printed and written, and
-the notebooks' records, trained while other jobs shared the machine, give only upper bounds on the wall-clock time.
+Run it on a quiet machine (nothing else training); the load average before and after is printed and written. The
+notebooks' records were trained on whatever machine and load there was, so their wall-clock times say little about
+a quiet one.
 The result goes (atomically) to media/time_<record>.md, which the experiment notebook displays and reads.
 """
 import argparse

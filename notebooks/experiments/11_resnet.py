@@ -88,8 +88,9 @@ panel
 #
 # Seeds 0, 1 and 2 (the seed draws the weights and the order of the batches). For each run: the test accuracy of the
 # checkpoint validation chose, and what the run cost as its record says (wall-clock and CPU time of the training
-# process, its peak RSS). The records of the committed notebook were written by runs on a shared machine, so their
-# wall-clock times are upper bounds; the time target is judged on the benchmark's run below.
+# process, its peak RSS). The records of the committed notebook were written on shared machines (not all three on the
+# same one), so their wall-clock times say what those machines and their load allowed; the time target is judged on
+# the benchmark's run below, on one quiet machine.
 
 # %%
 runs = []
