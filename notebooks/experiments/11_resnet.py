@@ -134,8 +134,8 @@ for what, met in targets.items():
 best_case = min(r["cpu_seconds"] for r in runs) / 2
 print(f"the least CPU time of the 3 runs, shared perfectly by 2 cores: {best_case:.0f} s per run "
       f"({'within' if best_case <= 300 else 'over'} the 300 s target even then)")
-if not QUICK:
-    assert peak_rss_mb <= 1024, peak_rss_mb
+if not QUICK:    # what the README's row says of the three targets: accuracy and memory met, the time not
+    assert list(targets.values()) == [True, False, True], targets
 
 # %% [markdown]
 # ## 4. Against experiment 08's CNN, on the same test images
@@ -163,7 +163,7 @@ if not QUICK:
         f"right, over the 3 pairs: {c['n10']} / {c['n01']}; McNemar p = {c['p']:.2g}: **{verdict}**."))
     print(f"the ResNet has {cnn_runs[0]['params'] / runs[0]['params']:.1f}x fewer parameters and costs "
           f"{flops['resnet'] / flops['cnn']:.2f}x the FLOPs per step")
-    assert runs[0]["params"] < cnn_runs[0]["params"]
+    assert runs[0]["params"] < cnn_runs[0]["params"] and c["verdict"] == "A better"     # the README: "shown better"
 else:
     c, cnn_runs = None, []
     print("quick mode: experiment 08's records describe full runs on the full test set; no comparison")
