@@ -271,7 +271,7 @@ def _resnet_controls(controls, untouched, pick, menu):
     hidden units, the BatchNorm box and dropout."""
     import ipywidgets as w
     controls = {k: c for k, c in controls.items() if k not in ("hidden_units", "batchnorm", "dropout")}
-    return {"width": pick("width", FILTER_CHOICES, "width (stage 1; x2 per stage)"),
+    return {"width": pick("width", FILTER_CHOICES, "width (stage 1)"),
             "blocks": w.Dropdown(options=sorted({1, 2, 3, untouched["blocks"]}), value=untouched["blocks"],
                                  description="blocks per stage", **menu),
             "residual": w.Checkbox(value=untouched["residual"], description="residual connections"),
