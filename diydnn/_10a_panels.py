@@ -360,9 +360,9 @@ def compare_with_reference(result, defaults, reference, preview=False):
 #
 # One training step of a network costs the FLOPs of its matrix products (chapter 14's `matmul_flops`), which grow
 # linearly with the batch; a run takes about (samples per epoch) × (epochs) of them. Its evaluations add one forward
-# pass per image (a third of a training step's products, less the first layer's skipped $dX$): the validation set at
-# each evaluation and the test set twice (the last weights and the chosen checkpoint). For a long run they are a few
-# per cent; for a one-epoch run on 5,000 images of a CNN they cost more than the training. So the reference run's
+# pass per image (chapter 14's `forward_flops`: each product once, where a training step has three): the validation
+# set at each evaluation and the test set twice (the last weights and the chosen checkpoint). For a long run they are
+# a few per cent; for a one-epoch run on 5,000 images of a CNN they cost more than the training. So the reference run's
 # measured time, scaled by the ratio of the two runs' FLOPs, estimates the new run's time on this machine — roughly
 # (memory traffic, building the model, writing checkpoints and the machine's load add their share), but enough to
 # see whether a Train costs seconds or minutes. The **preview** box trains on a tenth of the training samples for
@@ -371,19 +371,14 @@ def compare_with_reference(result, defaults, reference, preview=False):
 # %%
 def _run_flops(settings):
     """FLOPs of the matrix products of a whole run, (training, evaluations): one sample's step × samples × epochs,
-    and one image's forward pass × the images evaluated (the validation set evals_per_epoch times an epoch, the 10,000 test images twice)."""
-    from diydnn._01_dense import Dense
-    from diydnn._12_convolution import Conv2D
-    from diydnn._14_performance import _forward_product_flops, matmul_flops        # later chapters
+    and one image's forward pass × the images evaluated (the validation set evals_per_epoch times an epoch, the
+    10,000 test images twice)."""
+    from diydnn._14_performance import forward_flops, matmul_flops        # a later chapter
     s = check_settings(settings)
     model = build_model(s, rng=np.random.default_rng(0))
     samples = s["train_abs_samples"] if s["train_abs_samples"] is not None else 60000 - s["n_val"]
-    step = matmul_flops(model, 1)
-    # a step is 3 products per layer (forward, dW, dX) except the first layer's missing dX: add it back, divide by 3
-    first = next((layer for layer in model.layers if layer.params), None)
-    forward = (step + (_forward_product_flops(first, 1) if isinstance(first, (Dense, Conv2D)) else 0)) // 3
     evaluated = s["n_val"] * s["evals_per_epoch"] * s["num_epochs"] + 2 * 10000
-    return step * samples * s["num_epochs"], forward * evaluated          # (training, evaluations)
+    return matmul_flops(model, 1) * samples * s["num_epochs"], forward_flops(model, 1) * evaluated
 
 
 def preview_settings(settings):

@@ -95,11 +95,24 @@ def _forward_product_flops(layer, m):
     return 2 * m * out_h * out_w * F * kh * kw * C
 
 
+def _inner_layers(layer):
+    """The layers a layer holds (a Residual's own and its shortcut's); none for a plain layer."""
+    return list(getattr(layer, "layers", [])) + list(getattr(layer, "projection", []))
+
+
 def _nested_flops(layer, m):
     """Forward, dW and dX products of the layers a layer holds (none for a plain element-wise layer)."""
-    inner = list(getattr(layer, "layers", [])) + list(getattr(layer, "projection", []))
     return sum(3 * _forward_product_flops(sub, m) if isinstance(sub, (Dense, Conv2D)) else _nested_flops(sub, m)
-               for sub in inner)
+               for sub in _inner_layers(layer))
+
+
+def forward_flops(model, m):
+    """FLOPs of the matrix products of one forward pass (an evaluation) of `model` on m rows: each product once."""
+    def of(layer):
+        if isinstance(layer, (Dense, Conv2D)):
+            return _forward_product_flops(layer, m)
+        return sum(of(sub) for sub in _inner_layers(layer))
+    return sum(of(layer) for layer in model.layers)
 
 
 # %% tags=["active-ipynb"]

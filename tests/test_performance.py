@@ -405,3 +405,17 @@ def test_benchmark_keeps_the_rows_it_did_not_rerun():
     rows = [line for line in table.splitlines() if line.startswith(f"| {mlp.name}") or line.startswith(f"| {cnn.name}")]
     assert rows[0] == kept[mlp.name] and rows[1].startswith(f"| {cnn.label} | 2.00 s") and "0.5 (PyTorch)" not in rows[1]
     assert rows[1].endswith("| 5.0e-01 (PyTorch) |") and "marked as kept" in table
+
+
+def test_forward_flops_counts_each_product_once():
+    from diydnn._10_experiments import build_model, mlp, resnet
+    from diydnn._14_performance import forward_flops
+    m = 7
+    dense = build_model({"architecture": mlp([100])}, n_in=784, rng=np.random.default_rng(0))
+    assert forward_flops(dense, m) == 2 * m * (784 * 100 + 100 * 10)
+    # a residual CNN: a training step is forward + dW + dX for every product, less the stem's dX (the first layer)
+    net = build_model({"architecture": resnet(8, (1, 1))}, n_in=784, rng=np.random.default_rng(0))
+    stem = next(layer for layer in net.layers if layer.params)
+    out_h, out_w, F = stem.output_width(stem.n_in)
+    stem_forward = 2 * m * out_h * out_w * F * 3 * 3 * 1
+    assert 3 * forward_flops(net, m) - stem_forward == dd.matmul_flops(net, m)   # blocks and shortcuts included

@@ -29,9 +29,7 @@
 # them again: run the notebook with the environment variable `DIYDNN_RETRAIN=1`.
 
 # %%
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -121,9 +119,8 @@ if time_file.exists():
     display(Markdown(time_file.read_text()))
     timing = dict(line.split(": ", 1) for line in time_file.read_text().splitlines() if line.startswith("- "))
     bench_wall = float(timing["- wall-clock seconds"])
-    bench_rss = float(timing["- peak RSS MB"])
 else:
-    bench_wall = bench_rss = None
+    bench_wall = None
     print("no timing benchmark yet: run python benchmarks/run_time.py resnet_seed0")
 targets = {"median test accuracy >= 99.5 %": median >= 0.995,
            "a run <= 300 s wall-clock (benchmark, quiet machine)": bench_wall is not None and bench_wall <= 300,
