@@ -92,19 +92,26 @@ panel
 # the benchmark's run below, on one quiet machine.
 
 # %%
-runs = []
-for seed in range(3):
-    r = run_or_load(check_settings(dict(DEFAULTS, model_name=f"resnet_seed{seed}", seed=seed)), data=DATA)
-    runs.append(r)
-    print(f"seed {seed}{' (run record)' if r['loaded'] else ''}: best validation {r['best_val_accuracy']:.4f}, "
-          f"TEST {r['test_accuracy']:.4f} (last weights {r['test_accuracy_final']:.4f}); {r['seconds']:.0f} s wall, "
-          f"{r['cpu_seconds']:.0f} s CPU, peak RSS {r['peak_rss_mb']:.0f} MB")
-assert not any(r["diverged"] for r in runs)
+def three_seeds(settings, name):
+    """Seeds 0, 1, 2 of settings as runs name_seed<k> (trained or read from their records), printed; returns the runs,
+    the median test accuracy, its 95 % interval and the largest peak RSS."""
+    group = []
+    for seed in range(3):
+        r = run_or_load(check_settings(dict(settings, model_name=f"{name}_seed{seed}", seed=seed)), data=DATA)
+        group.append(r)
+        print(f"seed {seed}{' (run record)' if r['loaded'] else ''}: best validation {r['best_val_accuracy']:.4f}, "
+              f"TEST {r['test_accuracy']:.4f} (last weights {r['test_accuracy_final']:.4f}); {r['seconds']:.0f} s wall, "
+              f"{r['cpu_seconds']:.0f} s CPU, peak RSS {r['peak_rss_mb']:.0f} MB")
+    assert not any(r["diverged"] for r in group)
+    accs = np.array([r["test_accuracy"] for r in group])
+    mid, interval = float(np.median(accs)), interval95(accs)
+    print(f"test accuracy, median of 3 seeds: {mid:.4f}; 95 % interval of the mean (t): "
+          f"[{interval[0]:.4f}, {interval[1]:.4f}]")
+    return group, mid, interval, max(r["peak_rss_mb"] for r in group)
+
+
+runs, median, (lo, hi), peak_rss_mb = three_seeds(DEFAULTS, "resnet")
 panel.set_reference(runs)                  # the panel draws seed 0 in grey and compares a Train with these three
-test_acc = np.array([r["test_accuracy"] for r in runs])
-median, (lo, hi) = float(np.median(test_acc)), interval95(test_acc)
-peak_rss_mb = max(r["peak_rss_mb"] for r in runs)
-print(f"test accuracy, median of 3 seeds: {median:.4f}; 95 % interval of the mean (t): [{lo:.4f}, {hi:.4f}]")
 assert median >= (0.7 if QUICK else 0.99), median         # learning happened (quick); full: better than 99 %
 
 # %% [markdown]
@@ -247,18 +254,7 @@ else:
 
 # %%
 print("knobs:", describe_resnet(FAST["architecture"]), f"| {FAST['num_epochs']} epochs, peak learning rate {FAST['lr']:g}")
-fast_runs = []
-for seed in range(3):
-    r = run_or_load(check_settings(dict(FAST, model_name=f"resnet_fast_seed{seed}", seed=seed)), data=DATA)
-    fast_runs.append(r)
-    print(f"seed {seed}{' (run record)' if r['loaded'] else ''}: best validation {r['best_val_accuracy']:.4f}, "
-          f"TEST {r['test_accuracy']:.4f} (last weights {r['test_accuracy_final']:.4f}); {r['seconds']:.0f} s wall, "
-          f"{r['cpu_seconds']:.0f} s CPU, peak RSS {r['peak_rss_mb']:.0f} MB")
-assert not any(r["diverged"] for r in fast_runs)
-fast_acc = np.array([r["test_accuracy"] for r in fast_runs])
-fast_median, (fast_lo, fast_hi) = float(np.median(fast_acc)), interval95(fast_acc)
-fast_rss_mb = max(r["peak_rss_mb"] for r in fast_runs)
-print(f"test accuracy, median of 3 seeds: {fast_median:.4f}; 95 % interval of the mean (t): [{fast_lo:.4f}, {fast_hi:.4f}]")
+fast_runs, fast_median, _, fast_rss_mb = three_seeds(FAST, "resnet_fast")
 n_test = len(y_test) if not QUICK else 1000
 print(f"the median seed got {round(fast_median * n_test):,} of the {n_test:,} test images right; 99.5 % is "
       f"{int(np.ceil(0.995 * n_test)):,} of them")
