@@ -370,6 +370,68 @@ def col2im(dcols, padded_shape, stride):
 #     assert np.allclose(dX_col2im, dX_conv)
 
 # %% [markdown]
+# **The scatter the layer uses.** `col2im` above says what the input gradient is; `Conv2D.backward` computes the same
+# numbers with two changes in how memory is moved, both measured in chapter 14. (1) $dP$ is computed **offset by
+# offset**: $\tilde K$ is $k_h k_w$ blocks of $C$ rows, one per kernel offset $(u, v)$, and
+# $dP_{(u,v)} = d\tilde Z\,\tilde K_{(u,v)}^\top$ is one product per offset (`np.matmul` over a stack), so each offset's
+# patch gradients are one contiguous $(m, H', W', C)$ array instead of a slice with a stride of $k_h k_w C$ values. Each
+# entry is the same sum over the $F$ filters as in the one large product. (2) The adds go **straight into $dX$**, not
+# into a padded $dX^p$ that is then cropped: for offset $(u, v)$, output row $r$ lands on input row $y = rs + u - p_{top}$,
+# and only the rows $r$ with $0 \le y < H$ are added (likewise the columns). The padding's gradient, which the crop
+# threw away, is never computed; every pixel still receives its terms in the same order $(u, v)$, starting from 0.
+
+# %%
+def col2im_offsets(dP, in_shape, stride, top, left):
+    """col2im onto the unpadded input: dP (kh, kw, m, out_h, out_w, C) holds each kernel offset's patch gradients;
+    in_shape = (m, H, W, C); top, left = the padding before the first row and column. Returns dX of in_shape, the
+    same numbers as col2im(...)[:, top:top + H, left:left + W] (the same terms, added in the same order)."""
+    kh, kw, _, out_h, out_w, _ = dP.shape
+    m, H, W, C = in_shape
+    dX = np.zeros(in_shape, dtype=dP.dtype)
+    for u in range(kh):
+        # output rows r0..r1-1 land inside the image: 0 <= r*stride + u - top < H
+        r0, r1 = max(0, -((u - top) // stride)), min(out_h, (H - 1 - u + top) // stride + 1)
+        for v in range(kw):
+            c0, c1 = max(0, -((v - left) // stride)), min(out_w, (W - 1 - v + left) // stride + 1)
+            if r0 >= r1 or c0 >= c1:
+                continue                                  # this offset only ever saw padding
+            y0, x0 = r0 * stride + u - top, c0 * stride + v - left
+            dX[:, y0:y0 + stride * (r1 - r0):stride, x0:x0 + stride * (c1 - c0):stride, :] += dP[u, v, :, r0:r1, c0:c1]
+    return dX
+
+
+# %% [markdown]
+# Both changes checked against the definition: the offset-by-offset products against the one product (the same
+# values; whether BLAS also rounds them to the same bits is printed), and the scatter against col2im plus the crop on
+# the same $dP$ — equal bit for bit, for strides 1 to 3, both paddings and kernels that do and do not fit evenly:
+
+# %% tags=["active-ipynb"]
+# for stride, (kh, kw), padding, shape in [(1, (3, 3), "same", (2, 6, 7, 16)), (2, (3, 3), "same", (2, 7, 7, 16)),
+#                                          (2, (2, 3), "valid", (1, 6, 8, 3)), (3, (3, 3), "same", (2, 8, 7, 1)),
+#                                          (2, (1, 1), "same", (2, 7, 7, 8))]:
+#     m, H, W, C = shape
+#     (out_h, top, bottom), (out_w, left, right) = (conv_output_size(H, kh, stride, padding),
+#                                                   conv_output_size(W, kw, stride, padding))
+#     dZ = rng.standard_normal((m * out_h * out_w, 5), dtype=np.float32)
+#     K = rng.standard_normal((kh, kw, C, 5), dtype=np.float32)
+#     one_product = (dZ @ K.reshape(-1, 5).T).reshape(m, out_h, out_w, kh, kw, C)
+#     per_offset = np.matmul(dZ, K.reshape(kh * kw, C, 5).transpose(0, 2, 1)).reshape(kh, kw, m, out_h, out_w, C)
+#     assert np.allclose(per_offset, one_product.transpose(3, 4, 0, 1, 2, 5), rtol=1e-5, atol=1e-5)
+#     padded = (m, H + top + bottom, W + left + right, C)
+#     by_definition = col2im(one_product, padded, stride)[:, top:top + H, left:left + W]
+#     scattered = col2im_offsets(np.ascontiguousarray(one_product.transpose(3, 4, 0, 1, 2, 5)), shape, stride, top, left)
+#     print(f"stride {stride}, kernel {kh}x{kw}, {padding:5s}, input {shape}: scatter bit-equal to col2im: "
+#           f"{np.array_equal(scattered, by_definition)}; products bit-equal: "
+#           f"{np.array_equal(per_offset, one_product.transpose(3, 4, 0, 1, 2, 5))}")
+#     assert np.array_equal(scattered, by_definition)
+
+# %% [markdown]
+# Where a line prints `products bit-equal: False`, the two ways agree to round-off but not to the last bit: with one
+# input channel, each offset's product has a single column, and BLAS computes such a product with another kernel that
+# sums in another order. In this course's networks only the first convolution sees one channel, and a model never asks
+# it for $dX$ in training (chapter 14's `backward_params`).
+
+# %% [markdown]
 # ## 5. The layer: `Conv2D`
 #
 # `Conv2D(filters, kernel_size=3, stride=1, padding="valid", use_bias=True, init="he")`. The input of one sample has
@@ -481,13 +543,14 @@ class Conv2D(Layer):
         return Z.reshape(m, out_h, out_w, F)                   # already channels last: no transpose
 
     def backward(self, dY):
-        P, padded_shape, (m, H, W, C) = self._cached()
+        _, _, (m, H, W, C) = self._cached()
         (out_h, top, _), (out_w, left, _) = self._geometry(self.n_in)
         (kh, kw), F = self.kernel_size, self.filters
         dZ = self._param_grads(dY)
-        dP = (dZ @ self.params["W"].reshape(-1, F).T).reshape(m, out_h, out_w, kh, kw, C)   # dP = dZ~ W~^T
-        dXp = col2im(dP, padded_shape, self.stride)                        # the transpose of im2col
-        return np.ascontiguousarray(dXp[:, top:top + H, left:left + W, :])  # the padding is not an input
+        # dP = dZ~ W~^T, one product per kernel offset: (kh*kw, m*out_h*out_w, C), each offset's block contiguous
+        dP = np.matmul(dZ, self.params["W"].reshape(kh * kw, C, F).transpose(0, 2, 1))
+        dP = dP.reshape(kh, kw, m, out_h, out_w, C)
+        return col2im_offsets(dP, (m, H, W, C), self.stride, top, left)   # the transpose of im2col, padding dropped
 
     def backward_params(self, dY):
         """backward without dX: a model's first convolution (after a Reshape of the pixels) needs only dW and db, and

@@ -791,13 +791,14 @@ def flat_params(model):
 # residual blocks, BatchNorm, global average pool) at batch 128 and splits it by part. Each kind of layer is timed
 # inside the step (by wrapping its forward and backward); the parts of the convolutions are timed again on their own,
 # on the same shapes: the im2col copy, the three products ($P\tilde K$, $P^\top d\tilde Z$, $d\tilde Z\,\tilde K^\top$; not the
-# last one for the first convolution, whose input gradient nobody needs) and col2im. Against the products stands
+# last one for the first convolution, whose input gradient nobody needs) and the scatter of $dP$ (chapter 12's
+# `col2im_offsets`, which the layer uses). Against the products stands
 # the time sgemm would take for the same FLOPs at the peak of section 2. Medians over steps, one BLAS thread.
 
 # %% tags=["active-ipynb"]
 # from diydnn._05_batchnorm import BatchNorm
 # from diydnn._10_experiments import build_model, resnet
-# from diydnn._12_convolution import col2im, im2col
+# from diydnn._12_convolution import col2im, col2im_offsets, im2col
 # from diydnn._13_pooling import MaxPool2D
 #
 #
@@ -855,7 +856,8 @@ def flat_params(model):
 # %% tags=["active-ipynb"]
 # def conv_parts(model, m, repeats):
 #     """ms of the parts of every Conv2D of the model, timed on their own on its shapes, and the products' FLOPs."""
-#     r, parts, flops = np.random.default_rng(0), {"im2col copy": 0.0, "products": 0.0, "col2im": 0.0}, 0
+#     r, flops = np.random.default_rng(0), 0
+#     parts = {"im2col copy": 0.0, "products": 0.0, "col2im": 0.0, "col2im + crop": 0.0}
 #     first = next(layer for layer in leaf_layers(model.layers) if layer.params)
 #     for layer in leaf_layers(model.layers):
 #         if not isinstance(layer, Conv2D):
@@ -866,13 +868,18 @@ def flat_params(model):
 #         view = im2col(Xp, kh, kw, layer.stride, out_h, out_w)
 #         P, K = np.ascontiguousarray(view).reshape(-1, kh * kw * C), layer.params["W"].reshape(-1, F)
 #         dZ = r.standard_normal((P.shape[0], F), dtype=np.float32)
-#         products = [lambda: P @ K, lambda: P.T @ dZ] + ([] if layer is first else [lambda: dZ @ K.T])
+#         K_offsets = layer.params["W"].reshape(kh * kw, C, F).transpose(0, 2, 1)   # dP offset by offset, as the layer
+#         products = [lambda: P @ K, lambda: P.T @ dZ] + ([] if layer is first else [lambda: np.matmul(dZ, K_offsets)])
 #         parts["im2col copy"] += median_ms(lambda: np.ascontiguousarray(view), repeats)
 #         parts["products"] += sum(median_ms(f, repeats) for f in products)
 #         flops += len(products) * 2 * P.shape[0] * P.shape[1] * F
 #         if layer is not first:
-#             dP = (dZ @ K.T).reshape(m, out_h, out_w, kh, kw, C)
-#             parts["col2im"] += median_ms(lambda: col2im(dP, Xp.shape, layer.stride), repeats)
+#             dP = np.matmul(dZ, K_offsets).reshape(kh, kw, m, out_h, out_w, C)
+#             parts["col2im"] += median_ms(lambda: col2im_offsets(dP, (m, H, W, C), layer.stride, top, left), repeats)
+#             # chapter 12's first version, on the same numbers: dP sample-major, scattered onto dX^p, then the crop
+#             dP_rows = np.ascontiguousarray(dP.transpose(2, 3, 4, 0, 1, 5))
+#             crop = (slice(None), slice(top, top + H), slice(left, left + W))
+#             parts["col2im + crop"] += median_ms(lambda: col2im(dP_rows, Xp.shape, layer.stride)[crop], repeats)
 #     return parts, flops
 #
 #
@@ -898,23 +905,33 @@ def flat_params(model):
 # assert ms["rest"] > 0 and ms["Conv2D"] > 0.5 * ms["step"] and parts["products"] == max(t for _, t in rows[1:])   # the largest part
 # # below the peak, and col2im several times the copy; the shrunk test run, often on a busy machine, asserts the direction
 # assert parts["products"] > (1.0 if QUICK else 1.3) * at_peak
-# assert parts["col2im"] > (1.0 if QUICK else 2) * parts["im2col copy"]
+# print(f"the scatter of dP: {parts['col2im']:.1f} ms, {parts['col2im'] / parts['im2col copy']:.1f}x the im2col copy; "
+#       f"chapter 12's first version (col2im onto the padded dX^p, then the crop) on the same dP: "
+#       f"{parts['col2im + crop']:.1f} ms, {parts['col2im + crop'] / parts['col2im']:.1f}x as long")
+# assert parts["col2im"] > parts["im2col copy"] and parts["col2im + crop"] > parts["col2im"]
 
 # %% [markdown]
 # The convolutions take most of the step, and their products are its largest part — but they run below the sgemm
 # peak (the cell prints how far): im2col makes tall, narrow products ($F$ = 32 or 64 columns, $k_h k_w C$ = 9 to 576
 # rows of $\tilde K$), and on such shapes BLAS cannot keep its register blocks as busy as on the large square matrices
-# of section 2. col2im costs several times the im2col copy: it reads $dP$ ($k_h k_w$ times the size of the input)
-# and makes one strided add per kernel offset, each a pass over the whole of $dX^p$ in pieces of one pixel's $C$
-# channels. BatchNorm and pooling are a few element-wise passes over the largest activations.
+# of section 2. The scatter of $dP$ costs more than the im2col copy (the cell prints how much): it reads $dP$
+# ($k_h k_w$ times the size of the input) and makes one strided add per kernel offset, each a pass over $dX$ in
+# pieces of one pixel's $C$ channels. It used to cost more still: chapter 12's first version scatters a sample-major
+# $dP$, whose blocks for one offset lie $k_h k_w C$ floats apart, onto the padded $dX^p$ and then crops it; the layer's
+# `col2im_offsets` takes $dP$ offset-major (the product $d\tilde Z\,\tilde K^\top$ computed as one product per kernel
+# offset writes it so, at no cost) and adds straight into the unpadded $dX$ (the cell prints both times). BatchNorm
+# and pooling are a few element-wise passes over the largest activations.
 #
 # This is where diydnn stands against PyTorch on CNNs (the benchmark's CNN rows): PyTorch's CPU convolutions
 # (oneDNN) compute the convolution directly, with kernels blocked over channels for the registers, and never write
 # a patch matrix or scatter one back. diydnn keeps im2col because it is the idea of chapter 12 in one line, and
 # because every number it computes is fixed: the course's run records are checked bit for bit, so a speed-up may
-# change how memory is moved, but not the order of the additions nor which product computes what. The ways left to
-# go faster change rounding: splitting the products into smaller ones, computing $dX$ as a direct convolution with
-# the rotated kernels (the order of the sums changes), or fusing BatchNorm's passes.
+# change how memory is moved, but not the order of the additions. `col2im_offsets` is such a change: every entry of
+# $dP$ is the same dot product over the $F$ filters (chapter 12 prints whether BLAS rounds it to the same bits), every
+# pixel of $dX$ adds the same terms in the same order (chapter 12 checks that bit for bit), and the records still
+# replay exactly (`tests/test_records.py`). The ways left to go faster change rounding:
+# computing the convolution directly, with kernels blocked over channels as oneDNN does, computing $dX$ as a
+# convolution with the rotated kernels (the order of the sums changes), or fusing BatchNorm's passes.
 #
 # ## 5. Batch size against throughput
 #

@@ -25,7 +25,7 @@ from diydnn._10_experiments import (RunExistsError, RunLockedError, check_record
 from diydnn._10a_panels import experiment_controls
 from diydnn._11_regularisation import (Augment, AugmentedStream, Constant, CosineDecay, DecayMask, Dropout,
                                        LinearWarmup, Schedule, StepDecay, get_schedule)
-from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, im2col
+from diydnn._12_convolution import Conv2D, Flatten, Reshape, col2im, col2im_offsets, im2col
 from diydnn._13_pooling import AvgPool2D, GlobalAveragePool, MaxPool2D
 from diydnn._14_performance import matmul_flops, set_threads
 from diydnn._15_diagnosing import (ActivationStats, DeadUnits, ExponentialRamp, UpdateRatio, grid_trials, health_callbacks,

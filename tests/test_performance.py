@@ -77,7 +77,7 @@ def test_backward_params_equals_backward_without_dx():
 
 
 def test_cnn_backward_params_skips_the_pixels_gradient(monkeypatch):
-    """A CNN's first Conv2D (after the Reshape of the pixels) fills dW and db only: no col2im, no Reshape backward,
+    """A CNN's first Conv2D (after the Reshape of the pixels) fills dW and db only: no col2im scatter, no Reshape backward,
     and the same gradients as the full backward."""
     import diydnn._12_convolution as conv_module
     rng = np.random.default_rng(4)
@@ -89,8 +89,8 @@ def test_cnn_backward_params_skips_the_pixels_gradient(monkeypatch):
     model.backward(G)
     full = {k: g.copy() for k, g in model.grads.items()}
     calls = []
-    real_col2im = conv_module.col2im
-    monkeypatch.setattr(conv_module, "col2im", lambda *a: calls.append(a[0].shape) or real_col2im(*a))
+    real_scatter = conv_module.col2im_offsets                # the scatter Conv2D.backward uses
+    monkeypatch.setattr(conv_module, "col2im_offsets", lambda *a: calls.append(a[0].shape) or real_scatter(*a))
     monkeypatch.setattr(dd.Reshape, "backward", lambda self, dY: pytest.fail("Reshape.backward was called"))
     model.forward(X, training=True)
     assert model.backward_params(G) is None

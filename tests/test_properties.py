@@ -109,6 +109,20 @@ def test_conv2d_matches_the_loops_and_its_gradient(case):
     assert max(errors.values()) < PASS_MARK, (case, errors)
 
 
+@PROPERTY
+@given(conv_cases())
+def test_the_layers_scatter_is_col2im_and_the_crop_bit_for_bit(case):
+    """Conv2D.backward adds the patch gradients straight onto the unpadded input (col2im_offsets); every pixel must
+    get the numbers col2im gives, added in the same order, so the result is equal to the last bit (float32)."""
+    (m, H, W, C), _, (kh, kw), stride, padding, seed = case
+    rng = np.random.default_rng(seed)
+    (Ho, top, bottom), (Wo, left, right) = conv_output_size(H, kh, stride, padding), conv_output_size(W, kw, stride, padding)
+    dP = rng.standard_normal((m, Ho, Wo, kh, kw, C), dtype=np.float32)
+    by_definition = dd.col2im(dP, (m, H + top + bottom, W + left + right, C), stride)[:, top:top + H, left:left + W]
+    offset_major = np.ascontiguousarray(dP.transpose(3, 4, 0, 1, 2, 5))
+    np.testing.assert_array_equal(dd.col2im_offsets(offset_major, (m, H, W, C), stride, top, left), by_definition)
+
+
 # -- pooling ---------------------------------------------------------------------------------------------------------
 @PROPERTY
 @given(pool_cases(), st.sampled_from(["max", "avg"]))
