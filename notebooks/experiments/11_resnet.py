@@ -241,6 +241,38 @@ else:
     print("quick mode: the scan's records describe full runs; not trained here")
 
 # %% [markdown]
+# **A second round.** The recipe kept from this scan misses the accuracy target by one test image in the median of
+# its three seeds (below). That was known only after its seeds ran, so the scan was run on: six more lines around the
+# kept one, again at seed 0 and judged on validation only — a seventh epoch (at two peak learning rates), a second
+# block in the second or third stage, and decoupled weight decay (AdamW, two strengths; the biases and BatchNorm's
+# $\gamma$, $\beta$ are not decayed). The rule does not change: a line would replace the kept recipe only with a
+# higher validation accuracy than the kept recipe's, and the table leaves out the test accuracies (the records hold them).
+
+# %%
+SCAN_2 = [(16, (1, 1, 1), 7, 1e-2, "adam", None), (16, (1, 1, 1), 7, 1.5e-2, "adam", None),
+          (16, (1, 1, 2), 6, 1e-2, "adam", None), (16, (1, 2, 1), 6, 1e-2, "adam", None),
+          (16, (1, 1, 1), 6, 1e-2, "adamw", 0.05), (16, (1, 1, 1), 6, 1e-2, "adamw", 0.01)]
+if not QUICK:
+    round_2_rows, round_2_runs = [], []
+    for width, blocks, epochs, lr, optimizer, decay in SCAN_2:
+        name = f"resnet_scan_{width}_{''.join(map(str, blocks))}_e{epochs}_lr{lr:g}" + (f"_{optimizer}{decay:g}" if decay else "")
+        settings = check_settings(dict(FAST, architecture=resnet(width=width, blocks=blocks), num_epochs=epochs, lr=lr,
+                                       optimizer=optimizer, weight_decay=decay, model_name=name))
+        r = run_or_load(settings, data=DATA)
+        round_2_runs.append(r)
+        round_2_rows.append({"stages' blocks": blocks, "epochs": epochs, "peak lr": f"{lr:g}",
+                             "optimiser": optimizer + (f", weight decay {decay:g}" if decay else ""),
+                             "CPU s": f"{r['cpu_seconds']:.0f}", "best validation": f"{r['best_val_accuracy']:.2%}"})
+    display(Markdown(to_markdown(round_2_rows)))
+    kept_val = scan_runs[-1]["best_val_accuracy"]
+    better = [row for row, r in zip(round_2_rows, round_2_runs) if r["best_val_accuracy"] > kept_val]
+    print(f"lines with a higher validation accuracy than the kept recipe's {kept_val:.2%}: {len(better)} of "
+          f"{len(SCAN_2)}; the best: {max(r['best_val_accuracy'] for r in round_2_runs):.2%}")
+    assert not better, better          # the kept recipe stays (what the README and the sections below say)
+else:
+    print("quick mode: the second round's records describe full runs; not trained here")
+
+# %% [markdown]
 # The one kept, the scan's last line:
 #
 # * `resnet(width=16, blocks=(1, 1, 1))`: a stem of 16 filters, then three residual blocks of 16, 32 and 64 filters at
