@@ -19,6 +19,7 @@ def parse(text):
 @pytest.mark.parametrize("argv, message", [
     (["no_such_record"], "no run record .*no_such_record.json"),
     (["resnet_seed0", "--threads", "0"], "--threads must be at least 1, got 0"),
+    (["resnet_seed0", "--repeats", "0"], "--repeats must be at least 1, got 0"),
 ])
 def test_refuses_bad_arguments_naming_them(argv, message, capsys, monkeypatch):
     monkeypatch.delenv("DIYDNN_QUICK", raising=False)
@@ -53,3 +54,50 @@ def test_report_holds_the_figures_the_notebook_reads(test_accuracy, says):
     assert figures["load average (1 min) before / after"] == "0.04 / 1.02"
     assert figures["test accuracy"] == f"{test_accuracy:.4f} ({says})"
     assert "15 epochs of 55,000 images" in text
+
+
+def _fake_children(monkeypatch, results):
+    """subprocess.run replaced: the k-th child 'prints' results[k] (a dict) or fails (None)."""
+    import json
+    import subprocess
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        result = results[len(calls) - 1]
+        if result is None:
+            return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="Traceback: MemoryError")
+        return subprocess.CompletedProcess(cmd, 0, stdout="loading...\n" + json.dumps(result) + "\n", stderr="")
+    monkeypatch.setattr(run_time.subprocess, "run", fake_run)
+    return calls
+
+
+def test_repeats_report_the_medians_and_every_run(monkeypatch, tmp_path):
+    monkeypatch.delenv("DIYDNN_QUICK", raising=False)
+    from diydnn._10_experiments import read_record
+    recorded = read_record(run_time.RECORDS / "resnet_fast_seed0.json")["result"]["test_accuracy"]
+    runs = [{"wall": w, "cpu": w - 1, "rss_mb": r, "test_accuracy": recorded}
+            for w, r in ((301.0, 540.0), (280.0, 545.0), (290.0, 530.0))]
+    calls = _fake_children(monkeypatch, runs)
+    import diydnn._00_conventions as conventions
+    monkeypatch.setattr(conventions, "media_dir", lambda: tmp_path)
+    out = __import__("json").loads(run_time.main(["resnet_fast_seed0", "--repeats", "3"]))
+    assert len(calls) == 3 and all(c[-1] == "--one" and "resnet_fast_seed0" in c for c in calls)
+    assert out == {"wall": 290.0, "cpu": 289.0, "rss_mb": 545.0, "same": True}
+    figures = parse((tmp_path / "time_resnet_fast_seed0.md").read_text())
+    assert float(figures["wall-clock seconds"]) == 290.0 and float(figures["peak RSS MB"]) == 545
+    assert figures["runs"].startswith("3 (") and figures["runs"].endswith("301.0, 280.0, 290.0")
+
+
+def test_a_failed_or_different_repeat_writes_nothing(monkeypatch, tmp_path):
+    monkeypatch.delenv("DIYDNN_QUICK", raising=False)
+    import diydnn._00_conventions as conventions
+    monkeypatch.setattr(conventions, "media_dir", lambda: tmp_path)
+    good = {"wall": 1.0, "cpu": 1.0, "rss_mb": 1.0, "test_accuracy": 0.5}     # not the record's accuracy
+    _fake_children(monkeypatch, [good, None])
+    with pytest.raises(SystemExit, match="run 2 of 2 failed"):
+        run_time.main(["resnet_fast_seed0", "--repeats", "2"])
+    _fake_children(monkeypatch, [good, good])
+    with pytest.raises(SystemExit, match="did not reproduce its record"):
+        run_time.main(["resnet_fast_seed0", "--repeats", "2"])
+    assert list(tmp_path.iterdir()) == []

@@ -282,7 +282,9 @@ else:
 #   as far); everything else is section 3's recipe (warm-up + cosine, Adam, batches of 128, shifts and rotations).
 #
 # Its three seeds, judged on the same three targets, with its own quiet-machine benchmark
-# (`python benchmarks/run_time.py resnet_fast_seed0`):
+# (`python benchmarks/run_time.py resnet_fast_seed0 --repeats 3`: this run is close to the 5 minutes, and even a quiet
+# virtual machine varies from run to run, so the benchmark trains it three times, each in a fresh process, and the
+# target is judged on the median; the file lists every run):
 
 # %%
 print("knobs:", describe_resnet(FAST["architecture"]), f"| {FAST['num_epochs']} epochs, peak learning rate {FAST['lr']:g}")
