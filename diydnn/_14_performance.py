@@ -857,7 +857,8 @@ def flat_params(model):
 # def conv_parts(model, m, repeats):
 #     """ms of the parts of every Conv2D of the model, timed on their own on its shapes, and the products' FLOPs."""
 #     r, flops = np.random.default_rng(0), 0
-#     parts = {"im2col copy": 0.0, "products": 0.0, "col2im": 0.0, "col2im + crop": 0.0}
+#     parts = {"im2col copy": 0.0, "products": 0.0, "col2im": 0.0, "col2im + crop": 0.0, "dP per offset": 0.0,
+#              "dP one product": 0.0}
 #     first = next(layer for layer in leaf_layers(model.layers) if layer.params)
 #     for layer in leaf_layers(model.layers):
 #         if not isinstance(layer, Conv2D):
@@ -875,6 +876,8 @@ def flat_params(model):
 #         flops += len(products) * 2 * P.shape[0] * P.shape[1] * F
 #         if layer is not first:
 #             dP = np.matmul(dZ, K_offsets).reshape(kh, kw, m, out_h, out_w, C)
+#             parts["dP per offset"] += median_ms(lambda: np.matmul(dZ, K_offsets), repeats)
+#             parts["dP one product"] += median_ms(lambda: dZ @ K.T, repeats)       # the first version's product
 #             parts["col2im"] += median_ms(lambda: col2im_offsets(dP, (m, H, W, C), layer.stride, top, left), repeats)
 #             # chapter 12's first version, on the same numbers: dP sample-major, scattered onto dX^p, then the crop
 #             dP_rows = np.ascontiguousarray(dP.transpose(2, 3, 4, 0, 1, 5))
@@ -908,7 +911,11 @@ def flat_params(model):
 # print(f"the scatter of dP: {parts['col2im']:.1f} ms, {parts['col2im'] / parts['im2col copy']:.1f}x the im2col copy; "
 #       f"chapter 12's first version (col2im onto the padded dX^p, then the crop) on the same dP: "
 #       f"{parts['col2im + crop']:.1f} ms, {parts['col2im + crop'] / parts['col2im']:.1f}x as long")
-# assert parts["col2im"] > parts["im2col copy"] and parts["col2im + crop"] > parts["col2im"]
+# layer_way, first_way = parts["dP per offset"] + parts["col2im"], parts["dP one product"] + parts["col2im + crop"]
+# print(f"dP offset by offset: {parts['dP per offset']:.1f} ms, as one product: {parts['dP one product']:.1f} ms; "
+#       f"product and scatter together: {layer_way:.1f} ms the layer's way, {first_way:.1f} ms the first version's")
+# assert parts["col2im"] > parts["im2col copy"] and parts["col2im + crop"] > parts["col2im"] and first_way > layer_way
+# assert QUICK or parts["dP per offset"] > parts["dP one product"]      # the smaller products are slower (full run)
 
 # %% [markdown]
 # The convolutions take most of the step, and their products are its largest part — but they run below the sgemm
@@ -918,9 +925,10 @@ def flat_params(model):
 # ($k_h k_w$ times the size of the input) and makes one strided add per kernel offset, each a pass over $dX$ in
 # pieces of one pixel's $C$ channels. It used to cost more still: chapter 12's first version scatters a sample-major
 # $dP$, whose blocks for one offset lie $k_h k_w C$ floats apart, onto the padded $dX^p$ and then crops it; the layer's
-# `col2im_offsets` takes $dP$ offset-major (the product $d\tilde Z\,\tilde K^\top$ computed as one product per kernel
-# offset writes it so, at no cost) and adds straight into the unpadded $dX$ (the cell prints both times). BatchNorm
-# and pooling are a few element-wise passes over the largest activations.
+# `col2im_offsets` takes $dP$ offset-major and adds straight into the unpadded $dX$. Computing $d\tilde Z\,\tilde K^\top$
+# as one product per kernel offset writes $dP$ in that order; those smaller products take longer than the one large
+# product, but the scatter saves more than they lose (the cell prints both, and the sum). BatchNorm and pooling
+# are a few element-wise passes over the largest activations.
 #
 # This is where diydnn stands against PyTorch on CNNs (the benchmark's CNN rows): PyTorch's CPU convolutions
 # (oneDNN) compute the convolution directly, with kernels blocked over channels for the registers, and never write
