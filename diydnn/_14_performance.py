@@ -884,8 +884,8 @@ def flat_params(model):
 #             crop = (slice(None), slice(top, top + H), slice(left, left + W))
 #             parts["col2im + crop"] += median_ms(lambda: col2im(dP_rows, Xp.shape, layer.stride)[crop], repeats)
 #     return parts, flops
-#
-#
+
+# %% tags=["active-ipynb"]
 # m_cnn = 128
 # resnet_model = build_model({"architecture": resnet(32, (1, 1))}, n_in=784, rng=np.random.default_rng(0))
 # X_cnn = rng.random((m_cnn, 784), dtype=np.float32)
