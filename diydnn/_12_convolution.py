@@ -415,14 +415,15 @@ def col2im_offsets(dP, in_shape, stride, top, left):
 #     dZ = rng.standard_normal((m * out_h * out_w, 5), dtype=np.float32)
 #     K = rng.standard_normal((kh, kw, C, 5), dtype=np.float32)
 #     one_product = (dZ @ K.reshape(-1, 5).T).reshape(m, out_h, out_w, kh, kw, C)
+#     one_product_by_offset = np.ascontiguousarray(one_product.transpose(3, 4, 0, 1, 2, 5))   # (kh, kw, m, H', W', C)
 #     per_offset = np.matmul(dZ, K.reshape(kh * kw, C, 5).transpose(0, 2, 1)).reshape(kh, kw, m, out_h, out_w, C)
-#     assert np.allclose(per_offset, one_product.transpose(3, 4, 0, 1, 2, 5), rtol=1e-5, atol=1e-5)
+#     assert np.allclose(per_offset, one_product_by_offset, rtol=1e-5, atol=1e-5)
 #     padded = (m, H + top + bottom, W + left + right, C)
 #     by_definition = col2im(one_product, padded, stride)[:, top:top + H, left:left + W]
-#     scattered = col2im_offsets(np.ascontiguousarray(one_product.transpose(3, 4, 0, 1, 2, 5)), shape, stride, top, left)
+#     scattered = col2im_offsets(one_product_by_offset, shape, stride, top, left)
 #     print(f"stride {stride}, kernel {kh}x{kw}, {padding:5s}, input {shape}: scatter bit-equal to col2im: "
 #           f"{np.array_equal(scattered, by_definition)}; products bit-equal: "
-#           f"{np.array_equal(per_offset, one_product.transpose(3, 4, 0, 1, 2, 5))}")
+#           f"{np.array_equal(per_offset, one_product_by_offset)}")
 #     assert np.array_equal(scattered, by_definition)
 
 # %% [markdown]

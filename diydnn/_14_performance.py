@@ -870,13 +870,14 @@ def flat_params(model):
 #         P, K = np.ascontiguousarray(view).reshape(-1, kh * kw * C), layer.params["W"].reshape(-1, F)
 #         dZ = r.standard_normal((P.shape[0], F), dtype=np.float32)
 #         K_offsets = layer.params["W"].reshape(kh * kw, C, F).transpose(0, 2, 1)   # dP offset by offset, as the layer
-#         products = [lambda: P @ K, lambda: P.T @ dZ] + ([] if layer is first else [lambda: np.matmul(dZ, K_offsets)])
 #         parts["im2col copy"] += median_ms(lambda: np.ascontiguousarray(view), repeats)
-#         parts["products"] += sum(median_ms(f, repeats) for f in products)
-#         flops += len(products) * 2 * P.shape[0] * P.shape[1] * F
-#         if layer is not first:
+#         parts["products"] += median_ms(lambda: P @ K, repeats) + median_ms(lambda: P.T @ dZ, repeats)
+#         flops += (2 if layer is first else 3) * 2 * P.shape[0] * P.shape[1] * F
+#         if layer is not first:         # dX: the third product (dP, offset by offset as the layer), then the scatter
+#             per_offset = median_ms(lambda: np.matmul(dZ, K_offsets), repeats)
+#             parts["products"] += per_offset
+#             parts["dP per offset"] += per_offset
 #             dP = np.matmul(dZ, K_offsets).reshape(kh, kw, m, out_h, out_w, C)
-#             parts["dP per offset"] += median_ms(lambda: np.matmul(dZ, K_offsets), repeats)
 #             parts["dP one product"] += median_ms(lambda: dZ @ K.T, repeats)       # the first version's product
 #             parts["col2im"] += median_ms(lambda: col2im_offsets(dP, (m, H, W, C), layer.stride, top, left), repeats)
 #             # chapter 12's first version, on the same numbers: dP sample-major, scattered onto dX^p, then the crop

@@ -1,6 +1,8 @@
 """benchmarks/run_time.py (times one committed run again): its refusals, and the report the notebooks read back.
 
 Nothing here trains on MNIST or measures time; the benchmark's own run checks the recorded accuracy."""
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,8 +60,6 @@ def test_report_holds_the_figures_the_notebook_reads(test_accuracy, says):
 
 def _fake_children(monkeypatch, results):
     """subprocess.run replaced: the k-th child 'prints' results[k] (a dict) or fails (None)."""
-    import json
-    import subprocess
     calls = []
 
     def fake_run(cmd, **kwargs):
@@ -81,7 +81,7 @@ def test_repeats_report_the_medians_and_every_run(monkeypatch, tmp_path):
     calls = _fake_children(monkeypatch, runs)
     import diydnn._00_conventions as conventions
     monkeypatch.setattr(conventions, "media_dir", lambda: tmp_path)
-    out = __import__("json").loads(run_time.main(["resnet_fast_seed0", "--repeats", "3"]))
+    out = json.loads(run_time.main(["resnet_fast_seed0", "--repeats", "3"]))
     assert len(calls) == 3 and all(c[-1] == "--one" and "resnet_fast_seed0" in c for c in calls)
     assert out == {"wall": 290.0, "cpu": 289.0, "rss_mb": 545.0, "same": True}
     figures = parse((tmp_path / "time_resnet_fast_seed0.md").read_text())

@@ -218,14 +218,22 @@ SCAN = [(16, (1, 1), 7, 2e-3), (24, (1, 1), 5, 2e-3), (32, (1, 1), 4, 2e-3), (32
         (16, (1, 1, 1), 6, 2e-3), (16, (1, 1, 1), 6, 6e-3), (16, (1, 1, 1), 6, 1e-2)]     # width, blocks, epochs, lr
 FAST = check_settings(dict(DEFAULTS, architecture=resnet(width=8 if QUICK else 16, blocks=(1, 1, 1)),
                            **({} if QUICK else {"num_epochs": 6, "lr": 1e-2})))    # the scan's last line (kept below)
+
+
+def scan_settings(width, blocks, epochs, lr, optimizer="adam", decay=None):
+    """FAST with one scan line's knobs, named as its run record: resnet_scan_<width>_<blocks>_e<epochs>_lr<lr>[_<opt><decay>]."""
+    name = f"resnet_scan_{width}_{''.join(map(str, blocks))}_e{epochs}_lr{lr:g}" + (f"_{optimizer}{decay:g}" if decay else "")
+    return check_settings(dict(FAST, architecture=resnet(width=width, blocks=blocks), num_epochs=epochs, lr=lr,
+                               optimizer=optimizer, weight_decay=decay, model_name=name))
+
+
 if not QUICK:
     scan_rows, scan_runs = [], []
     for width, blocks, epochs, lr in SCAN:
-        name = f"resnet_scan_{width}_{''.join(map(str, blocks))}_e{epochs}_lr{lr:g}"
-        settings = check_settings(dict(FAST, architecture=resnet(width=width, blocks=blocks), num_epochs=epochs, lr=lr))
-        if settings == dict(FAST, model_name=settings["model_name"]):
-            name = "resnet_fast_seed0"            # the kept recipe at seed 0 is section 5's first seed: one record
-        r = run_or_load(dict(settings, model_name=name), data=DATA)
+        settings = scan_settings(width, blocks, epochs, lr)
+        if settings == dict(FAST, model_name=settings["model_name"]):   # the kept recipe at seed 0 is section 5's
+            settings = dict(settings, model_name="resnet_fast_seed0")    # first seed: one record
+        r = run_or_load(settings, data=DATA)
         scan_runs.append(r)
         scan_flops = matmul_flops(build_model(settings, rng=np.random.default_rng(0)), 1)
         scan_rows.append({"width": width, "stages": len(blocks), "epochs": epochs, "peak lr": f"{lr:g}",
@@ -255,10 +263,7 @@ SCAN_2 = [(16, (1, 1, 1), 7, 1e-2, "adam", None), (16, (1, 1, 1), 7, 1.5e-2, "ad
 if not QUICK:
     round_2_rows, round_2_runs = [], []
     for width, blocks, epochs, lr, optimizer, decay in SCAN_2:
-        name = f"resnet_scan_{width}_{''.join(map(str, blocks))}_e{epochs}_lr{lr:g}" + (f"_{optimizer}{decay:g}" if decay else "")
-        settings = check_settings(dict(FAST, architecture=resnet(width=width, blocks=blocks), num_epochs=epochs, lr=lr,
-                                       optimizer=optimizer, weight_decay=decay, model_name=name))
-        r = run_or_load(settings, data=DATA)
+        r = run_or_load(scan_settings(width, blocks, epochs, lr, optimizer, decay), data=DATA)
         round_2_runs.append(r)
         round_2_rows.append({"stages' blocks": blocks, "epochs": epochs, "peak lr": f"{lr:g}",
                              "optimiser": optimizer + (f", weight decay {decay:g}" if decay else ""),
