@@ -81,7 +81,8 @@ def main(argv=None):
         parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    record_path = RECORDS / f"{Path(args.record).stem}.json"
+    name = Path(args.record).name                         # a name or a path; names may hold dots (adamw0.05)
+    record_path = RECORDS / (name if name.endswith(".json") else f"{name}.json")
     if not record_path.exists():
         known = ", ".join(sorted(p.stem for p in RECORDS.glob("*.json"))[:8])
         parser.error(f"no run record {record_path} (records there include: {known}, ...)")
@@ -100,7 +101,7 @@ def main(argv=None):
     else:                                                 # each run in a new process: its own peak RSS, a cold start
         runs = []
         for k in range(args.repeats):
-            child = subprocess.run([sys.executable, __file__, record_path.stem, "--threads", str(args.threads), "--one"],
+            child = subprocess.run([sys.executable, __file__, record_path.name, "--threads", str(args.threads), "--one"],
                                    capture_output=True, text=True)
             if child.returncode != 0:
                 sys.exit(f"run {k + 1} of {args.repeats} failed (nothing written):\n{child.stderr[-2000:]}")

@@ -72,19 +72,20 @@ def _fake_children(monkeypatch, results):
     return calls
 
 
-def test_repeats_report_the_medians_and_every_run(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", ["resnet_fast_seed0", "resnet_scan_16_111_e6_lr0.01_adamw0.05"])   # a dot in a name
+def test_repeats_report_the_medians_and_every_run(name, monkeypatch, tmp_path):
     monkeypatch.delenv("DIYDNN_QUICK", raising=False)
     from diydnn._10_experiments import read_record
-    recorded = read_record(run_time.RECORDS / "resnet_fast_seed0.json")["result"]["test_accuracy"]
+    recorded = read_record(run_time.RECORDS / f"{name}.json")["result"]["test_accuracy"]
     runs = [{"wall": w, "cpu": w - 1, "rss_mb": r, "test_accuracy": recorded}
             for w, r in ((301.0, 540.0), (280.0, 545.0), (290.0, 530.0))]
     calls = _fake_children(monkeypatch, runs)
     import diydnn._00_conventions as conventions
     monkeypatch.setattr(conventions, "media_dir", lambda: tmp_path)
-    out = json.loads(run_time.main(["resnet_fast_seed0", "--repeats", "3"]))
-    assert len(calls) == 3 and all(c[-1] == "--one" and "resnet_fast_seed0" in c for c in calls)
+    out = json.loads(run_time.main([name, "--repeats", "3"]))
+    assert len(calls) == 3 and all(c[-1] == "--one" and c[2] in (name, f"{name}.json") for c in calls)
     assert out == {"wall": 290.0, "cpu": 289.0, "rss_mb": 545.0, "same": True}
-    figures = parse((tmp_path / "time_resnet_fast_seed0.md").read_text())
+    figures = parse((tmp_path / f"time_{name}.md").read_text())
     assert float(figures["wall-clock seconds"]) == 290.0 and float(figures["peak RSS MB"]) == 545
     assert figures["runs"].startswith("3 (") and figures["runs"].endswith("301.0, 280.0, 290.0")
 
