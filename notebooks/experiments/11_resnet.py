@@ -339,7 +339,7 @@ else:
 # * 6 epochs instead of 15, and a peak learning rate five times higher (a short schedule needs larger steps to travel
 #   as far);
 # * AdamW instead of Adam: the weights (not the biases, nor BatchNorm's $\gamma$ and $\beta$) decay by
-#   $\eta_t \lambda$ of themselves at each step with $\lambda = 0.05$, apart from Adam's scaled gradient (chapter 11);
+#   $\eta_t \lambda$ of themselves at each step with $\lambda = 0.05$, apart from Adam's scaled gradient (chapters 06 and 11);
 #   everything else is section 3's recipe (warm-up + cosine, batches of 128, shifts and rotations).
 #
 # Its three seeds, judged on the same three targets, with its own quiet-machine benchmark
