@@ -42,7 +42,7 @@ import numpy as np
 
 from diydnn._00_conventions import quick_mode, write_atomically
 from diydnn._01_dense import as_count
-from diydnn._03_cross_entropy import SoftmaxCrossEntropy
+from diydnn._03_cross_entropy import SoftmaxCrossEntropy, accuracy
 from diydnn._04_initialisers import INITIALISERS
 from diydnn._05_batchnorm import BatchNorm, _is_real
 from diydnn._06_optimisers import OPTIMISERS, get_optimiser
@@ -333,7 +333,8 @@ def mnist_splits(n_val=5000):
 # `run_experiment(settings)` is `tiny_run` with a record. It trains on the first `train_abs_samples` images of the training split, evaluates
 # on the validation set `evals_per_epoch` times per epoch, keeps the best checkpoint by validation
 # accuracy, and at the end evaluates on the test set **the checkpoint chosen by validation accuracy**
-# (honest model selection: the test set chooses nothing), and also the final weights. The folder
+# (honest model selection: the test set chooses nothing), and also the final weights — once, when validation chose
+# the last step and the two are the same weights (a CNN's test pass costs seconds). The folder
 # `runs/<model_name>/` then holds `settings.json`, `history.json`, `checkpoint_last.npz`,
 # `checkpoint_best.npz` and `result.json`. A run that diverges is stopped by the divergence guard (unless
 # `stop_on_divergence` is off) and says so in its result.
@@ -372,14 +373,30 @@ def load_model(folder, which=CHECKPOINT_BEST):
     return model
 
 
-def _checkpoint_accuracy(model, path, task):
+def _accuracy_and_correct(model, task):
+    """(accuracy, correct) of the model's own weights on task's data, in one forward pass per batch; correct holds one
+    bool per sample (was it classified right?). The accuracy is summed as EvalTask.evaluate sums it (each batch's
+    accuracy times its size, over the total), so it equals task.evaluate(model)["accuracy"] to the bit."""
+    total, n, correct = 0.0, 0, []
+    for X, y in task.batches():
+        out = model.forward(X, training=False)
+        total += accuracy(out, y) * len(X)
+        n += len(X)
+        correct.append(out.argmax(axis=1) == y)
+    return total / n, np.concatenate(correct)
+
+
+def _checkpoint_accuracy(model, path, task, final=None):
     """(accuracy, correct) of the weights stored in a checkpoint, evaluated in `model`, whose own weights are put
-    back after; correct holds one bool per evaluation sample (was it classified right?)."""
+    back after. final: the (accuracy, correct) of the model's own weights, returned as it is when the checkpoint holds
+    exactly those weights (validation chose the last step, as it mostly does: one pass over the test set, not two)."""
     own = model.state_dict()
-    model.load_state_dict(_model_arrays(load_checkpoint(path)[0]))
+    stored = _model_arrays(load_checkpoint(path)[0])
+    if final is not None and stored.keys() == own.keys() and all(np.array_equal(stored[k], own[k]) for k in own):
+        return final
+    model.load_state_dict(stored)
     try:
-        correct = np.concatenate([model.forward(X, training=False).argmax(axis=1) == y for X, y in task.batches()])
-        return task.evaluate(model)["accuracy"], correct
+        return _accuracy_and_correct(model, task)
     finally:
         model.load_state_dict(own)
 
@@ -450,9 +467,11 @@ def _result(s, loop, model, history, n_train, wall, test, tmp, folder):
     final weights on the test set), timings, and whether it diverged."""
     stream = loop.task.labeled_data
     final_finite = all(np.isfinite(p).all() for p in model.params.values())
-    test_final = test.evaluate(model)["accuracy"] if final_finite else float("nan")
+    final = _accuracy_and_correct(model, test) if final_finite else None
+    test_final = final[0] if final_finite else float("nan")
     has_best = (tmp / CHECKPOINT_BEST).exists()
-    test_best, correct = _checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test) if has_best else (float("nan"), [])
+    test_best, correct = (_checkpoint_accuracy(model, tmp / CHECKPOINT_BEST, test, final) if has_best
+                          else (float("nan"), []))
     val_steps, val_acc = history.steps_values("val", "accuracy") if "val" in history.modes() else ([], [])
     return {
         "model_name": s["model_name"], "steps": loop.step, "epochs": loop.step / stream.batches_per_epoch,

@@ -56,6 +56,30 @@ def test_run_experiment_writes_a_complete_run_folder(tmp_path):
     assert json.loads((folder / "settings.json").read_text())["model_name"] == "t1"
 
 
+def test_test_accuracy_in_one_pass_equals_evaluate_and_the_checkpoint_is_reused_only_when_equal(tmp_path):
+    """A run's test accuracies come from one forward pass per batch (accuracy and which samples are right together),
+    equal to EvalTask.evaluate to the bit, uneven last batch included; the checkpoint's result is the final weights'
+    own when it holds exactly those weights, and evaluated (the model's weights put back) when it does not."""
+    from diydnn._10_experiments import _accuracy_and_correct, _checkpoint_accuracy
+    data = tiny_data()
+    run_experiment({"model_name": "t", "architecture": mlp([16], n_classes=3), "num_epochs": 2, "batch_size": 32,
+                    "lr": 1e-2}, runs_dir=tmp_path, data=data, progress=False, verbose=False)
+    X, y = np.concatenate([data[1][0], data[2][0]]), np.concatenate([data[1][1], data[2][1]])   # 200 samples
+    task = dd.EvalTask((X, y), batch_size=64)                                                    # 64, 64, 64, 8
+    model, path = load_model(tmp_path / "t"), tmp_path / "t" / "checkpoint_best.npz"
+    final = _accuracy_and_correct(model, task)
+    assert final[0] == task.evaluate(model)["accuracy"]                                           # to the bit
+    assert np.array_equal(final[1], model.predict(X).argmax(axis=1) == y) and 0 < final[1].mean() < 1
+    assert _checkpoint_accuracy(model, path, task, final) is final        # the same weights: no second pass
+    W = model.params["dense_0/W"]
+    W[...] = np.random.default_rng(1).standard_normal(W.shape)            # now the model's weights differ
+    moved = _accuracy_and_correct(model, task)
+    assert not np.array_equal(moved[1], final[1])
+    again = _checkpoint_accuracy(model, path, task, moved)
+    assert again is not moved and again[0] == final[0] and np.array_equal(again[1], final[1])
+    assert _accuracy_and_correct(model, task)[0] == moved[0]              # the model's own weights are back
+
+
 def test_train_abs_samples_limits_training_data(tmp_path):
     result = run_experiment({"model_name": "t2", "architecture": mlp([8], n_classes=3), "train_abs_samples": 50,
                              "batch_size": 16}, runs_dir=tmp_path, data=tiny_data(), progress=False, verbose=False)
