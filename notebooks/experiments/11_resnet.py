@@ -362,8 +362,19 @@ flops_fast = matmul_flops(build_model(RECIPE, rng=np.random.default_rng(0)), 1)
 print(f"section 3's recipe costs {cpu_ratio:.1f}x the CPU time of this one (medians of the records) and "
       f"{matmul_flops(model, 1) / flops_fast:.1f}x its FLOPs per image and step, with "
       f"{runs[0]['params'] / fast_runs[0]['params']:.2f}x its weights")
-if not QUICK:    # the README: all three targets met
+if fast_wall is not None:
+    print(f"the benchmark's median against the 300 s target: {fast_wall:.1f} s, {300 - fast_wall:.1f} s to spare")
+if not QUICK:    # the README: all three targets met (the time at the limit, see below)
     assert list(fast_targets.values()) == [True, True, True], fast_targets
+
+# %% [markdown]
+# **At the limit, on a host whose speed varies.** The file above is the later of two sets of three runs measured the
+# same evening on the same quiet virtual machine, nothing else running. The earlier set, an hour before, did slightly
+# more work per run (the test set was then forwarded three times per run, now once or twice) and took
+# 263.8, 262.3 and 280.7 s, median 263.8 s, with the same test accuracy to the bit. <!-- quoted: media/time_resnet_scan_16_111_e6_lr0.01_adamw0.05.md as committed in 931592f -->
+# Same program, same numbers, more than a tenth slower an hour later: the host is shared with other machines. So the
+# time target is met on the median of the measured runs, without a margin that the host's variation could not take
+# away; `python benchmarks/run_time.py resnet_scan_16_111_e6_lr0.01_adamw0.05 --repeats 3` measures your machine.
 
 # %% [markdown]
 # Paired on the same test images, as in section 4: the 5-minute recipe against experiment 08's CNN, and against the
