@@ -302,22 +302,23 @@ if not QUICK:
     same_cost = [r for r in scan_runs + round_2_runs if r is not kept and
                  (r["settings"]["architecture"], r["settings"]["num_epochs"]) == (FAST["architecture"], FAST["num_epochs"])]
     candidates = [kept] + [r for r in same_cost if kept["best_val_accuracy"] - r["best_val_accuracy"] <= 0.001]
-    round_3_rows, round_3_groups = [], []
+    round_3_rows, round_3_groups, round_3_vals = [], [], []
     for r in candidates:
         group = [run_or_load(check_settings(dict(r["settings"], model_name=name, seed=seed)), data=DATA)
                  for seed, name in enumerate(seed_names(r["model_name"]))]
         vals = [g["best_val_accuracy"] for g in group]
         round_3_groups.append(group)
+        round_3_vals.append(vals)
         round_3_rows.append({"peak lr": f"{r['settings']['lr']:g}", "optimiser": r["settings"]["optimizer"] + (
             f", weight decay {r['settings']['weight_decay']:g}" if r["settings"]["weight_decay"] else ""),
             **{f"validation, seed {k}": f"{v:.2%}" for k, v in enumerate(vals)}, "mean": f"{np.mean(vals):.3%}"})
     display(Markdown(to_markdown(round_3_rows)))
-    means = [np.mean([g["best_val_accuracy"] for g in group]) for group in round_3_groups]
+    means = [np.mean(vals) for vals in round_3_vals]
     winner = round_3_groups[int(np.argmax(means))][0]
     print(f"{len(candidates) - 1} of the {len(same_cost)} other lines of the same cost came within 0.1 points of the "
           f"kept recipe's {kept['best_val_accuracy']:.2%} on seed 0; the highest mean validation accuracy: {max(means):.3%} "
           f"({winner['model_name']}), the first kept recipe's: {means[0]:.3%}")
-    kept_vals = [g["best_val_accuracy"] for g in round_3_groups[0]]
+    kept_vals = round_3_vals[0]
     print(f"the first kept recipe's seeds spread over {round((max(kept_vals) - min(kept_vals)) * len(y_val))} of the "
           f"{len(y_val):,} validation images; the seed-0 lines above, over "
           f"{round((kept['best_val_accuracy'] - min(r['best_val_accuracy'] for r in candidates)) * len(y_val))}")
